@@ -1,0 +1,11 @@
+"""Peer-to-peer networking (DESIGN §3). Sans-I/O cores plus one trio shell.
+
+Module map:
+- ``wire``        msgpack wire messages with explicit limits; ``DecodeError``
+- ``handshake``   mutual authenticated key agreement (sans-I/O core)
+- ``secretbox``   sealed frames with per-direction counter nonces
+- ``transport``   trio-websocket listener and dialer (the only socket code)
+- ``hyparview``   HyParView membership core (active/passive views)
+- ``plumtree``    Plumtree broadcast core (eager tree + lazy IHAVE)
+- ``peer_record`` signed peer records
+"""

@@ -1,0 +1,11 @@
+"""The signed, hash-chained event ledger and its views (DESIGN §1).
+
+Module map:
+- ``envelope``     the signed event envelope: build, hash, sign, verify, codec
+- ``kinds``        payload schemas per event kind, checked on append and ingest
+- ``schema``       SQL of ``ledger.sqlite`` and ``state.sqlite`` and their migrations
+- ``store``        the only module that opens APSW connections
+- ``log``          append own events (group commit) and ingest foreign ones
+- ``views``        the projection registry and the view updater
+- ``maintenance``  ``kb verify``, ``backup``, ``vacuum``, ``migrate``, ``rebuild``
+"""
