@@ -77,7 +77,7 @@ def canonical_text(value: Any) -> str:
         if text.isascii() or max(text) < "\ue000":
             return text
     try:
-        return rfc8785.dumps(value).decode("utf-8")  # type: ignore[no-any-return]
+        return rfc8785.dumps(value).decode("utf-8")
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise CanonicalizationError(str(e)) from e
 

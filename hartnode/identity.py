@@ -76,4 +76,4 @@ class NodeIdentity:
 
     def sign(self, message: bytes) -> bytes:
         """Detached 64-byte Ed25519 signature of ``message``."""
-        return nacl.bindings.crypto_sign(message, self.signing_key._signing_key)[:64]  # type: ignore[no-any-return]
+        return nacl.bindings.crypto_sign(message, self.signing_key._signing_key)[:64]

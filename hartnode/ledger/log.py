@@ -1,0 +1,360 @@
+"""Append own events and ingest foreign ones (DESIGN §1).
+
+``Ledger`` is synchronous: the daemon calls it from one worker thread (see
+``committer``), the CLI and benchmarks call it directly.
+
+Append is group commit: ``append([draft, ...])`` signs every draft and writes
+them in ONE ``BEGIN IMMEDIATE`` transaction, so one fsync covers the batch.
+The feed's head is read inside that transaction, so two processes appending
+to one data directory serialise on SQLite's write lock instead of forking the
+feed.
+
+Ingest verifies every event (hash, signature, canonical form, member syntax,
+payload schema, chain link) before it is stored:
+
+- a duplicate (same hash) is accepted idempotently and changes nothing;
+- a gap (seq beyond head + 1) is held back in memory, bounded, and stored as
+  soon as the missing events arrive; never stored out of order;
+- a second, different event at a stored (origin, seq) is equivocation: both
+  signed events are kept as evidence in ``equivocations`` and the new one is
+  rejected;
+- an event whose ``prev`` is not the stored predecessor's hash is rejected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+import blake3
+
+from hartnode.identity import NodeIdentity
+from hartnode.ledger import store
+from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_event
+from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
+
+MAX_HELD_PER_ORIGIN = 4096
+MAX_HELD_TOTAL = 100_000
+
+_INSERT = (
+    "INSERT INTO events (id, ts_ms, actor, kind, scope, payload_json, provenance_json,"
+    " hash_blake3, origin, seq, prev_hash, reach, sig, received_ms, v, row_check)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+EVENT_COLUMNS = (
+    "id, origin, seq, prev_hash, ts_ms, actor, kind, scope, reach, payload_json,"
+    " provenance_json, hash_blake3, sig, v, received_ms, row_check"
+)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def row_check(event_id: int, received_ms: int, digest: bytes) -> bytes:
+    """Binds a row's local columns to its signed hash (see ``schema``)."""
+    return blake3.blake3(
+        event_id.to_bytes(8, "big") + received_ms.to_bytes(8, "big", signed=True) + digest
+    ).digest(length=16)
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    """Build an ``Event`` from a row selected with ``EVENT_COLUMNS`` (id first)."""
+    prev = row[3]
+    return Event(
+        origin=row[1], seq=row[2], prev=None if prev is None else bytes(prev).hex(),
+        ts_ms=row[4], actor=row[5], kind=row[6], scope=row[7], reach=row[8],
+        payload_json=row[9], provenance_json=row[10], hash=bytes(row[11]), sig=bytes(row[12]),
+        v=row[13],
+    )
+
+
+@contextmanager
+def write_transaction(conn: apsw.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``: take the write lock up front so a
+    concurrent writer waits at the start instead of failing at commit."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event this node is about to sign. ``ts_ms`` defaults to now."""
+
+    kind: str
+    payload: dict[str, Any]
+    reach: str = "network"
+    actor: str = "node"
+    scope: str = "system"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    ts_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: bytes
+
+
+@dataclass
+class IngestResult:
+    """What one ``ingest`` call did. ``rejected`` counts by reason."""
+
+    stored: list[tuple[int, Event]] = field(default_factory=list)
+    duplicates: int = 0
+    held: int = 0
+    opaque: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    equivocations: list[tuple[Event, Event]] = field(default_factory=list)
+
+
+class Ledger:
+    """The node's ledger: its own feed plus every verified foreign feed.
+
+    ``identity`` is None for readers (``kb`` commands) that never append.
+    """
+
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        identity: NodeIdentity | None,
+        kinds: KindRegistry,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.kinds = kinds
+        self.clock_ms = clock_ms
+        self._held: dict[str, dict[int, Event]] = {}
+        self._held_total = 0
+
+    # -- reading ---------------------------------------------------------
+
+    def head(self, origin: str) -> Head | None:
+        rows = store.query(
+            self.conn,
+            "SELECT seq, hash_blake3 FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1",
+            (origin,),
+        )
+        return Head(rows[0][0], bytes(rows[0][1])) if rows else None
+
+    def heads(self) -> dict[str, int]:
+        """Per-origin high watermarks (the highest stored seq of each origin)."""
+        return dict(self.conn.execute("SELECT origin, MAX(seq) FROM events GROUP BY origin"))
+
+    def max_id(self) -> int:
+        return int(store.scalar(self.conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
+
+    def read_after(self, after_id: int, limit: int) -> list[tuple[int, Event]]:
+        """Events with ``id > after_id`` in id order, at most ``limit``."""
+        rows = self.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [(row[0], event_from_row(row)) for row in rows]
+
+    def tail(self, n: int) -> list[Event]:
+        rows = self.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (n,)
+        ).fetchall()
+        return [event_from_row(row) for row in reversed(rows)]
+
+    def feed(self, origin: str, from_seq: int, limit: int) -> list[Event]:
+        """``origin``'s events from ``from_seq`` on, in seq order."""
+        rows = self.conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE origin = ? AND seq >= ? "
+            "ORDER BY seq LIMIT ?",
+            (origin, from_seq, limit),
+        )
+        return [event_from_row(row) for row in rows]
+
+    # -- appending own events -------------------------------------------
+
+    def append(self, drafts: Sequence[Draft]) -> list[tuple[int, Event]]:
+        """Sign and durably store ``drafts`` in one transaction (group commit).
+
+        Returns ``(id, event)`` pairs only after the commit is on disk.
+
+        Raises:
+            UnknownKindError, PayloadError: a draft does not match its schema;
+                nothing of the batch is stored.
+            EnvelopeError: a draft has a malformed member.
+        """
+        if self.identity is None:
+            raise RuntimeError("this Ledger was opened read-only, without the node key")
+        for d in drafts:
+            self.kinds.check(d.kind, d.payload, d.reach)
+        now = self.clock_ms()
+        origin = self.identity.node_id
+        out: list[tuple[int, Event]] = []
+        with write_transaction(self.conn):
+            head = self.head(origin)
+            seq, prev = (head.seq, head.hash.hex()) if head else (0, None)
+            next_id = self.max_id() + 1
+            rows = []
+            for d in drafts:
+                seq += 1
+                event = sign_event(
+                    self.identity, seq=seq, prev=prev,
+                    ts_ms=now if d.ts_ms is None else d.ts_ms, actor=d.actor, kind=d.kind,
+                    scope=d.scope, reach=d.reach, payload=d.payload, provenance=d.provenance,
+                )
+                rows.append(_row(next_id, event, now))
+                out.append((next_id, event))
+                prev = event.hash_hex
+                next_id += 1
+            self.conn.executemany(_INSERT, rows)
+        return out
+
+    # -- ingesting foreign events ----------------------------------------
+
+    def ingest(
+        self, items: Sequence[tuple[bytes, bytes]], *, executor: Executor | None = None
+    ) -> IngestResult:
+        """Verify and store events received as ``(envelope bytes, sig)``.
+
+        Args:
+            executor: verify signatures on its threads (libsodium releases
+                the GIL, so a second core helps).
+        """
+        result = IngestResult()
+        decoded = self._decode_all(items, executor, result)
+        if not decoded:
+            return result
+        now = self.clock_ms()
+        with write_transaction(self.conn):
+            heads: dict[str, Head | None] = {}
+            next_id = self.max_id() + 1
+            rows: list[tuple[Any, ...]] = []
+            queue = deque(decoded)
+            while queue:
+                event = queue.popleft()
+                if event.origin not in heads:
+                    heads[event.origin] = self.head(event.origin)
+                head = heads[event.origin]
+                verdict = self._place(event, head, result)
+                if verdict != "store":
+                    continue
+                rows.append(_row(next_id, event, now))
+                result.stored.append((next_id, event))
+                next_id += 1
+                heads[event.origin] = Head(event.seq, event.hash)
+                following = self._held.get(event.origin, {}).pop(event.seq + 1, None)
+                if following is not None:
+                    self._held_total -= 1
+                    queue.appendleft(following)
+            self.conn.executemany(_INSERT, rows)
+            for a, b in result.equivocations:
+                self._record_equivocation(a, b, now)
+        return result
+
+    def _decode_all(
+        self, items: Sequence[tuple[bytes, bytes]], executor: Executor | None, result: IngestResult
+    ) -> list[Event]:
+        if executor is not None and len(items) >= 64:
+            half = len(items) // 2
+            parts = list(executor.map(_decode_chunk, (items[:half], items[half:])))
+            outcomes = parts[0] + parts[1]
+        else:
+            outcomes = _decode_chunk(items)
+        decoded: list[Event] = []
+        for outcome in outcomes:
+            if isinstance(outcome, str):
+                result.rejected[outcome] += 1
+                continue
+            if outcome.kind in self.kinds:
+                try:
+                    self.kinds.check(outcome.kind, outcome.payload)
+                except (PayloadError, UnknownKindError):
+                    result.rejected["bad_payload"] += 1
+                    continue
+            else:
+                result.opaque += 1
+            decoded.append(outcome)
+        # Within one batch, lower seqs first, so a feed sent out of order still links up.
+        decoded.sort(key=lambda e: (e.origin, e.seq))
+        return decoded
+
+    def _place(self, event: Event, head: Head | None, result: IngestResult) -> str:
+        """Decide what to do with a verified event given its origin's head."""
+        head_seq = head.seq if head else 0
+        if event.seq <= head_seq:
+            stored = self.feed(event.origin, event.seq, 1)
+            if stored and stored[0].hash == event.hash:
+                result.duplicates += 1
+            elif stored:
+                result.rejected["equivocation"] += 1
+                result.equivocations.append((stored[0], event))
+            return "skip"
+        if event.seq > head_seq + 1:
+            self._hold(event, result)
+            return "skip"
+        expected_prev = head.hash.hex() if head else None
+        if event.prev != expected_prev:
+            result.rejected["bad_prev"] += 1
+            return "skip"
+        return "store"
+
+    def _hold(self, event: Event, result: IngestResult) -> None:
+        held = self._held.setdefault(event.origin, {})
+        if event.seq in held:
+            result.duplicates += 1
+            return
+        if len(held) >= MAX_HELD_PER_ORIGIN or self._held_total >= MAX_HELD_TOTAL:
+            result.rejected["held_overflow"] += 1
+            return
+        held[event.seq] = event
+        self._held_total += 1
+        result.held += 1
+
+    def held_count(self) -> int:
+        return self._held_total
+
+    def _record_equivocation(self, a: Event, b: Event, now: int) -> None:
+        env_a, sig_a = a.wire()
+        env_b, sig_b = b.wire()
+        self.conn.execute(
+            "INSERT OR IGNORE INTO equivocations (origin, seq, envelope_a, sig_a, envelope_b,"
+            " sig_b, detected_ms) VALUES (?,?,?,?,?,?,?)",
+            (a.origin, a.seq, env_a, sig_a, env_b, sig_b, now),
+        )
+
+    def equivocations(self) -> list[tuple[Event, Event]]:
+        """Stored fork evidence, each pair re-verified from its signed bytes."""
+        rows = self.conn.execute(
+            "SELECT envelope_a, sig_a, envelope_b, sig_b FROM equivocations ORDER BY id"
+        )
+        return [
+            (decode_event(bytes(ea), bytes(sa)), decode_event(bytes(eb), bytes(sb)))
+            for ea, sa, eb, sb in rows
+        ]
+
+
+def _decode_chunk(items: Sequence[tuple[bytes, bytes]]) -> list[Event | str]:
+    out: list[Event | str] = []
+    for envelope, sig in items:
+        try:
+            out.append(decode_event(envelope, sig))
+        except EnvelopeError as e:
+            out.append(e.reason)
+    return out
+
+
+def _row(event_id: int, e: Event, received_ms: int) -> tuple[Any, ...]:
+    return (
+        event_id, e.ts_ms, e.actor, e.kind, e.scope, e.payload_json, e.provenance_json, e.hash,
+        e.origin, e.seq, None if e.prev is None else bytes.fromhex(e.prev), e.reach, e.sig,
+        received_ms, e.v, row_check(event_id, received_ms, e.hash),
+    )

@@ -1,0 +1,331 @@
+"""``hartnode kb``: verify, backup, vacuum, migrate, rebuild (seed §4, DESIGN §1).
+
+``verify`` and ``backup`` work while the daemon runs (WAL readers never
+block the writer); ``vacuum``, ``migrate`` and ``rebuild`` need the daemon
+stopped and take its lock.
+
+What ``verify`` proves about the ledger, and how:
+- every row: ``row_check`` binds its id and received_ms to its hash (a flipped
+  bit in a local column, or two rows swapped); the envelope rebuilt from its
+  columns hashes to ``hash_blake3`` (a flipped bit in any signed column); the
+  signature over that hash verifies against ``origin`` (a forged signature);
+- ids run 1..N without a hole (a deleted row anywhere but at the very end);
+- each origin's events, read in id order, have seq 1, 2, 3… and each ``prev``
+  is the previous event's hash (a deleted or swapped event, a fork);
+- ``meta``: the schema version is the current one and no migration is half done;
+- the views: their watermark is within the ledger and every ``source_event``
+  is at or below it (views referring to events that do not exist).
+Signatures are checked on a thread pool: libsodium releases the GIL, so the
+second core halves the time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apsw
+import blake3
+
+from hartnode.catalog import Catalog
+from hartnode.identity import verify_signature
+from hartnode.ledger import store
+from hartnode.ledger.envelope import EnvelopeError, envelope_text
+from hartnode.ledger.log import EVENT_COLUMNS, Ledger, row_check
+from hartnode.ledger.schema import SCHEMA_VERSION, STATE_SCHEMA_VERSION
+from hartnode.ledger.views import ViewRegistry, ViewUpdater
+
+VERIFY_CHUNK = 4096
+MAX_LISTED_PROBLEMS = 50
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    origins: int = 0
+    equivocations: int = 0
+    view_rows: int = 0
+    watermark: int = 0
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(text)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "events": self.events, "origins": self.origins,
+            "equivocations": self.equivocations, "view_rows": self.view_rows,
+            "watermark": self.watermark, "problem_count": self.problem_count,
+            "problems": self.problems, "seconds": round(self.seconds, 3),
+        }
+
+
+def _check_rows(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Per-row checks that need no other row: row_check, hash, signature."""
+    problems = []
+    for row in rows:
+        (event_id, origin, seq, prev_hash, ts_ms, actor, kind, scope, reach, payload_json,
+         provenance_json, digest, sig, v, received_ms, check) = row
+        where = f"event id {event_id} ({str(origin)[:12]} seq {seq})"
+        try:
+            if bytes(check) != row_check(event_id, received_ms, bytes(digest)):
+                problems.append(f"{where}: row_check mismatch (local columns altered or rows "
+                                "swapped)")
+                continue
+            text = envelope_text(
+                origin=origin, seq=seq, prev=None if prev_hash is None else bytes(prev_hash).hex(),
+                ts_ms=ts_ms, actor=actor, kind=kind, scope=scope, reach=reach,
+                payload_json=payload_json, provenance_json=provenance_json, v=v,
+            )
+            computed = blake3.blake3(text.encode("utf-8")).digest()
+        except (TypeError, ValueError, AttributeError, UnicodeEncodeError) as e:
+            problems.append(f"{where}: malformed column ({e})")
+            continue
+        if computed != bytes(digest):
+            problems.append(f"{where}: hash mismatch (a signed column was altered)")
+            continue
+        try:
+            key = bytes.fromhex(origin)
+        except (TypeError, ValueError):
+            problems.append(f"{where}: origin is not hex")
+            continue
+        if not verify_signature(key, computed, bytes(sig)):
+            problems.append(f"{where}: bad signature")
+    return problems
+
+
+def verify(data_dir: Path, catalog: Catalog, *, workers: int | None = None,
+           progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Check the ledger and views in ``data_dir``; never writes."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    try:
+        ledger_conn = store.open_database(data_dir, store.LEDGER, readonly=True, maintenance=True)
+    except store.StoreError as e:
+        report.problem(f"ledger: {e}")
+        return report
+    try:
+        _verify_meta(ledger_conn, "ledger", SCHEMA_VERSION, report)
+        _verify_events(ledger_conn, report, workers or min(2, os.cpu_count() or 1), progress)
+        _verify_equivocations(ledger_conn, catalog, report)
+    finally:
+        ledger_conn.close()
+    try:
+        state_conn = store.open_database(data_dir, store.STATE, readonly=True, maintenance=True)
+    except store.StoreError as e:
+        report.problem(f"state: {e}")
+    else:
+        try:
+            _verify_meta(state_conn, "state", STATE_SCHEMA_VERSION, report)
+            _verify_views(state_conn, catalog.views, report)
+        finally:
+            state_conn.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify_meta(conn: apsw.Connection, name: str, expected: str, report: VerifyReport) -> None:
+    meta = store.read_meta(conn)
+    if meta.schema_version != expected:
+        report.problem(f"{name}: schema version {meta.schema_version}, expected {expected} "
+                       "(run `hartnode kb migrate`)")
+    if meta.dirty:
+        report.problem(f"{name}: meta.dirty=1, a migration was interrupted "
+                       "(run `hartnode kb migrate`)")
+
+
+def _verify_events(conn: apsw.Connection, report: VerifyReport, workers: int,
+                   progress: Callable[[int], None] | None) -> None:
+    heads: dict[str, tuple[int, bytes]] = {}
+    expected_id = 1
+    last_id = 0
+    pending: list[Future[list[str]]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while True:
+            rows = store.query(
+                conn, f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (last_id, VERIFY_CHUNK),
+            )
+            if not rows:
+                break
+            pending.append(pool.submit(_check_rows, rows))
+            for row in rows:
+                event_id, origin, seq, prev_hash, digest = row[0], row[1], row[2], row[3], row[11]
+                if event_id != expected_id:
+                    report.problem(f"event ids {expected_id}..{event_id - 1} are missing "
+                                   "(rows deleted)")
+                expected_id = event_id + 1
+                last_seq, last_hash = heads.get(origin, (0, b""))
+                if seq != last_seq + 1:
+                    report.problem(f"event id {event_id}: {str(origin)[:12]} seq {seq} follows "
+                                   f"seq {last_seq} (events missing or out of order)")
+                elif seq > 1 and (prev_hash is None or bytes(prev_hash) != last_hash):
+                    report.problem(f"event id {event_id}: {str(origin)[:12]} seq {seq} does not "
+                                   "link to the stored previous event (a fork or a swap)")
+                elif seq == 1 and prev_hash is not None:
+                    report.problem(f"event id {event_id}: seq 1 has a prev hash")
+                heads[origin] = (seq, bytes(digest))
+            last_id = rows[-1][0]
+            report.events += len(rows)
+            # Keep at most 2 chunks per worker in flight: bounded memory, full cores.
+            while len(pending) > 2 * workers:
+                for text in pending.pop(0).result():
+                    report.problem(text)
+            if progress is not None:
+                progress(report.events)
+        for fut in pending:
+            for text in fut.result():
+                report.problem(text)
+    report.origins = len(heads)
+    top = store.scalar(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+    if top is not None and top > last_id:
+        report.problem(f"events after id {last_id} up to {top} are missing "
+                       "(rows deleted at the end)")
+
+
+def _verify_equivocations(conn: apsw.Connection, catalog: Catalog, report: VerifyReport) -> None:
+    # Reuse Ledger's decoder: evidence must itself be two valid signed events.
+    reader = Ledger(conn, None, catalog.kinds)
+    try:
+        pairs = reader.equivocations()
+    except EnvelopeError as e:
+        report.problem(f"equivocation evidence does not verify: {e}")
+        return
+    for a, b in pairs:
+        if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
+            report.problem(f"equivocation evidence for {a.origin[:12]} seq {a.seq} is not a fork")
+    report.equivocations = len(pairs)
+
+
+def _verify_views(conn: apsw.Connection, views: ViewRegistry, report: VerifyReport) -> None:
+    watermark = int(store.scalar(
+        conn, "SELECT events_high_watermark FROM snapshots ORDER BY id DESC LIMIT 1") or 0)
+    report.watermark = watermark
+    max_id = report.events  # ids are 1..N when the event checks passed
+    if watermark > max_id:
+        report.problem(f"views: watermark {watermark} is past the ledger's last event {max_id}")
+    existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+    for table in views.tables:
+        if table not in existing:
+            continue  # created on first open by the daemon; nothing to check yet
+        count, bad = store.query(
+            conn, f'SELECT count(*), sum(source_event < 1 OR source_event > ?) FROM "{table}"',
+            (watermark,),
+        )[0]
+        report.view_rows += count
+        if bad:
+            report.problem(f"views: {bad} rows of {table} refer to events that are not in the "
+                           "ledger or not yet applied (run `hartnode kb rebuild`)")
+
+
+def backup(data_dir: Path, dest: Path) -> list[Path]:
+    """Consistent copies of both databases into the new directory ``dest``.
+
+    The views are copied first: the ledger copy is then at least as new, so
+    the copy's watermark never points past its ledger.
+
+    Raises:
+        store.StoreError: ``dest`` is not empty, or a database cannot be read.
+    """
+    if dest.exists() and any(dest.iterdir()):
+        raise store.StoreError(f"{dest} is not empty", "choose a new or empty directory")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind in (store.STATE, store.LEDGER):
+        conn = store.open_database(data_dir, kind, readonly=True, maintenance=True)
+        try:
+            store.vacuum_into(conn, dest / kind.file)
+        finally:
+            conn.close()
+        fd = os.open(dest / kind.file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        written.append(dest / kind.file)
+    store.fsync_dir(dest)
+    return written
+
+
+def vacuum(data_dir: Path) -> None:
+    """VACUUM and ANALYZE both databases (daemon stopped)."""
+    for kind in (store.LEDGER, store.STATE):
+        conn = store.open_database(data_dir, kind)
+        try:
+            conn.execute("VACUUM")
+            conn.execute("ANALYZE")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+
+@dataclass
+class MigrateReport:
+    applied: dict[str, list[str]]
+    backup_dir: Path | None
+    replayed: int
+
+
+def rebuild(data_dir: Path, catalog: Catalog, comment: str = "kb rebuild") -> int:
+    """Empty the views and replay the whole ledger; returns events replayed."""
+    ledger_conn = store.open_database(data_dir, store.LEDGER, maintenance=True)
+    state_conn = store.open_database(data_dir, store.STATE, maintenance=True)
+    try:
+        views = ViewUpdater(state_conn, Ledger(ledger_conn, None, catalog.kinds), catalog.views)
+        return views.rebuild(comment)
+    finally:
+        state_conn.close()
+        ledger_conn.close()
+
+
+def migrate(data_dir: Path, catalog: Catalog) -> MigrateReport:
+    """Back up, migrate both schemas, replay the views (daemon stopped).
+
+    ``meta.dirty`` is 1 on both databases from before the first step until
+    the views are replayed, so an interrupted run is refused at startup and
+    resumed by running ``kb migrate`` again.
+    """
+    conns = {kind.name: store.open_database(data_dir, kind, maintenance=True)
+             for kind in (store.LEDGER, store.STATE)}
+    try:
+        kinds = {store.LEDGER.name: store.LEDGER, store.STATE.name: store.STATE}
+        pending = {name: store.pending_migrations(conn, kinds[name])
+                   for name, conn in conns.items()}
+        dirty = any(store.read_meta(conn).dirty for conn in conns.values())
+        if not dirty and not any(pending.values()):
+            return MigrateReport({name: [] for name in conns}, None, 0)
+        backup_dir = data_dir / "backups" / time.strftime("pre-migrate-%Y%m%dT%H%M%S")
+    finally:
+        for conn in conns.values():
+            conn.close()
+    backup(data_dir, backup_dir)
+    conns = {kind.name: store.open_database(data_dir, kind, maintenance=True)
+             for kind in (store.LEDGER, store.STATE)}
+    try:
+        for conn in conns.values():
+            store.set_dirty(conn, True)
+        applied = {name: store.migrate(conn, kinds[name]) for name, conn in conns.items()}
+    finally:
+        for conn in conns.values():
+            conn.close()
+    replayed = rebuild(data_dir, catalog, comment="kb migrate")
+    for kind in (store.LEDGER, store.STATE):
+        conn = store.open_database(data_dir, kind, maintenance=True)
+        try:
+            store.set_dirty(conn, False)
+        finally:
+            conn.close()
+    return MigrateReport(applied, backup_dir, replayed)

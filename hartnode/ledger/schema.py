@@ -1,0 +1,116 @@
+"""SQL of ``ledger.sqlite`` and ``state.sqlite``, and their numbered migrations.
+
+Column names follow the seed "Knowledge Base Schemas" (events: id, ts_ms,
+actor, kind, scope, payload_json, provenance_json, hash_blake3; meta:
+schema_version, dirty, ts; snapshots: events_high_watermark) with DESIGN §1's
+additions. Flaws of the seed fixed here:
+
+- the seed's envelope had no origin, sequence or signature, so nothing could
+  be replicated or verified: ``origin``, ``seq``, ``prev_hash``, ``sig`` are
+  added with UNIQUE(origin, seq);
+- "never update/delete" was a comment: triggers now refuse both;
+- ``source_event REFERENCES events(id)`` pointed across two database files,
+  which SQLite cannot enforce: ``kb verify`` checks those references instead;
+- ``meta`` could hold many rows: it is now one row (``id = 1``);
+- a file of another program was indistinguishable: ``PRAGMA application_id``
+  marks ours.
+
+``row_check`` binds the row's local columns (id, received_ms) to the signed
+hash, so ``kb verify`` also sees a flipped bit in them or two rows swapped.
+
+Migrations are numbered and append-only: ``LEDGER_MIGRATIONS[i]`` takes the
+schema from version i to i+1. ``SCHEMA_VERSION`` is the SemVer of the latest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# 'HART' — tells our files from any other SQLite database.
+APPLICATION_ID_LEDGER = 0x48415254
+APPLICATION_ID_STATE = 0x48415253
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str  # the SemVer the schema has after this step
+    sql: str
+
+
+LEDGER_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "1.0.0",
+        """
+        CREATE TABLE events (
+          id              INTEGER PRIMARY KEY AUTOINCREMENT,
+          ts_ms           INTEGER NOT NULL,
+          actor           TEXT NOT NULL,
+          kind            TEXT NOT NULL,
+          scope           TEXT NOT NULL,
+          payload_json    TEXT NOT NULL,      -- RFC 8785 canonical
+          provenance_json TEXT NOT NULL,      -- RFC 8785 canonical
+          hash_blake3     BLOB NOT NULL UNIQUE,
+          origin          TEXT NOT NULL,      -- node id hex
+          seq             INTEGER NOT NULL,
+          prev_hash       BLOB,               -- NULL exactly at seq 1
+          reach           TEXT NOT NULL,
+          sig             BLOB NOT NULL,
+          received_ms     INTEGER NOT NULL,   -- local: when this node stored it
+          v               INTEGER NOT NULL DEFAULT 1,
+          row_check       BLOB NOT NULL,      -- BLAKE3(id, received_ms, hash)[:16]
+          UNIQUE (origin, seq)
+        );
+        CREATE INDEX idx_events_kind_ts ON events(kind, ts_ms);
+        CREATE INDEX idx_events_actor_ts ON events(actor, ts_ms);
+        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+          BEGIN SELECT RAISE(ABORT, 'events are append-only: no UPDATE'); END;
+        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+          BEGIN SELECT RAISE(ABORT, 'events are append-only: no DELETE'); END;
+
+        -- Two different signed events at one (origin, seq): the proof of a fork.
+        CREATE TABLE equivocations (
+          id           INTEGER PRIMARY KEY,
+          origin       TEXT NOT NULL,
+          seq          INTEGER NOT NULL,
+          envelope_a   BLOB NOT NULL,
+          sig_a        BLOB NOT NULL,
+          envelope_b   BLOB NOT NULL,
+          sig_b        BLOB NOT NULL,
+          detected_ms  INTEGER NOT NULL,
+          UNIQUE (origin, seq)
+        );
+
+        CREATE TABLE meta (
+          id              INTEGER PRIMARY KEY CHECK (id = 1),
+          schema_version  TEXT NOT NULL,
+          dirty           INTEGER NOT NULL DEFAULT 0,
+          ts              DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+        );
+        """,
+    ),
+)
+
+STATE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "1.0.0",
+        """
+        CREATE TABLE meta (
+          id              INTEGER PRIMARY KEY CHECK (id = 1),
+          schema_version  TEXT NOT NULL,
+          dirty           INTEGER NOT NULL DEFAULT 0,
+          ts              DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+        );
+        -- One row per view generation (created by init, rebuild, migrate); the
+        -- newest row's watermark is the highest ledger events.id applied.
+        CREATE TABLE snapshots (
+          id                     INTEGER PRIMARY KEY,
+          ts                     DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+          events_high_watermark  INTEGER NOT NULL DEFAULT 0,
+          comment                TEXT
+        );
+        """,
+    ),
+)
+
+SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version
+STATE_SCHEMA_VERSION = STATE_MIGRATIONS[-1].version
