@@ -1,0 +1,276 @@
+"""The one config dataclass: built and validated once, then only read (DESIGN §6).
+
+Layers, later wins: the defaults below → ``<data dir>/hartnode.toml`` →
+``HARTNODE_<SECTION>_<KEY>`` environment variables. Every field's doc and
+unit lives in its ``metadata``; ``config/hartnode.toml`` is the annotated
+copy of the defaults (a test keeps the two equal). Unknown sections, keys or
+``HARTNODE_*`` variables are errors, not ignored: a typo must not silently
+run a node on defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+CONFIG_FILE = "hartnode.toml"
+ENV_PREFIX = "HARTNODE_"
+# Variables that are not config keys.
+ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
+
+TIERS = ("flat", "local", "regional", "central")
+PROFILES = ("full", "constrained", "minimal")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("kv", "json")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and the fix."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    tier: str = field(default="flat", metadata=_doc(
+        "tier this node claims: flat | local | regional | central (a claim above "
+        "flat needs a certificate chain from the master key)"))
+    region: str = field(default="", metadata=_doc(
+        "region name, e.g. \"eu-west\"; empty for none"))
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    name: str = field(default="hartnode", metadata=_doc(
+        "network name; the 32-byte network key is derived from it unless `key` is set. "
+        "Nodes of different networks cannot talk"))
+    key: str = field(default="", metadata=_doc(
+        "explicit network key, 64 hex digits, for a private network; empty = derive from name"))
+    listen: str = field(default="0.0.0.0:6778", metadata=_doc(
+        "HOST:PORT the peer listener binds (WebSocket path /hart)"))
+    seeds: tuple[str, ...] = field(default=(), metadata=_doc(
+        "peer URLs to bootstrap from, e.g. [\"ws://203.0.113.5:6778/hart\"]"))
+    profile: str = field(default="full", metadata=_doc(
+        "bandwidth profile: full | constrained | minimal"))
+    max_connections: int = field(default=64, metadata=_doc(
+        "most peer connections held at once, inbound and outbound together"))
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    listen: str = field(default="127.0.0.1:6777", metadata=_doc(
+        "HOST:PORT of the local HTTP API and UI; keep it on loopback"))
+
+
+@dataclass(frozen=True)
+class LedgerConfig:
+    group_commit_max: int = field(default=1000, metadata=_doc(
+        "most events one ledger transaction (one fsync) carries"))
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = field(default="info", metadata=_doc("debug | info | warning | error"))
+    format: str = field(default="kv", metadata=_doc(
+        "kv (key=value, one line per record) | json (one JSON object per line)"))
+
+
+@dataclass(frozen=True)
+class Config:
+    node: NodeConfig = field(default_factory=NodeConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def sections() -> dict[str, type[Any]]:
+    """Section name → section dataclass, in file order."""
+    hints = get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def parse_hostport(value: str, key: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6). Raises ConfigError."""
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})", value)
+    if not m:
+        raise ConfigError(f"{key}: {value!r} is not HOST:PORT (e.g. 127.0.0.1:6777)")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if port > 65535:
+        raise ConfigError(f"{key}: port {port} is above 65535")
+    return host, port
+
+
+def _coerce(section: str, key: str, typ: Any, value: Any, from_env: bool) -> Any:
+    name = f"{section}.{key}"
+    if typ is bool:
+        if from_env:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if typ is int:
+        if from_env:
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+        if type(value) is int:
+            return value
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    # tuple[str, ...]
+    if from_env:
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+
+
+def _merge(base: Config, layer: Mapping[str, Mapping[str, Any]], *, from_env: bool,
+           source: str) -> Config:
+    secs = sections()
+    new_sections: dict[str, Any] = {}
+    for sec_name, values in layer.items():
+        if sec_name not in secs:
+            raise ConfigError(
+                f"{source}: unknown section [{sec_name}]; known sections: {', '.join(secs)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{sec_name}] must be a table")
+        sec_type = secs[sec_name]
+        hints = get_type_hints(sec_type)
+        changes = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(
+                    f"{source}: unknown key {sec_name}.{key}; known keys in [{sec_name}]: "
+                    f"{', '.join(hints)}")
+            changes[key] = _coerce(sec_name, key, hints[key], value, from_env)
+        new_sections[sec_name] = dataclasses.replace(getattr(base, sec_name), **changes)
+    return dataclasses.replace(base, **new_sections)
+
+
+def env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``HARTNODE_<SECTION>_<KEY>`` variables as a config layer.
+
+    Raises:
+        ConfigError: a ``HARTNODE_*`` variable names no config key.
+    """
+    secs = sections()
+    layer: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_CONFIG:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        for sec_name, sec_type in secs.items():
+            if rest.startswith(sec_name + "_"):
+                key = rest[len(sec_name) + 1:]
+                if key in get_type_hints(sec_type):
+                    layer.setdefault(sec_name, {})[key] = value
+                    break
+        else:
+            known = ", ".join(
+                f"{ENV_PREFIX}{s.upper()}_{k.upper()}"
+                for s, t in secs.items() for k in get_type_hints(t))
+            raise ConfigError(f"environment variable {name} names no config key; known: {known}")
+    return layer
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value; returns ``cfg``. Raises ConfigError naming the key."""
+    def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+
+    one_of("node.tier", cfg.node.tier, TIERS)
+    one_of("network.profile", cfg.network.profile, PROFILES)
+    one_of("log.level", cfg.log.level, LOG_LEVELS)
+    one_of("log.format", cfg.log.format, LOG_FORMATS)
+    if cfg.node.region and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", cfg.node.region):
+        raise ConfigError(f"node.region: {cfg.node.region!r} must be lowercase letters, digits, -")
+    if cfg.network.key and not re.fullmatch(r"[0-9a-f]{64}", cfg.network.key):
+        raise ConfigError("network.key: expected 64 lowercase hex digits (32 bytes) or empty")
+    parse_hostport(cfg.network.listen, "network.listen")
+    parse_hostport(cfg.api.listen, "api.listen")
+    for seed in cfg.network.seeds:
+        if not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", seed):
+            raise ConfigError(f"network.seeds: {seed!r} is not a ws:// or wss:// URL")
+    if not 1 <= cfg.network.max_connections <= 10_000:
+        raise ConfigError("network.max_connections: expected 1 to 10000")
+    if not 1 <= cfg.ledger.group_commit_max <= 100_000:
+        raise ConfigError("ledger.group_commit_max: expected 1 to 100000")
+    return cfg
+
+
+def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults → TOML file at ``path`` (if it exists) → environment.
+
+    Raises:
+        ConfigError: unreadable TOML, unknown keys, bad values.
+    """
+    cfg = Config()
+    if path is not None and path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        cfg = _merge(cfg, data, from_env=False, source=str(path))
+    env = os.environ if environ is None else environ
+    cfg = _merge(cfg, env_layer(env), from_env=True, source="environment")
+    return validate(cfg)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def render_toml(cfg: Config, *, only_changed: bool = False, annotate: bool = True) -> str:
+    """TOML text of ``cfg``; with ``only_changed``, just the non-default keys."""
+    default = Config()
+    lines: list[str] = []
+    for sec_name in sections():
+        sec, sec_default = getattr(cfg, sec_name), getattr(default, sec_name)
+        body: list[str] = []
+        for f in dataclasses.fields(sec):
+            value = getattr(sec, f.name)
+            if only_changed and value == getattr(sec_default, f.name):
+                continue
+            if annotate:
+                body.append(f"# {f.metadata['doc']}")
+            body.append(f"{f.name} = {_toml_value(value)}")
+        if body:
+            lines += [f"[{sec_name}]", *body, ""]
+    return "\n".join(lines)
+
+
+def network_key(cfg: Config) -> bytes:
+    """The 32-byte network key: ``network.key`` if set, else derived from the name."""
+    if cfg.network.key:
+        return bytes.fromhex(cfg.network.key)
+    import blake3
+
+    return blake3.blake3(
+        cfg.network.name.encode("utf-8"), derive_key_context="hartnode 2026 network key v1"
+    ).digest()
