@@ -1,0 +1,321 @@
+"""The ``hartnode`` command line.
+
+    hartnode init | run | status [--json] | kb verify|backup DEST|vacuum|migrate|rebuild
+             | ledger append --kind K --reach R --payload JSON | ledger tail [--json] [-n N]
+
+Exit codes (a stable interface, documented in the README):
+    0 success · 1 a check or operation failed (e.g. ``kb verify`` found problems)
+    2 usage or configuration error · 3 the daemon could not start
+    4 the daemon is not reachable (``status``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+from hartnode import __version__
+from hartnode import config as config_mod
+from hartnode.catalog import build_catalog
+from hartnode.datadir import DataDir, DataDirError, resolve
+from hartnode.ledger import maintenance
+from hartnode.ledger.envelope import EnvelopeError
+from hartnode.ledger.kinds import PayloadError, UnknownKindError
+from hartnode.ledger.log import Draft
+from hartnode.ledger.store import StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+
+# init flags → config keys; help comes from the config field's doc.
+INIT_FLAGS: dict[str, tuple[str, str]] = {
+    "--listen": ("network", "listen"),
+    "--api": ("api", "listen"),
+    "--seed": ("network", "seeds"),
+    "--network": ("network", "name"),
+    "--tier": ("node", "tier"),
+    "--region": ("node", "region"),
+}
+
+
+class CliError(Exception):
+    """An error for the operator: message, what to do, exit code."""
+
+    def __init__(self, message: str, hint: str = "", code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.code = code
+
+
+def _field_doc(section: str, key: str) -> str:
+    for f in config_mod.dataclasses.fields(config_mod.sections()[section]):
+        if f.name == key:
+            return str(f.metadata["doc"])
+    raise KeyError(key)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hartnode", description="The hartnode daemon and its maintenance commands.")
+    p.add_argument("--version", action="version", version=f"hartnode {__version__}")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data-dir", help="data directory (default: $HARTNODE_DATA_DIR, else "
+                      "$XDG_DATA_HOME/hartnode, else ~/.local/share/hartnode)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", parents=[data], help="create a node: key, token, config")
+    for flag, (section, key) in INIT_FLAGS.items():
+        kwargs: dict[str, Any] = {"help": _field_doc(section, key), "dest": f"{section}_{key}"}
+        if flag == "--seed":
+            kwargs.update(action="append", metavar="URL")
+        init.add_argument(flag, **kwargs)
+
+    sub.add_parser("run", parents=[data], help="run the daemon (initialises a missing data dir)")
+    status = sub.add_parser("status", parents=[data], help="ask the running daemon how it is")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    kb = sub.add_parser("kb", help="maintain the ledger and views")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
+    verify = kb_sub.add_parser("verify", parents=[data],
+                               help="check hashes, signatures, chains, schema, views")
+    verify.add_argument("--json", action="store_true", help="machine-readable report")
+    backup = kb_sub.add_parser("backup", parents=[data],
+                               help="consistent copy of both databases (daemon may run)")
+    backup.add_argument("dest", help="new or empty directory to write the copy to")
+    kb_sub.add_parser("vacuum", parents=[data], help="VACUUM and ANALYZE (daemon stopped)")
+    kb_sub.add_parser("migrate", parents=[data],
+                      help="back up, migrate the schema, replay views (daemon stopped)")
+    kb_sub.add_parser("rebuild", parents=[data], help="empty the views and replay the ledger")
+
+    ledger = sub.add_parser("ledger", help="append to and read the ledger")
+    l_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="LEDGER_COMMAND")
+    append = l_sub.add_parser("append", parents=[data], help="sign and append one event")
+    append.add_argument("--kind", required=True, help="event kind, e.g. note.created")
+    append.add_argument("--reach", default="network", choices=("local", "hierarchy", "network"))
+    append.add_argument("--payload", required=True, help='JSON object, e.g. {"text": "hi"}')
+    tail = l_sub.add_parser("tail", parents=[data], help="print the newest events")
+    tail.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    return p
+
+
+def _data_dir(args: argparse.Namespace) -> DataDir:
+    return DataDir(resolve(getattr(args, "data_dir", None)))
+
+
+def _require_init(dd: DataDir) -> None:
+    if not dd.exists():
+        raise CliError(f"no hartnode node in {dd.path}",
+                       "run `hartnode init` first, or pass --data-dir", EXIT_USAGE)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    dd = _data_dir(args)
+    cfg = config_mod.Config()
+    for section, key in INIT_FLAGS.values():
+        value = getattr(args, f"{section}_{key}")
+        if value is not None:
+            value = tuple(value) if isinstance(value, list) else value
+            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{key: value})})
+    config_mod.validate(cfg)
+    identity = dd.init(cfg)
+    from hartnode.ledger.node_ledger import NodeLedger
+
+    NodeLedger(dd.path, identity, build_catalog(), create=True).close()
+    print(f"initialised node {identity.node_id}\n  data dir: {dd.path}\n"
+          f"  config:   {dd.config_path}\nstart it with: hartnode run --data-dir {dd.path}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import trio
+
+    from hartnode import logs
+    from hartnode.node import StartupError, run_node
+
+    dd = _data_dir(args)
+    if not dd.exists():
+        dd.init(config_mod.Config())
+    cfg = dd.load_config()
+    logs.setup(cfg.log.level, cfg.log.format)
+    try:
+        trio.run(run_node, dd, cfg)
+    except StartupError as e:
+        raise CliError(f"hartnode could not start: {e}", code=EXIT_STARTUP) from e
+    except BaseExceptionGroup as eg:
+        startup = _leaf(eg, StartupError)
+        if startup is None:
+            raise
+        raise CliError(f"hartnode could not start: {startup}", code=EXIT_STARTUP) from eg
+    return EXIT_OK
+
+
+def _leaf(eg: BaseExceptionGroup[BaseException], cls: type[Exception]) -> Exception | None:
+    for exc in eg.exceptions:
+        if isinstance(exc, cls):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _leaf(exc, cls)
+            if found is not None:
+                return found
+    return None
+
+
+def _api_request(dd: DataDir, path: str, body: Any = None) -> Any:
+    """Call the running daemon's API. Raises CliError(EXIT_UNREACHABLE) if it is not up."""
+    cfg = dd.load_config()
+    host, port = config_mod.parse_hostport(cfg.api.listen, "api.listen")
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}{path}"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    req.add_header("Authorization", f"Bearer {dd.load_token()}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read())
+            raise CliError(str(detail.get("error")), str(detail.get("hint", ""))) from e
+        except ValueError:
+            raise CliError(f"the daemon answered HTTP {e.code}", "see its log") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise CliError(f"no hartnode daemon answers at {url} ({e})",
+                       "start it with `hartnode run` or `systemctl start hartnode`",
+                       EXIT_UNREACHABLE) from e
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    dd = _data_dir(args)
+    _require_init(dd)
+    info = _api_request(dd, "/api/v1/node")
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+    else:
+        head = info["ledger"]
+        print(f"node     {info['node_id']}\nversion  {info['version']}\n"
+              f"tier     {info['tier']}{' / ' + info['region'] if info.get('region') else ''}\n"
+              f"uptime   {info['uptime_s']:.0f} s\npeers    {info['peers']}\n"
+              f"ledger   own seq {head['seq']}, {head['events']} events from "
+              f"{head['origins']} origins")
+    return EXIT_OK
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    dd = _data_dir(args)
+    _require_init(dd)
+    catalog = build_catalog()
+    if args.kb_command == "verify":
+        report = maintenance.verify(dd.path, catalog)
+        if args.json:
+            print(json.dumps(report.as_json(), sort_keys=True))
+        else:
+            print(f"checked {report.events} events from {report.origins} origins, "
+                  f"{report.view_rows} view rows (watermark {report.watermark}), "
+                  f"{report.equivocations} forks on record, in {report.seconds:.2f} s")
+            for problem in report.problems:
+                print(f"PROBLEM: {problem}")
+            if report.problem_count > len(report.problems):
+                print(f"... and {report.problem_count - len(report.problems)} more")
+            print("OK" if report.ok else f"FAILED: {report.problem_count} problems")
+        return EXIT_OK if report.ok else EXIT_FAILED
+    if args.kb_command == "backup":
+        written = maintenance.backup(dd.path, Path(args.dest))
+        print("\n".join(f"wrote {p}" for p in written))
+        print(f"check it with: hartnode kb verify --data-dir {args.dest}")
+        return EXIT_OK
+    lock = dd.lock()  # vacuum, migrate, rebuild need the daemon stopped
+    try:
+        if args.kb_command == "vacuum":
+            maintenance.vacuum(dd.path)
+            print("vacuumed and analysed ledger.sqlite and state.sqlite")
+        elif args.kb_command == "rebuild":
+            n = maintenance.rebuild(dd.path, catalog)
+            print(f"rebuilt the views from {n} events")
+        else:
+            rep = maintenance.migrate(dd.path, catalog)
+            if rep.backup_dir is None:
+                print("already at the current schema version; nothing to do")
+            else:
+                print(f"backup in {rep.backup_dir}; applied {rep.applied}; "
+                      f"replayed {rep.replayed} events")
+    finally:
+        lock.release()
+    return EXIT_OK
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from hartnode.ledger.node_ledger import NodeLedger
+
+    dd = _data_dir(args)
+    _require_init(dd)
+    catalog = build_catalog()
+    if args.ledger_command == "append":
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as e:
+            raise CliError(f"--payload is not JSON: {e}",
+                           'quote it for the shell: --payload \'{"text": "hi"}\'',
+                           EXIT_USAGE) from e
+        if not isinstance(payload, dict):
+            raise CliError("--payload must be a JSON object", 'e.g. {"text": "hi"}', EXIT_USAGE)
+        if dd.is_locked():  # the daemon owns the feed: ask it, so its views see the event
+            event = _api_request(dd, "/api/v1/events",
+                                 {"kind": args.kind, "reach": args.reach, "payload": payload})
+        else:
+            with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
+                event = nl.append([Draft(kind=args.kind, payload=payload,
+                                         reach=args.reach)])[0].as_json()
+        print(json.dumps(event, sort_keys=True))
+        return EXIT_OK
+    with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
+        events = nl.ledger.tail(max(args.n, 0))
+    for e in events:
+        if args.json:
+            print(json.dumps(e.as_json(), sort_keys=True))
+        else:
+            print(f"{e.origin[:12]} #{e.seq:<6} {e.kind:<24} {e.reach:<9} {e.payload_json}")
+    return EXIT_OK
+
+
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "kb": cmd_kb,
+            "ledger": cmd_ledger}
+
+
+def _fail(message: str, hint: str, code: int) -> NoReturn:
+    print(f"hartnode: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"hartnode: hint: {hint}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CliError as e:
+        _fail(str(e), e.hint, e.code)
+    except config_mod.ConfigError as e:
+        code = EXIT_STARTUP if args.command == "run" else EXIT_USAGE
+        _fail(str(e), "fix the config file or the HARTNODE_* variable it names", code)
+    except (DataDirError, StoreError) as e:
+        code = EXIT_STARTUP if args.command == "run" else EXIT_FAILED
+        _fail(str(e.args[0]), e.hint, code)
+    except (UnknownKindError, PayloadError, EnvelopeError) as e:
+        _fail(str(e), "see `hartnode ledger append --help`; the payload must match the "
+              "kind's schema", EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
