@@ -12,6 +12,7 @@ Exit codes (a stable interface, documented in the README):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import urllib.error
@@ -54,7 +55,7 @@ class CliError(Exception):
 
 
 def _field_doc(section: str, key: str) -> str:
-    for f in config_mod.dataclasses.fields(config_mod.sections()[section]):
+    for f in dataclasses.fields(config_mod.sections()[section]):
         if f.name == key:
             return str(f.metadata["doc"])
     raise KeyError(key)
@@ -279,11 +280,11 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         return EXIT_OK
     with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
         events = nl.ledger.tail(max(args.n, 0))
-    for e in events:
+    for ev in events:
         if args.json:
-            print(json.dumps(e.as_json(), sort_keys=True))
+            print(json.dumps(ev.as_json(), sort_keys=True))
         else:
-            print(f"{e.origin[:12]} #{e.seq:<6} {e.kind:<24} {e.reach:<9} {e.payload_json}")
+            print(f"{ev.origin[:12]} #{ev.seq:<6} {ev.kind:<24} {ev.reach:<9} {ev.payload_json}")
     return EXIT_OK
 
 
