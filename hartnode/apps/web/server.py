@@ -1,0 +1,380 @@
+"""The local HTTP API: the aiohttp application and the trio service that runs it.
+
+DESIGN §5: aiohttp serves ``127.0.0.1:6777`` in its own thread and asyncio
+loop; handlers reach node state only through :mod:`.bridge`. The daemon
+starts it like any other service::
+
+    host, port = await nursery.start(partial(serve_api, host=..., port=...,
+                                             token=..., backend=..., metrics=...))
+
+Routes:
+
+- ``GET /healthz``: open, for probes. ``{"status": "ok"}`` once a round trip
+  through the trio loop succeeds, so it reports a wedged node as unhealthy.
+- ``GET /api/v1/node``: the node's self-description, ``backend.node_info()``.
+- ``GET /metrics``: Prometheus text.
+
+Everything but ``/healthz`` needs ``Authorization: Bearer <api.token>``. That
+includes ``/metrics``: the API binds to loopback, but on a shared machine
+every local user can reach loopback, and the counters describe the node's
+activity (peers, ingest, requests). Prometheus sends the token with
+``authorization: {credentials_file: /var/lib/hartnode/api.token}``, so the
+check costs the operator one line of scrape config. Unknown paths need the
+token too, so an unauthenticated caller cannot map the API.
+
+Errors are JSON, ``{"error": "...", "hint": "what to do"}``, and every
+response is counted in ``hartnode_api_requests_total{route,status}``, where
+``route`` is the matched route template (``unmatched`` for unknown paths and
+methods, so arbitrary URLs cannot inflate the label set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import trio
+from aiohttp import web
+
+from hartnode.apps.web.bridge import BridgeClosedError, TrioBridge, open_bridge
+from hartnode.metrics import CONTENT_TYPE, NodeMetrics, Registry
+
+log = logging.getLogger(__name__)
+
+#: Name of the thread that runs aiohttp's asyncio loop.
+THREAD_NAME = "hartnode-api"
+#: Seconds aiohttp waits for in-flight requests at shutdown. Bridged calls
+#: fail fast once the node stops, so this only covers slow clients, and must
+#: stay well inside the unit's TimeoutStopSec=10.
+SHUTDOWN_TIMEOUT_S = 3.0
+#: Seconds /healthz waits for the trio loop before calling the node unhealthy.
+HEALTH_TIMEOUT_S = 5.0
+#: Extra seconds the trio side waits for the thread beyond aiohttp's own
+#: shutdown timeout before giving up on it (it is a daemon thread).
+_JOIN_GRACE_S = 2.0
+
+_PUBLIC_ROUTES = frozenset({"/healthz"})
+_TOKEN_HINT = (
+    "send the header 'Authorization: Bearer <token>'; the token is in the api.token "
+    "file of the node's data directory"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiBackend(Protocol):
+    """What the API needs from the daemon. Trio-side async methods.
+
+    The daemon implements these; the server calls them through the bridge,
+    so they run in the trio loop and may use any trio API.
+    """
+
+    async def node_info(self) -> dict[str, object]:
+        """The node's self-description for ``GET /api/v1/node`` (JSON-serialisable)."""
+        ...
+
+
+class ApiServerError(RuntimeError):
+    """The API server could not start or stopped unexpectedly."""
+
+
+class ApiBindError(ApiServerError):
+    """The API could not listen on its address (port in use, address not local...).
+
+    Attributes:
+        host: the configured host.
+        port: the configured port.
+        error: the operating system's error.
+    """
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        self.host = host
+        self.port = port
+        self.error = error
+        # asyncio rewrites strerror to repeat the address; the errno's own
+        # text is shorter and what an operator searches for.
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        super().__init__(
+            f"cannot listen on {host}:{port} for the web API: {reason}; "
+            "is another hartnode (or another program) using that port? "
+            "Stop it or set another API port in the config"
+        )
+
+
+def _json_error(status: int, error: str, hint: str, **headers: str) -> web.Response:
+    return web.json_response({"error": error, "hint": hint}, status=status, headers=headers)
+
+
+def _bearer_token(request: web.Request) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    # surrogateescape: the header may hold bytes that are not UTF-8; they
+    # must compare unequal, not raise.
+    return credentials.strip().encode("utf-8", "surrogateescape")
+
+
+class _Api:
+    """Request handlers and middleware, bound to one node's state."""
+
+    def __init__(
+        self, *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry
+    ) -> None:
+        self._bridge = bridge
+        self._token = token.encode()
+        self._backend = backend
+        self._requests = NodeMetrics.register(metrics).api_requests
+        self._registry = metrics
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Authenticate, turn every failure into a JSON error, count the request."""
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        try:
+            # `is None`, not `or`: a Response is a (possibly empty) mapping.
+            refusal = self._refuse_unauthorized(request, route)
+            response = refusal if refusal is not None else await handler(request)
+        except web.HTTPException as exc:
+            response = self._http_error(request, exc)
+        except BridgeClosedError:
+            response = _json_error(
+                503, "the node is shutting down", "retry once the node is running again"
+            )
+        except Exception:
+            log.exception("api: %s %s failed", request.method, request.path)
+            response = _json_error(
+                500, "internal error", "see the node's log (journalctl -u hartnode)"
+            )
+        # Answers may carry node state or errors about the token: never cache.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        self._requests.inc(route=route, status=str(response.status))
+        log.debug("api: %s %s -> %d", request.method, request.path, response.status)
+        return response
+
+    def _refuse_unauthorized(self, request: web.Request, route: str) -> web.Response | None:
+        if route in _PUBLIC_ROUTES:
+            return None
+        given = _bearer_token(request)
+        # compare_digest: the comparison time must not reveal how much of a
+        # guessed token was right.
+        if given is not None and hmac.compare_digest(given, self._token):
+            return None
+        challenge = 'Bearer realm="hartnode"'
+        if given is not None:
+            challenge += ', error="invalid_token"'
+        error = "missing API token" if given is None else "invalid API token"
+        return _json_error(401, error, _TOKEN_HINT, **{"WWW-Authenticate": challenge})
+
+    @staticmethod
+    def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+        if exc.status == 404:
+            hint = "check the URL; the API lives under /api/v1/"
+        elif exc.status == 405:
+            hint = f"use one of: {exc.headers.get('Allow', 'GET')}"
+        else:
+            hint = "check the request"
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        return _json_error(
+            exc.status, f"{exc.reason}: {request.method} {request.path}", hint, **headers
+        )
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """``GET /healthz``: ok if the trio loop answers within HEALTH_TIMEOUT_S."""
+        try:
+            await asyncio.wait_for(self._bridge.call(trio.lowlevel.checkpoint), HEALTH_TIMEOUT_S)
+        except TimeoutError:
+            return _json_error(
+                503,
+                "the node's event loop is not responding",
+                "see the node's log; systemd's watchdog restarts a wedged node",
+            )
+        return web.json_response({"status": "ok"})
+
+    async def node(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/node``: the backend's node description."""
+        return web.json_response(await self._bridge.call(self._backend.node_info))
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """``GET /metrics``: the registry in Prometheus text format."""
+        # Rendered here, in the aiohttp thread: the registry is thread-safe,
+        # and scraping must not depend on the trio loop being responsive.
+        return web.Response(
+            body=self._registry.render().encode(), headers={"Content-Type": CONTENT_TYPE}
+        )
+
+
+def create_app(
+    *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry
+) -> web.Application:
+    """Build the aiohttp application (routes and middleware).
+
+    Args:
+        bridge: how handlers reach the trio loop.
+        token: the bearer token every route but /healthz requires.
+        backend: the daemon's trio-side implementation of the API.
+        metrics: where requests are counted and what /metrics renders.
+
+    Raises:
+        ValueError: ``token`` is empty (it would let anyone in).
+    """
+    if not token:
+        raise ValueError("the API token must not be empty")
+    api = _Api(bridge=bridge, token=token, backend=backend, metrics=metrics)
+    app = web.Application(middlewares=[api.middleware])
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/api/v1/node", api.node)
+    app.router.add_get("/metrics", api.metrics)
+    return app
+
+
+class _ServerThread:
+    """aiohttp's thread: an asyncio loop serving ``app`` until asked to stop.
+
+    Reports to the trio side through two trio Events set with
+    ``TrioToken.run_sync_soon``: ``started`` (bound, or failed to start) and
+    ``finished`` (the loop is closed and the thread about to exit).
+    """
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, token: trio.lowlevel.TrioToken
+    ) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._trio_token = token
+        self.started = trio.Event()
+        self.finished = trio.Event()
+        self.address: tuple[str, int] | None = None
+        self.error: BaseException | None = None
+        # Guards the hand-over of the asyncio loop and stop event, which
+        # request_stop (trio thread) may race with _serve (this thread).
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = False
+        # daemon=True only matters if shutdown ever overruns its bound (see
+        # serve_api): the process may then exit without this thread.
+        self.thread = threading.Thread(target=self._main, name=THREAD_NAME, daemon=True)
+
+    def request_stop(self) -> None:
+        """Ask the asyncio loop to shut aiohttp down. Any thread; idempotent."""
+        with self._lock:
+            self._stop_requested = True
+            loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            # RuntimeError: the loop already closed, so nothing is left to stop.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+
+    def _signal(self, event: trio.Event) -> None:
+        # RunFinishedError: trio is gone, so nobody waits for this.
+        with contextlib.suppress(trio.RunFinishedError):
+            self._trio_token.run_sync_soon(event.set)
+
+    def _main(self) -> None:
+        try:
+            # asyncio.run also cancels leftover tasks, shuts down async
+            # generators and the default executor, and closes the loop.
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self.error = self.error or exc
+            log.exception("api: server thread crashed")
+        finally:
+            self._signal(self.started)
+            self._signal(self.finished)
+
+    async def _serve(self) -> None:
+        stop = asyncio.Event()
+        with self._lock:
+            self._loop, self._stop = asyncio.get_running_loop(), stop
+            if self._stop_requested:
+                stop.set()
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            try:
+                await site.start()
+            except OSError as exc:
+                self.error = ApiBindError(self._host, self._port, exc)
+                return
+            sockname = runner.addresses[0]
+            self.address = (self._host, int(sockname[1]))
+            self._signal(self.started)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+async def serve_api(
+    *,
+    host: str,
+    port: int,
+    token: str,
+    backend: ApiBackend,
+    metrics: Registry,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the HTTP API until cancelled. A trio service (DESIGN §2).
+
+    Starts aiohttp in a dedicated thread with its own asyncio loop, and calls
+    ``task_status.started((host, port))`` once the socket is bound, with the
+    real port (so ``port=0`` works). When cancelled, it shuts aiohttp down
+    (in-flight bridged calls fail with 503, ``runner.cleanup()`` runs, the
+    loop closes) and joins the thread before returning.
+
+    Args:
+        host: address to bind, exactly as configured (127.0.0.1 by default).
+        port: TCP port, 0 for any free one.
+        token: the bearer token (contents of ``api.token``).
+        backend: the daemon's implementation of :class:`ApiBackend`.
+        metrics: the daemon's registry; requests are counted in it.
+        task_status: receives ``(host, bound_port)``.
+
+    Raises:
+        ApiBindError: the address could not be bound (e.g. port in use).
+        ApiServerError: the server failed to start or its thread died.
+        ValueError: ``token`` is empty.
+    """
+    if not token:
+        # Checked here, before the bridge's nursery opens, to raise it unwrapped.
+        raise ValueError("the API token must not be empty")
+    failure: BaseException | None = None
+    # The failure is raised only after the bridge's nursery has exited, so
+    # callers see ApiBindError itself, not an ExceptionGroup around it.
+    async with open_bridge() as bridge:
+        app = create_app(bridge=bridge, token=token, backend=backend, metrics=metrics)
+        server = _ServerThread(app, host, port, trio.lowlevel.current_trio_token())
+        server.thread.start()
+        try:
+            await server.started.wait()
+            if server.address is None:
+                failure = server.error or ApiServerError("the API server failed to start")
+            else:
+                log.info("api: listening on http://%s:%d", *server.address)
+                task_status.started(server.address)
+                await server.finished.wait()
+                failure = ApiServerError("the API server thread stopped unexpectedly")
+                failure.__cause__ = server.error
+        finally:
+            # Shielded: this runs while the service is being cancelled, and
+            # must still wait for aiohttp to finish (bounded, see below).
+            with trio.CancelScope(shield=True):
+                server.request_stop()
+                with trio.move_on_after(SHUTDOWN_TIMEOUT_S + _JOIN_GRACE_S) as waited:
+                    await server.finished.wait()
+                if waited.cancelled_caught:
+                    log.error("api: server thread did not stop in time; abandoning it")
+                else:
+                    server.thread.join()  # it is past its last statement
+    if failure is not None:
+        raise failure
