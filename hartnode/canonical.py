@@ -74,11 +74,18 @@ def canonical_text(value: Any) -> str:
     """
     if _fast_path_safe(value):
         text = _encode_fast(value)
-        if text.isascii() or max(text) < "\ue000":
+        if text.isascii():
+            return text
+        try:
+            # A lone surrogate (JSON allows the escape "\ud800") has no UTF-8 form.
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise CanonicalizationError(f"string holds a lone surrogate: {e}") from e
+        if max(text) < "\ue000":
             return text
     try:
         return rfc8785.dumps(value).decode("utf-8")
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeError) as e:
         raise CanonicalizationError(str(e)) from e
 
 
