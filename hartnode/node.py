@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from hartnode import __version__, sdnotify
+from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
@@ -38,10 +39,6 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class StartupError(Exception):
     """The daemon could not start; the message says why and what to do."""
-
-
-class RequestError(ValueError):
-    """A client asked for something invalid (HTTP 400); the message says what."""
 
 
 @dataclass
@@ -93,11 +90,11 @@ class Node:
 
     async def append_event(self, kind: str, reach: str, payload: Any) -> dict[str, object]:
         if not isinstance(payload, dict):
-            raise RequestError("payload must be a JSON object")
+            raise ApiRequestError("payload must be a JSON object")
         try:
             event = await self.committer.append(Draft(kind=kind, payload=payload, reach=reach))
         except (UnknownKindError, PayloadError) as e:
-            raise RequestError(str(e)) from e
+            raise ApiRequestError(str(e)) from e
         return event.as_json()
 
     async def tail(self, n: int) -> list[dict[str, object]]:
@@ -122,8 +119,6 @@ async def run_node(
     Raises:
         StartupError: anything that stops the node from getting to READY.
     """
-    from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
-
     try:
         lock = data_dir.lock()
     except DataDirError as e:
@@ -136,8 +131,8 @@ async def run_node(
         except (DataDirError, StoreError, ConfigError) as e:
             raise StartupError(str(e)) from e
         try:
-            await _serve(data_dir, cfg, node_ledger, token, api_host, api_port, on_ready,
-                         task_status, serve_api, (ApiBindError, ApiServerError))
+            await _serve(data_dir, cfg, node_ledger, token, (api_host, api_port), on_ready,
+                         task_status)
         finally:
             node_ledger.close()
     finally:
@@ -145,26 +140,28 @@ async def run_node(
 
 
 async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token: str,
-                 api_host: str, api_port: int, on_ready: Callable[[tuple[str, int]], None] | None,
-                 task_status: trio.TaskStatus[tuple[str, int]], serve_api: Any,
-                 api_errors: tuple[type[Exception], ...]) -> None:
+                 api_listen: tuple[str, int],
+                 on_ready: Callable[[tuple[str, int]], None] | None,
+                 task_status: trio.TaskStatus[tuple[str, int]]) -> None:
     registry = Registry()
     metrics = NodeMetrics.register(registry)
     access = StoreAccess()
     committer = Committer(node_ledger, access, max_batch=cfg.ledger.group_commit_max,
                           metrics=metrics)
     node = Node(cfg, data_dir, node_ledger, access, committer, metrics, time.monotonic())
-    metrics.ledger_events.set_function(lambda: float(node_ledger.ledger.max_id()))
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             # Catch up views left behind by a crash before taking requests.
             await access.run(node_ledger.views.catch_up)
+            # Set here and by the committer, never read at scrape time: the
+            # scrape runs on aiohttp's thread, which must not touch the store.
+            metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
             await nursery.start(committer.run)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
-                    host=api_host, port=api_port, token=token, backend=node,
+                    host=api_listen[0], port=api_listen[1], token=token, backend=node,
                     metrics=registry, task_status=task_status))
-            except api_errors as e:
+            except (ApiBindError, ApiServerError) as e:
                 raise StartupError(str(e)) from e
             period = sdnotify.watchdog_period()
             if period is not None:

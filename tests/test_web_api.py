@@ -26,7 +26,7 @@ import pytest
 import trio
 
 from hartnode.apps.web.bridge import BridgeClosedError, TrioBridge, open_bridge
-from hartnode.apps.web.server import THREAD_NAME, ApiBindError, serve_api
+from hartnode.apps.web.server import THREAD_NAME, ApiBindError, ApiRequestError, serve_api
 from hartnode.metrics import Registry
 
 TOKEN = "s3cret-token-for-tests"
@@ -48,6 +48,16 @@ class Reply:
         return json.loads(self.body)
 
 
+def _post_blocking(url: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Reply(error.code, dict(error.headers), error.read())
+
+
 def _get_blocking(url: str, headers: Mapping[str, str]) -> Reply:
     request = urllib.request.Request(url, headers=dict(headers))
     try:
@@ -64,6 +74,11 @@ async def get(url: str, token: str | None = None, *, scheme: str = "Bearer") -> 
     return await trio.to_thread.run_sync(_get_blocking, url, headers)
 
 
+async def post(url: str, body: bytes, token: str = "") -> Reply:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return await trio.to_thread.run_sync(_post_blocking, url, headers, body)
+
+
 class FakeBackend:
     """The daemon's side of the API, recording that it ran in the trio loop."""
 
@@ -71,6 +86,17 @@ class FakeBackend:
         self.calls = 0
         self.entered = trio.Event()
         self.block = False
+        self.appended: list[tuple[str, str, object]] = []
+
+    async def append_event(self, kind: str, reach: str, payload: object) -> dict[str, object]:
+        trio.lowlevel.current_task()
+        if kind != "note.created":
+            raise ApiRequestError(f"unknown event kind {kind!r}")
+        self.appended.append((kind, reach, payload))
+        return {"kind": kind, "reach": reach, "payload": payload, "seq": len(self.appended)}
+
+    async def tail(self, n: int) -> list[dict[str, object]]:
+        return [{"seq": i} for i in range(1, len(self.appended) + 1)][-n:] if n else []
 
     async def node_info(self) -> dict[str, object]:
         trio.lowlevel.current_task()  # raises RuntimeError outside a trio task
@@ -396,3 +422,34 @@ async def test_asyncio_cancellation_cancels_the_trio_task() -> None:
         assert await in_asyncio_thread(client)
         with trio.fail_after(10):
             await trio_side_cancelled.wait()
+
+
+async def test_events_append_and_tail_through_the_backend() -> None:
+    backend = FakeBackend()
+    async with running_api(backend) as base:
+        body = json.dumps({"kind": "note.created", "reach": "local", "payload": {"text": "hi"}})
+        created = await post(f"{base}/api/v1/events", body.encode(), TOKEN)
+        assert created.status == 201
+        assert json.loads(created.body)["seq"] == 1
+        assert backend.appended == [("note.created", "local", {"text": "hi"})]
+        tail = await get(f"{base}/api/v1/events?n=5", TOKEN)
+        assert tail.status == 200 and json.loads(tail.body) == [{"seq": 1}]
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b"not json", "not JSON"),
+    (b'["a list"]', "expected"),
+    (b'{"kind": "nosuch.kind", "payload": {}}', "unknown event kind"),
+])
+async def test_bad_event_requests_are_400_with_the_reason(body: bytes, needle: str) -> None:
+    async with running_api() as base:
+        reply = await post(f"{base}/api/v1/events", body, TOKEN)
+        assert reply.status == 400
+        assert needle in json.loads(reply.body)["error"]
+
+
+async def test_events_need_the_token() -> None:
+    async with running_api() as base:
+        reply = await post(f"{base}/api/v1/events", b"{}", "wrong")
+        assert reply.status == 401
+        assert (await get(f"{base}/api/v1/events?n=abc", TOKEN)).status == 400

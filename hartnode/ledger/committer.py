@@ -95,4 +95,5 @@ class Committer:
             p.done.set()
         if self.metrics is not None:
             self.metrics.events_appended.inc(len(stored))
+            self.metrics.ledger_events.set(float(stored[-1][0]))  # ids are 1..N
         await self.access.run(self.node_ledger.views.catch_up)

@@ -79,6 +79,22 @@ class ApiBackend(Protocol):
         """The node's self-description for ``GET /api/v1/node`` (JSON-serialisable)."""
         ...
 
+    async def append_event(self, kind: str, reach: str, payload: object) -> dict[str, object]:
+        """Sign and durably append one event; its ``as_json`` form.
+
+        Raises:
+            ApiRequestError: the kind, reach or payload is not acceptable.
+        """
+        ...
+
+    async def tail(self, n: int) -> list[dict[str, object]]:
+        """The newest ``n`` events of the ledger, oldest first."""
+        ...
+
+
+class ApiRequestError(ValueError):
+    """The client's request is invalid (HTTP 400); the message says what is wrong."""
+
 
 class ApiServerError(RuntimeError):
     """The API server could not start or stopped unexpectedly."""
@@ -144,6 +160,8 @@ class _Api:
             response = refusal if refusal is not None else await handler(request)
         except web.HTTPException as exc:
             response = self._http_error(request, exc)
+        except ApiRequestError as exc:
+            response = _json_error(400, str(exc), "see the API section of the README")
         except BridgeClosedError:
             response = _json_error(
                 503, "the node is shutting down", "retry once the node is running again"
@@ -203,6 +221,31 @@ class _Api:
         """``GET /api/v1/node``: the backend's node description."""
         return web.json_response(await self._bridge.call(self._backend.node_info))
 
+    async def append_event(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/events`` with ``{"kind", "reach", "payload"}``: the stored event."""
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise ApiRequestError(f"the body is not JSON: {exc}") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+            raise ApiRequestError('expected {"kind": str, "reach": str, "payload": {...}}')
+        reach = body.get("reach", "network")
+        if not isinstance(reach, str):
+            raise ApiRequestError("reach must be a string")
+        event = await self._bridge.call(
+            self._backend.append_event, body["kind"], reach, body.get("payload"))
+        return web.json_response(event, status=201)
+
+    async def events(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/events?n=N``: the newest N events (default 10, at most 1000)."""
+        try:
+            n = int(request.query.get("n", "10"))
+        except ValueError as exc:
+            raise ApiRequestError("n must be an integer") from exc
+        if not 0 <= n <= 1000:
+            raise ApiRequestError("n must be between 0 and 1000")
+        return web.json_response(await self._bridge.call(self._backend.tail, n))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -232,6 +275,8 @@ def create_app(
     app = web.Application(middlewares=[api.middleware])
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/api/v1/node", api.node)
+    app.router.add_get("/api/v1/events", api.events)
+    app.router.add_post("/api/v1/events", api.append_event)
     app.router.add_get("/metrics", api.metrics)
     return app
 
