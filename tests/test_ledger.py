@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import apsw
@@ -50,7 +51,7 @@ def test_append_chains_and_projects(node: NodeLedger) -> None:
     events = node.append(notes(5))
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev is None
-    assert all(b.prev == a.hash_hex for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev == a.hash_hex for a, b in itertools.pairwise(events))
     assert node.views.watermark() == 5
     rows = node.views.state.execute("SELECT text FROM notes ORDER BY seq").fetchall()
     assert [r[0] for r in rows] == [f"note {i}" for i in range(5)]
