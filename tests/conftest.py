@@ -138,6 +138,12 @@ def hartnode(tmp_path: Path) -> Hartnode:
 
 
 @pytest.fixture
+def unused_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    return free_port()
+
+
+@pytest.fixture
 def node(tmp_path: Path, hartnode: Hartnode) -> Node:
     return init_node(hartnode, tmp_path / "node")
 
@@ -232,9 +238,11 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
     def received(self, assignment: str) -> bool:
+        """Whether a datagram read so far carried ``assignment``."""
         return any(assignment in m.split("\n") for m in self.messages)
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
+        """Read every datagram already queued into ``messages``, without waiting."""
         while True:
             try:
                 self.messages.append(self.notify.recv(4096, socket.MSG_DONTWAIT).decode())
@@ -252,7 +260,7 @@ class Daemon:
         watched = [self.notify] + ([self.pidfd] if self.pidfd is not None else [])
         while True:
             exited = self.proc.poll() is not None  # before draining: it sent all it will
-            self._drain()
+            self.drain()
             for i, message in enumerate(self.messages[after:], start=after):
                 if assignment in message.split("\n"):
                     return i
