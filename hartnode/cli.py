@@ -186,7 +186,8 @@ def _api_request(dd: DataDir, path: str, body: Any = None) -> Any:
     except urllib.error.HTTPError as e:
         try:
             detail = json.loads(e.read())
-            raise CliError(str(detail.get("error")), str(detail.get("hint", ""))) from e
+            raise CliError(str(detail.get("error")), str(detail.get("hint", "")),
+                           EXIT_USAGE if e.code == 400 else EXIT_FAILED) from e
         except ValueError:
             raise CliError(f"the daemon answered HTTP {e.code}", "see its log") from e
     except (urllib.error.URLError, OSError) as e:
