@@ -4,6 +4,7 @@
 - ``hartnode``:      run the CLI as a subprocess with a clean environment
 - ``start_daemon``:  ``hartnode run`` with a fake ``NOTIFY_SOCKET``; waits for READY=1
 - ``start_writer``:  ``python -m hartnode.testing.crash_writer`` with its stdout piped
+- ``start_lines``:   any child whose stdout lines the test reads with a deadline
 
 Readiness is always a message (a notify datagram, a line on a pipe), never a
 sleep; every wait is bounded and fails the test with the child's output.
@@ -326,12 +327,13 @@ def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
         daemon.close()
 
 
-# -- the crash writer ---------------------------------------------------------
+# -- children that print lines (the crash writer, API posters) ---------------
 
 
 @dataclass
 class Writer:
-    """A ``crash_writer`` child; ``lines`` reads the hashes it declared durable."""
+    """A child whose stdout is read line by line; for the crash writer each
+    line is the hash of an event it declared durable."""
 
     proc: subprocess.Popen[bytes]
     lines: LineReader
@@ -350,28 +352,26 @@ class Writer:
         self.proc.stdout.close()
 
 
+StartLines = Callable[..., Writer]
 StartWriter = Callable[..., Writer]
 
 
 @pytest.fixture
-def start_writer(tmp_path: Path) -> Iterator[StartWriter]:
-    """``start(data_dir, seed=..., max_batch=...)`` starts the crash writer."""
+def start_lines(tmp_path: Path) -> Iterator[StartLines]:
+    """``start(argv, env=None)`` starts a child with stdout piped into a LineReader."""
     writers: list[Writer] = []
+    home = tmp_path / "home"
 
-    def start(data_dir: Path, *, seed: int, max_batch: int = 40) -> Writer:
-        home = tmp_path / "home"
+    def start(argv: list[str], env: Mapping[str, str] | None = None) -> Writer:
         home.mkdir(exist_ok=True)
-        err_path = tmp_path / f"writer-{len(writers)}.err"
+        err_path = tmp_path / f"child-{len(writers)}.err"
         with open(err_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "hartnode.testing.crash_writer", str(data_dir),
-                 "--seed", str(seed), "--max-batch", str(max_batch)],
-                env=clean_env(None, home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=err)
+            proc = subprocess.Popen(argv, env=clean_env(None, home, env),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         assert proc.stdout is not None
 
         def context() -> str:
-            return f"writer exit {proc.poll()}, stderr:\n{err_path.read_text(errors='replace')}"
+            return f"child exit {proc.poll()}, stderr:\n{err_path.read_text(errors='replace')}"
 
         writer = Writer(proc, LineReader(proc.stdout, context))
         writers.append(writer)
@@ -381,3 +381,14 @@ def start_writer(tmp_path: Path) -> Iterator[StartWriter]:
     for writer in writers:
         with contextlib.suppress(subprocess.TimeoutExpired):
             writer.close()
+
+
+@pytest.fixture
+def start_writer(start_lines: StartLines) -> StartWriter:
+    """``start(data_dir, seed=..., max_batch=...)`` starts the crash writer."""
+
+    def start(data_dir: Path, *, seed: int, max_batch: int = 40) -> Writer:
+        return start_lines([sys.executable, "-m", "hartnode.testing.crash_writer", str(data_dir),
+                            "--seed", str(seed), "--max-batch", str(max_batch)])
+
+    return start

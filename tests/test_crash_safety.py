@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from conftest import Node, StartWriter
 
 SEED = int(os.environ.get("HARTNODE_CRASH_SEED", "20261122"))
-KILLS = 24
+KILLS = 20
 LINE_TIMEOUT_S = 20.0
 
 
