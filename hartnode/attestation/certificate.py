@@ -306,9 +306,8 @@ class Certificate:
         if "v" in obj and (type(obj["v"]) is not int or obj["v"] != CERT_VERSION):
             raise CertificateError("unsupported_version", f"v={obj['v']!r}")
         if obj.keys() != _FIELDS:
-            missing = sorted(_FIELDS - obj.keys())
-            extra = sorted(obj.keys() - _FIELDS)[:5]
-            raise _bad(f"fields missing {missing}, unexpected {extra}")
+            raise _bad(f"fields missing {sorted(_FIELDS - obj.keys())}, "
+                       f"unexpected {sorted(obj.keys() - _FIELDS)[:5]}")
         caps = obj["capabilities"]
         if type(caps) is not list:
             raise _bad("capabilities must be a list")
@@ -553,7 +552,7 @@ def effective_tier(chain: Sequence[SignedCertificate | tuple[bytes, bytes]] | No
 def chain_file_bytes(chain: Sequence[SignedCertificate]) -> bytes:
     """Render a chain as the chain file (see the module doc), link 0 first."""
     entries = [{"cert": link.cert.to_json(), "sig": link.signature.hex()} for link in chain]
-    return (json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+    return (json.dumps(entries, indent=2, sort_keys=True) + "\n").encode()
 
 
 def parse_chain_file(data: bytes) -> tuple[SignedCertificate, ...]:
@@ -592,8 +591,7 @@ def _parse_entry(entry: object, index: int) -> SignedCertificate:
 
 def _hex_or_none(text: str) -> bytes | None:
     try:
-        raw = bytes.fromhex(text)
+        return raw if (raw := bytes.fromhex(text)).hex() == text else None
     except ValueError:
         return None
-    return raw if raw.hex() == text else None
 
