@@ -3,4 +3,6 @@
 Module map:
 - ``certificate``  JCS certificates and chain verification from the master key
 - ``revocation``   master-signed revocation lists with a monotonic sequence
+- ``master_key``   the offline master key file and issuer key files (0600 seeds)
+- ``commands``     one function per ``keys``/``cert`` CLI verb: init, issue, install, show, revoke
 """
