@@ -414,7 +414,7 @@ def test_chain_file_round_trip_and_format() -> None:
     assert [set(e) for e in entries] == [{"cert", "sig"}] * 3
     assert entries[0]["cert"]["issuer"] == MASTER.node_id
     # Re-encoded by hand (key order, spacing): the signed JCS bytes are recomputed.
-    reformatted = json.dumps(entries[::-1][::-1], indent=4).encode()
+    reformatted = json.dumps(entries, indent=4).encode()
     assert parse_chain_file(reformatted) == tuple(chain)
 
 
