@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -274,16 +273,6 @@ class Daemon:
                             f"{self.messages}\n{self.log()}")
             # A datagram or the child's exit wakes us; 0.5 s only bounds a missing pidfd.
             select.select(watched, [], [], min(left, 0.5 if self.pidfd is None else left))
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
-        """Send ``sig`` and wait for the exit; fails the test if it takes over ``timeout``."""
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            pytest.fail(f"the daemon did not exit within {timeout} s of {sig!r}\n{self.log()}")
 
     def close(self) -> None:
         if self.proc.poll() is None:

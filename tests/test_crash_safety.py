@@ -12,8 +12,9 @@ After every kill:
 - the next writer continues the same feed: same origin, next seq, no fork.
 
 The kill moments are random (a seeded number of lines read, then a small
-random real-time delay), so a run covers kills inside a transaction, between
-the ledger commit and the views commit, and while printing. Set
+random real-time delay; or a random delay from the start), so a run covers
+kills during startup, inside a transaction, between the ledger commit and the
+views commit, and while printing. Set
 ``HARTNODE_CRASH_SEED`` to replay a failing run.
 """
 
@@ -72,16 +73,22 @@ def test_sigkill_at_random_moments_loses_no_returned_append(
         where = f"seed {SEED}, kill {kill}"
         writer = start_writer(node.path, seed=rng.randrange(2**32),
                               max_batch=rng.choice((1, 5, 20, 60)))
-        printed = writer.lines.read(rng.randint(1, 60), LINE_TIMEOUT_S)
-        # Not a readiness wait: this picks the random moment of the kill.
-        time.sleep(rng.uniform(0.0, 0.02))
+        # Not readiness waits: these pick the random moment of the kill. One kill
+        # in five lands anywhere from startup (opening, recovering the WAL, catching
+        # the views up) to the first batches; the others after some batches.
+        if rng.random() < 0.2:
+            printed = []
+            time.sleep(rng.uniform(0.05, 0.4))
+        else:
+            printed = writer.lines.read(rng.randint(1, 60), LINE_TIMEOUT_S)
+            time.sleep(rng.uniform(0.0, 0.02))
         printed += writer.kill()
         writer.close()
         promised += printed
 
         report = maintenance.verify(node.path, catalog)
         assert report.ok, f"{where}: {report.problems}"
-        assert (report.origins, report.equivocations) == (1, 0), where
+        assert (report.origins, report.equivocations) == (min(report.events, 1), 0), where
 
         ids, max_id, head_seq, before, after = _ledger_state(node.path, node.node_id)
         missing = [h for h in promised if h not in ids]
