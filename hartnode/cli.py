@@ -110,10 +110,13 @@ def _data_dir(args: argparse.Namespace) -> DataDir:
     return DataDir(resolve(getattr(args, "data_dir", None)))
 
 
-def _require_init(dd: DataDir) -> None:
-    if not dd.exists():
-        raise CliError(f"no hartnode node in {dd.path}",
-                       "run `hartnode init` first, or pass --data-dir", EXIT_USAGE)
+def _require_init(dd: DataDir, *, databases_only: bool = False) -> None:
+    """Refuse a directory that holds no node. ``databases_only``: the ``kb``
+    commands need only the databases, so they also work on a backup copy."""
+    if dd.exists() or (databases_only and (dd.path / "ledger.sqlite").exists()):
+        return
+    raise CliError(f"no hartnode node in {dd.path}",
+                   "run `hartnode init` first, or pass --data-dir", EXIT_USAGE)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -214,7 +217,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_kb(args: argparse.Namespace) -> int:
     dd = _data_dir(args)
-    _require_init(dd)
+    _require_init(dd, databases_only=True)
     catalog = build_catalog()
     if args.kb_command == "verify":
         report = maintenance.verify(dd.path, catalog)

@@ -27,6 +27,7 @@ from hartnode.config import Config, ConfigError, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
 from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
+from hartnode.ledger.envelope import EnvelopeError
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
@@ -93,7 +94,7 @@ class Node:
             raise ApiRequestError("payload must be a JSON object")
         try:
             event = await self.committer.append(Draft(kind=kind, payload=payload, reach=reach))
-        except (UnknownKindError, PayloadError) as e:
+        except (UnknownKindError, PayloadError, EnvelopeError) as e:
             raise ApiRequestError(str(e)) from e
         return event.as_json()
 

@@ -254,10 +254,6 @@ def test_ledger_append_through_the_daemon_refuses_bad_input_alike(
     assert head["events"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG node.Node.append_event / committer.Committer.append: a payload that passes the schema "
-    "but cannot be canonicalised (lone surrogate) raises EnvelopeError inside the batch: "
-    "HTTP 500, and every other append of that group-commit batch fails with it"))
 def test_ledger_append_through_the_daemon_refuses_a_lone_surrogate(
         node: Node, start_daemon: StartDaemon) -> None:
     daemon = start_daemon(node)
@@ -301,10 +297,7 @@ DATABASE_CASES = {
 
 @pytest.mark.parametrize("case", [
     "corrupt",
-    pytest.param("foreign", marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG store._connect: best-practice PRAGMA journal_mode=wal runs before the "
-        "application_id check, so opening another program's database read-write "
-        "converts it to WAL (file header bytes 18-19 change from 1 to 2)"))),
+    "foreign",
     "schema 9.0.0",
 ])
 def test_unusable_ledger_is_refused_and_left_untouched(filled: Node, case: str) -> None:
@@ -564,9 +557,6 @@ def test_backup_while_a_writer_commits_big_batches(
     assert_consistent_backup(dest, node.path, before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG cli.cmd_kb: _require_init demands node.key, which a backup does not hold, so the "
-    "`kb verify --data-dir DEST` that `kb backup` itself recommends exits 2"))
 def test_kb_verify_accepts_the_backup_directory(filled: Node, tmp_path: Path) -> None:
     dest = tmp_path / "backup"
     assert filled.run("kb", "backup", str(dest)).returncode == 0

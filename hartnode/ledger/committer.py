@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import trio
 
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import Draft
+from hartnode.ledger.log import Draft, check_draft
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.metrics import NodeMetrics
 
@@ -57,10 +57,10 @@ class Committer:
         """Sign and durably store ``draft``; returns once it is on disk.
 
         Raises:
-            UnknownKindError, PayloadError: checked before queueing, so one
-                bad draft never fails a whole batch.
+            UnknownKindError, PayloadError, EnvelopeError: checked before
+                queueing, so one bad draft never fails a whole batch.
         """
-        self.node_ledger.ledger.kinds.check(draft.kind, draft.payload, draft.reach)
+        check_draft(self.node_ledger.ledger.kinds, draft)
         pending = _Pending(draft)
         await self._send.send(pending)
         await pending.done.wait()

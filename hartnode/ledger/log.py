@@ -34,9 +34,10 @@ from typing import Any
 import apsw
 import blake3
 
+from hartnode.canonical import CanonicalizationError, canonical_text
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
-from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_event
+from hartnode.ledger.envelope import EnvelopeError, Event, check_header, decode_event, sign_event
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 
 MAX_HELD_PER_ORIGIN = 4096
@@ -99,6 +100,25 @@ class Draft:
     scope: str = "system"
     provenance: dict[str, Any] = field(default_factory=dict)
     ts_ms: int | None = None
+
+
+def check_draft(kinds: KindRegistry, draft: Draft) -> None:
+    """Everything that could make signing ``draft`` fail, checked up front so
+    one bad draft never fails the group-commit batch it would have joined.
+
+    Raises:
+        UnknownKindError, PayloadError: the payload does not match its kind.
+        EnvelopeError: a member is malformed or the payload has no canonical
+            form (e.g. a lone surrogate in a string).
+    """
+    kinds.check(draft.kind, draft.payload, draft.reach)
+    check_header(origin="00" * 32, seq=1, prev=None, ts_ms=draft.ts_ms or 0, actor=draft.actor,
+                 kind=draft.kind, scope=draft.scope, reach=draft.reach)
+    try:
+        canonical_text(draft.payload)
+        canonical_text(draft.provenance)
+    except CanonicalizationError as e:
+        raise EnvelopeError("bad_field", f"payload: {e}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +215,7 @@ class Ledger:
         if self.identity is None:
             raise RuntimeError("this Ledger was opened read-only, without the node key")
         for d in drafts:
-            self.kinds.check(d.kind, d.payload, d.reach)
+            check_draft(self.kinds, d)
         now = self.clock_ms()
         origin = self.identity.node_id
         out: list[tuple[int, Event]] = []

@@ -73,15 +73,23 @@ class Meta:
 
 
 def _connect(path: Path, *, readonly: bool) -> apsw.Connection:
+    """Open without changing the file: settings that write (WAL) come later,
+    in ``_configure``, once the file is known to be ours."""
     rw = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     flags = apsw.SQLITE_OPEN_READONLY if readonly else rw
     conn = apsw.Connection(str(path), flags=flags)
+    conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+    return conn
+
+
+def _configure(conn: apsw.Connection, kind: DatabaseKind, *, readonly: bool) -> None:
     for setting in _BEST_PRACTICE:
         if readonly and setting is apsw.bestpractice.connection_wal:
             continue
         setting(conn)
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-    return conn
+    if not readonly:
+        conn.execute(f"PRAGMA synchronous={kind.synchronous}")
 
 
 def query(conn: apsw.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -137,6 +145,7 @@ def open_database(
         if readonly:
             conn.close()
             raise StoreError(f"{path} is empty", "run `hartnode init` first")
+        _configure(conn, kind, readonly=readonly)
         _migrate(conn, kind, from_index=0)
     elif app_id != kind.application_id:
         conn.close()
@@ -144,8 +153,8 @@ def open_database(
             f"{path} is an SQLite database of another program (application_id {app_id:#x})",
             f"point --data-dir at a hartnode data directory, or move {path.name} away",
         )
-    if not readonly:
-        conn.execute(f"PRAGMA synchronous={kind.synchronous}")
+    else:
+        _configure(conn, kind, readonly=readonly)
     meta = read_meta(conn)
     known = [m.version for m in kind.migrations]
     if meta.dirty and not maintenance:
