@@ -49,6 +49,27 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class Rate:
+    """Operations per second of one run, by the wall clock and by this thread's CPU time.
+
+    The CPU rate leaves out the time the scheduler gave our core to a
+    neighbour (and time spent waiting on the disk), so on a busy machine it
+    shows what the code costs; the wall rate is what a user gets.
+    """
+
+    wall: float
+    cpu: float
+
+
+def rate(fn: Callable[[], Any], n: int) -> Rate:
+    """Run ``fn()`` once; ``n`` is how many operations it performs."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    fn()
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    return Rate(n / wall, n / max(cpu, 1e-9))
+
+
 @dataclass
 class Paired:
     """Per-repeat samples of a figure and of the limit it is compared with."""
