@@ -2,6 +2,7 @@
 
     hartnode init | run | status [--json] | kb verify|backup DEST|vacuum|migrate|rebuild
              | ledger append --kind K --reach R --payload JSON | ledger tail [--json] [-n N]
+             | keys master-init PATH | cert issue|install|show|revoke
 
 Exit codes (a stable interface, documented in the README):
     0 success · 1 a check or operation failed (e.g. ``kb verify`` found problems)
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 
 from hartnode import __version__
 from hartnode import config as config_mod
+from hartnode.attestation.commands import CommandError
 from hartnode.catalog import build_catalog
 from hartnode.datadir import DataDir, DataDirError, resolve
 from hartnode.ledger import maintenance
@@ -93,6 +95,46 @@ def build_parser() -> argparse.ArgumentParser:
     kb_sub.add_parser("migrate", parents=[data],
                       help="back up, migrate the schema, replay views (daemon stopped)")
     kb_sub.add_parser("rebuild", parents=[data], help="empty the views and replay the ledger")
+
+    keys = sub.add_parser("keys", help="the network's offline master key")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    master = keys_sub.add_parser("master-init", help="create an offline master key file "
+                                 "(never inside a node's data directory)")
+    master.add_argument("path", help="new key file, e.g. /media/usb/hartnode-master.key")
+
+    cert = sub.add_parser("cert", help="issue, install, show and revoke tier certificates")
+    cert_sub = cert.add_subparsers(dest="cert_command", required=True, metavar="CERT_COMMAND")
+    issue = cert_sub.add_parser("issue", help="certify a node (by the master, a central or a "
+                                "regional key)")
+    issue.add_argument("--issuer-key", required=True, help="master key file, or the issuing "
+                       "node's node.key or data directory")
+    issue.add_argument("--issuer-chain", help="the issuer's own chain file or data directory "
+                       "(omit when the master issues)")
+    issue.add_argument("--subject", required=True, help="node id (hex) to certify")
+    issue.add_argument("--tier", required=True, choices=("central", "regional", "local"))
+    issue.add_argument("--region", required=True, help='region name, or "*" (central only)')
+    issue.add_argument("--valid-days", type=int, help="validity in days (default 365, cut "
+                       "short to end with the issuer's own certificate)")
+    issue.add_argument("--capability", action="append", default=[], help="repeatable")
+    issue.add_argument("--path-len", type=int, help="default: the most the tier allows")
+    issue.add_argument("--out", required=True, help="new chain file to write")
+    issue.add_argument("--master-key", help="pinned master public key (hex) to check against")
+    install = cert_sub.add_parser("install", parents=[data],
+                                  help="verify a chain for this node and install it")
+    install.add_argument("chain", help="chain file from `hartnode cert issue`")
+    install.add_argument("--master-key", help="pinned master public key (default: "
+                         "trust.master_key of the config)")
+    install.add_argument("--revocations", help="revocation list file to check against")
+    show = cert_sub.add_parser("show", parents=[data], help="describe and check a chain")
+    show.add_argument("chain", nargs="?", help="chain file (default: the data directory's)")
+    show.add_argument("--master-key", help="pinned master public key (default: config's)")
+    show.add_argument("--revocations", help="revocation list file to check against")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    revoke = cert_sub.add_parser("revoke", help="sign the next revocation list")
+    revoke.add_argument("--master-key-file", required=True, help="the master key file")
+    revoke.add_argument("--list", required=True, help="revocation list file (created at seq 1)")
+    revoke.add_argument("--serial", action="append", default=[], help="certificate serial")
+    revoke.add_argument("--subject", action="append", default=[], help="node id to revoke")
 
     ledger = sub.add_parser("ledger", help="append to and read the ledger")
     l_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="LEDGER_COMMAND")
@@ -292,8 +334,50 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pinned_master_key(args: argparse.Namespace) -> str | None:
+    if args.master_key:
+        return str(args.master_key)
+    dd = _data_dir(args)
+    key = dd.load_config().trust.master_key if dd.exists() else ""
+    return key or None
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hartnode.attestation import commands
+
+    out = commands.master_init(args.path)
+    print(out.text)
+    return EXIT_OK
+
+
+def cmd_cert(args: argparse.Namespace) -> int:
+    from hartnode.attestation import commands
+
+    if args.cert_command == "issue":
+        out = commands.cert_issue(
+            args.issuer_key, args.issuer_chain, args.subject, args.tier, args.region,
+            args.valid_days, args.capability, args.path_len, args.out,
+            master_public_key=args.master_key)
+    elif args.cert_command == "install":
+        master = _pinned_master_key(args)
+        if master is None:
+            raise CliError("no master key to verify the chain against",
+                           "pass --master-key HEX or set trust.master_key in the config",
+                           EXIT_USAGE)
+        out = commands.cert_install(_data_dir(args).path, args.chain, master, args.revocations)
+    elif args.cert_command == "show":
+        target = args.chain or _data_dir(args).path
+        out = commands.cert_show(target, _pinned_master_key(args), args.revocations)
+        print(json.dumps(out.data, sort_keys=True) if args.json else out.text)
+        return EXIT_FAILED if out.data.get("valid") is False else EXIT_OK
+    else:
+        out = commands.cert_revoke(args.master_key_file, args.list, args.serial, args.subject)
+    print(out.text)
+    return EXIT_OK
+
+
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "kb": cmd_kb,
-            "ledger": cmd_ledger}
+            "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger}
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:
@@ -309,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except CliError as e:
         _fail(str(e), e.hint, e.code)
+    except CommandError as e:
+        _fail(e.message, e.hint, EXIT_USAGE if e.usage else EXIT_FAILED)
     except config_mod.ConfigError as e:
         code = EXIT_STARTUP if args.command == "run" else EXIT_USAGE
         _fail(str(e), "fix the config file or the HARTNODE_* variable it names", code)

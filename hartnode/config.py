@@ -85,9 +85,17 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class TrustConfig:
+    master_key: str = field(default="", metadata=_doc(
+        "the network's pinned master public key, 64 hex digits (printed by "
+        "`hartnode keys master-init`); empty = no hierarchy, every peer is flat"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -204,6 +212,8 @@ def validate(cfg: Config) -> Config:
     one_of("log.format", cfg.log.format, LOG_FORMATS)
     if cfg.node.region and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", cfg.node.region):
         raise ConfigError(f"node.region: {cfg.node.region!r} must be lowercase letters, digits, -")
+    if cfg.trust.master_key and not re.fullmatch(r"[0-9a-f]{64}", cfg.trust.master_key):
+        raise ConfigError("trust.master_key: expected 64 lowercase hex digits or empty")
     if cfg.network.key and not re.fullmatch(r"[0-9a-f]{64}", cfg.network.key):
         raise ConfigError("network.key: expected 64 lowercase hex digits (32 bytes) or empty")
     parse_hostport(cfg.network.listen, "network.listen")

@@ -107,6 +107,9 @@ class CommandError(Exception):
         self.usage = usage
 
 
+DEFAULT_VALID_DAYS = 365
+
+
 def _now(now_ms: int | None) -> int:
     return time.time_ns() // 1_000_000 if now_ms is None else now_ms
 
@@ -236,7 +239,7 @@ def master_init(path: str | Path) -> CommandOutput:
 
 
 def cert_issue(issuer_key_path: str | Path, issuer_chain_path: str | Path | None,
-               subject_node_id: str, tier: str, region: str, valid_days: int,
+               subject_node_id: str, tier: str, region: str, valid_days: int | None,
                capabilities: Sequence[str], path_len: int | None, out_path: str | Path,
                serial: str | None = None, *, master_public_key: str | None = None,
                now_ms: int | None = None) -> CommandOutput:
@@ -250,7 +253,8 @@ def cert_issue(issuer_key_path: str | Path, issuer_chain_path: str | Path | None
         subject_node_id: the node id (hex public key) being certified.
         tier, region, capabilities: what the certificate grants (module doc of
             ``certificate``); capabilities are sorted and de-duplicated.
-        valid_days: from now; must end within the issuer's own validity.
+        valid_days: from now; must end within the issuer's own validity. None:
+            DEFAULT_VALID_DAYS, cut short to end with the issuer's certificate.
         path_len: None for the most the issuer and tier allow.
         out_path: the new chain file (the issuer's chain plus this link); never
             overwritten.
@@ -272,7 +276,8 @@ def cert_issue(issuer_key_path: str | Path, issuer_chain_path: str | Path | None
         raise CommandError(f"region {region!r} is invalid for tier {tier}",
                            'a region name like "eu-west"; "*" (all) only for central',
                            usage=True)
-    if type(valid_days) is not int or not 1 <= valid_days <= MAX_VALID_DAYS:
+    if valid_days is not None and (
+            type(valid_days) is not int or not 1 <= valid_days <= MAX_VALID_DAYS):
         raise CommandError(f"valid days {valid_days!r} is out of range",
                            f"use 1 to {MAX_VALID_DAYS}", usage=True)
     if isinstance(capabilities, str):  # a lone string would iterate as letters
@@ -313,8 +318,11 @@ def cert_issue(issuer_key_path: str | Path, issuer_chain_path: str | Path | None
     if path_len is None:
         path_len = max(0, min(TIER_MAX_PATH_LEN[tier], issuer_path_len - 1))
     not_before = max(now - BACKDATE_MS, window[0])
-    not_after = now + valid_days * DAY_MS
-    if not_after > window[1]:
+    if valid_days is None:
+        not_after = min(now + DEFAULT_VALID_DAYS * DAY_MS, window[1])
+    else:
+        not_after = now + valid_days * DAY_MS
+    if not_after > window[1] or not_after <= now:
         left = (window[1] - now) // DAY_MS
         raise CommandError(f"{valid_days} days would outlast the issuer's own certificate, "
                            f"which ends {_iso(window[1])}",
