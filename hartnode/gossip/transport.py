@@ -3,7 +3,7 @@
 A link is one WebSocket (``ws://HOST:6778/hart``, binary messages only). Its
 life, read top to bottom:
 
-1. TCP accept (refused at once beyond ``max_connections``) or connect.
+1. TCP accept (answered HTTP 503 beyond ``max_connections``) or connect.
 2. WebSocket upgrade on ``config.path``.
 3. The handshake (``handshake.py``), one WebSocket message per handshake
    message. A failure closes the TCP stream without a word: a peer without
@@ -90,8 +90,9 @@ class TransportStats:
     """Counters for ``/metrics``; each counter is keyed by a stable reason.
 
     ``handshake_failures`` keys: ``handshake.HANDSHAKE_REASONS`` plus
-    ``timeout``, ``connection_lost``, ``text_frame`` and, when dialling,
-    ``connect_failed`` and ``rejected``. ``decode_errors``: ``wire.DECODE_REASONS``.
+    ``timeout`` (also a peer whose HTTP upgrade never parses), ``connection_lost``,
+    ``text_frame`` and, when dialling, ``connect_failed`` and ``rejected``.
+    ``decode_errors``: ``wire.DECODE_REASONS``.
     ``frame_errors``: ``secretbox.FRAME_REASONS`` plus ``text_frame`` and
     ``too_large``. ``refused``: ``connection_limit``, ``bad_path``.
     ``links_closed``: ``LinkClosed.reason`` values.
