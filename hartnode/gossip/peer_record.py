@@ -1,0 +1,226 @@
+"""Signed peer records and the table they build (DESIGN §3 "Peer records").
+
+Each node signs ``{node_id, addrs, tier, region, seq, ts_ms, capabilities}``
+(RFC 8785, with a domain label so the signature cannot be replayed as an
+event or certificate signature) and re-announces it over Plumtree. A record
+carries the node's certificate chain, so any node can check a tier claim
+against the pinned master key: a claim without a valid chain is recorded as
+``flat`` and counted.
+
+``PeerTable`` is sans-I/O: it is handed records and ``now_ms`` and answers
+which record wins (a lower or equal seq never does; a bad signature is never
+stored) and how old each peer's news is: ``active`` within the TTL, then
+``stale``, then ``dead`` after three TTLs. An empty ``addrs`` means the node
+is behind NAT: it is never dialled but still takes part through its own
+outbound links.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hartnode.attestation.certificate import (
+    ChainError,
+    RevocationCheck,
+    VerifiedTier,
+    effective_tier,
+)
+from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
+from hartnode.gossip.wire import register
+from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+
+SIGNATURE_LABEL = b"hartnode/peer-record/1\x00"
+MAX_BODY_BYTES = 4096
+MAX_ADDRS = 8
+MAX_CAPABILITIES = 32
+MAX_CHAIN = 3
+TIERS = ("flat", "local", "regional", "central")
+_ADDR_RE = re.compile(r"wss?://[^\s/]{1,253}(/[^\s]{0,200})?")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}|\*|")
+
+
+class PeerRecordError(ValueError):
+    """A peer record is malformed or its signature fails; ``reason`` names why."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@register(48)
+@dataclass(frozen=True)
+class PeerRecordMessage:
+    """The wire form: canonical body, signature, and the certificate chain."""
+
+    body: bytes
+    sig: bytes
+    chain_certs: tuple[bytes, ...]
+    chain_sigs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    node_id: str
+    addrs: tuple[str, ...]
+    tier: str
+    region: str
+    seq: int
+    ts_ms: int
+    capabilities: tuple[str, ...]
+    message: PeerRecordMessage
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.addrs)
+
+    @property
+    def chain(self) -> list[tuple[bytes, bytes]]:
+        return list(zip(self.message.chain_certs, self.message.chain_sigs, strict=True))
+
+
+def sign_peer_record(identity: NodeIdentity, *, addrs: tuple[str, ...], tier: str, region: str,
+                     seq: int, ts_ms: int, capabilities: tuple[str, ...] = (),
+                     chain: tuple[tuple[bytes, bytes], ...] = ()) -> PeerRecord:
+    """Sign this node's record. Raises PeerRecordError if a field is invalid."""
+    body = {"node_id": identity.node_id, "addrs": list(addrs), "tier": tier, "region": region,
+            "seq": seq, "ts_ms": ts_ms, "capabilities": sorted(capabilities)}
+    try:
+        body_bytes = canonical_bytes(body)
+    except CanonicalizationError as e:
+        raise PeerRecordError("bad_field", str(e)) from e
+    message = PeerRecordMessage(
+        body=body_bytes, sig=identity.sign(SIGNATURE_LABEL + body_bytes),
+        chain_certs=tuple(c for c, _ in chain), chain_sigs=tuple(s for _, s in chain))
+    return decode_peer_record(message)  # one validation path for ours and theirs
+
+
+def decode_peer_record(message: PeerRecordMessage) -> PeerRecord:
+    """Validate a received record: limits, fields, canonical form, signature.
+
+    Raises:
+        PeerRecordError: reasons ``too_large``, ``malformed``, ``bad_field``,
+            ``not_canonical``, ``bad_signature``.
+    """
+    if len(message.body) > MAX_BODY_BYTES:
+        raise PeerRecordError("too_large", f"{len(message.body)} bytes")
+    if len(message.chain_certs) != len(message.chain_sigs) or len(message.chain_certs) > MAX_CHAIN:
+        raise PeerRecordError("bad_field", "chain")
+    try:
+        obj = json.loads(message.body)
+    except (ValueError, RecursionError) as e:
+        raise PeerRecordError("malformed", str(e)) from e
+    keys = {"node_id", "addrs", "tier", "region", "seq", "ts_ms", "capabilities"}
+    if type(obj) is not dict or obj.keys() != keys:
+        raise PeerRecordError("malformed", "expected exactly the record's fields")
+    node_id, addrs, caps = obj["node_id"], obj["addrs"], obj["capabilities"]
+    if not is_node_id(node_id):
+        raise PeerRecordError("bad_field", "node_id")
+    if (type(addrs) is not list or len(addrs) > MAX_ADDRS
+            or not all(isinstance(a, str) and _ADDR_RE.fullmatch(a) for a in addrs)):
+        raise PeerRecordError("bad_field", "addrs")
+    if obj["tier"] not in TIERS:
+        raise PeerRecordError("bad_field", "tier")
+    if not isinstance(obj["region"], str) or not _NAME_RE.fullmatch(obj["region"]):
+        raise PeerRecordError("bad_field", "region")
+    for name in ("seq", "ts_ms"):
+        if type(obj[name]) is not int or not 0 <= obj[name] <= MAX_SAFE_INTEGER:
+            raise PeerRecordError("bad_field", name)
+    if (type(caps) is not list or len(caps) > MAX_CAPABILITIES or caps != sorted(caps)
+            or not all(isinstance(c, str) and c and _NAME_RE.fullmatch(c) for c in caps)):
+        raise PeerRecordError("bad_field", "capabilities")
+    if canonical_bytes(obj) != message.body:
+        raise PeerRecordError("not_canonical")
+    if not verify_signature(bytes.fromhex(node_id), SIGNATURE_LABEL + message.body, message.sig):
+        raise PeerRecordError("bad_signature")
+    return PeerRecord(node_id=node_id, addrs=tuple(addrs), tier=obj["tier"],
+                      region=obj["region"], seq=obj["seq"], ts_ms=obj["ts_ms"],
+                      capabilities=tuple(caps), message=message)
+
+
+@dataclass
+class PeerEntry:
+    record: PeerRecord
+    verified: VerifiedTier | None  # None: flat (no or bad chain)
+    last_seen_ms: int
+
+
+@dataclass
+class PeerTable:
+    """What this node knows of every other node, from their signed records."""
+
+    self_id: str
+    ttl_ms: int
+    master_public_key: bytes | None = None
+    revocations: RevocationCheck | None = None
+    entries: dict[str, PeerEntry] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def observe(self, record: PeerRecord, now_ms: int) -> bool:
+        """Take ``record`` if it is newer than what we hold; True if it changed the table."""
+        if record.node_id == self.self_id:
+            return False
+        held = self.entries.get(record.node_id)
+        if held is not None and record.seq <= held.record.seq:
+            self.counts["stale_seq"] += 1
+            return False
+        verified = self._verify_tier(record, now_ms)
+        self.entries[record.node_id] = PeerEntry(record, verified, now_ms)
+        self.counts["accepted"] += 1
+        return True
+
+    def seen(self, node_id: str, now_ms: int) -> None:
+        """Direct contact (a live link) also proves a peer alive."""
+        entry = self.entries.get(node_id)
+        if entry is not None:
+            entry.last_seen_ms = max(entry.last_seen_ms, now_ms)
+
+    def _verify_tier(self, record: PeerRecord, now_ms: int) -> VerifiedTier | None:
+        if record.tier == "flat":
+            return None
+        if self.master_public_key is None:
+            self.counts["tier_unverified"] += 1
+            return None
+        verified, error = effective_tier(
+            record.chain, master_public_key=self.master_public_key, now_ms=now_ms,
+            revocations=self.revocations, presenter_node_id=record.node_id)
+        if error is not None or verified.tier != record.tier:
+            self.counts["tier_unverified"] += 1
+            return None
+        return verified
+
+    def tier_of(self, node_id: str) -> str:
+        entry = self.entries.get(node_id)
+        return "flat" if entry is None or entry.verified is None else entry.verified.tier
+
+    def status(self, node_id: str, now_ms: int) -> str:
+        age = now_ms - self.entries[node_id].last_seen_ms
+        return "active" if age <= self.ttl_ms else "stale" if age <= 3 * self.ttl_ms else "dead"
+
+    def rows(self, now_ms: int,
+             neighbours: frozenset[str] = frozenset()) -> list[dict[str, object]]:
+        """The ``peer_nodes`` view: one row per known peer (``hartnode peers --json``)."""
+        out: list[dict[str, object]] = []
+        for node_id, entry in sorted(self.entries.items()):
+            r = entry.record
+            out.append({
+                "node_id": node_id, "status": self.status(node_id, now_ms),
+                "tier": self.tier_of(node_id), "claimed_tier": r.tier, "region": r.region,
+                "addrs": list(r.addrs), "reachable": r.reachable,
+                "capabilities": list(r.capabilities), "seq": r.seq,
+                "last_seen_ms": entry.last_seen_ms, "neighbour": node_id in neighbours,
+            })
+        return out
+
+    def forget_dead(self, now_ms: int, after_ms: int) -> list[str]:
+        """Drop peers silent for ``after_ms``; returns their ids."""
+        gone = [n for n, e in self.entries.items() if now_ms - e.last_seen_ms > after_ms]
+        for n in gone:
+            del self.entries[n]
+        return gone
+
+
+__all__ = ["ChainError", "PeerRecord", "PeerRecordError", "PeerRecordMessage", "PeerTable",
+           "decode_peer_record", "sign_peer_record"]

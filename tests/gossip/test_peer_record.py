@@ -1,0 +1,109 @@
+"""Signed peer records: validation, seq ordering, tier claims, ageing."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hartnode.attestation import commands
+from hartnode.attestation.commands import read_chain
+from hartnode.config import Config
+from hartnode.datadir import DataDir
+from hartnode.gossip import wire
+from hartnode.gossip.peer_record import (
+    PeerRecordError,
+    PeerRecordMessage,
+    PeerTable,
+    decode_peer_record,
+    sign_peer_record,
+)
+from hartnode.identity import NodeIdentity
+
+ALICE = NodeIdentity.from_seed(b"\x01" * 32)
+BOB = NodeIdentity.from_seed(b"\x02" * 32)
+TTL = 30_000
+
+
+def record(identity: NodeIdentity = ALICE, seq: int = 1, **kw: object):  # type: ignore[no-untyped-def]
+    args: dict[str, object] = dict(addrs=("ws://127.0.0.1:6778/hart",), tier="flat",
+                                   region="eu-west", seq=seq, ts_ms=1000)
+    args.update(kw)
+    return sign_peer_record(identity, **args)  # type: ignore[arg-type]
+
+
+def test_round_trip_over_the_wire() -> None:
+    rec = record()
+    again = decode_peer_record(wire.decode(wire.encode(rec.message)))
+    assert again == rec and again.reachable
+
+
+def test_nat_node_without_addresses_is_not_reachable() -> None:
+    assert not record(addrs=()).reachable
+
+
+@pytest.mark.parametrize("field_name", ["body", "sig"])
+def test_any_flipped_byte_is_refused(field_name: str) -> None:
+    msg = record().message
+    blob = getattr(msg, field_name)
+    for i in range(0, len(blob), 7):
+        flipped = blob[:i] + bytes([blob[i] ^ 4]) + blob[i + 1:]
+        bad = dataclasses.replace(msg, **{field_name: flipped})
+        with pytest.raises(PeerRecordError):
+            decode_peer_record(bad)
+
+
+def test_a_record_signed_by_another_key_is_refused() -> None:
+    msg = record().message
+    forged = dataclasses.replace(msg, sig=BOB.sign(b"hartnode/peer-record/1\x00" + msg.body))
+    with pytest.raises(PeerRecordError) as err:
+        decode_peer_record(forged)
+    assert err.value.reason == "bad_signature"
+
+
+@given(st.binary(max_size=200), st.binary(max_size=80))
+def test_garbage_only_raises_the_typed_error(body: bytes, sig: bytes) -> None:
+    with pytest.raises(PeerRecordError):
+        decode_peer_record(PeerRecordMessage(body, sig, (), ()))
+
+
+def test_lower_seq_never_wins_and_status_ages() -> None:
+    table = PeerTable(self_id=BOB.node_id, ttl_ms=TTL)
+    assert table.observe(record(seq=5), now_ms=0)
+    assert not table.observe(record(seq=4, region="us-east"), now_ms=1)
+    assert not table.observe(record(seq=5, region="us-east"), now_ms=1)
+    assert table.entries[ALICE.node_id].record.region == "eu-west"
+    assert table.status(ALICE.node_id, TTL) == "active"
+    assert table.status(ALICE.node_id, TTL + 1) == "stale"
+    assert table.status(ALICE.node_id, 3 * TTL + 1) == "dead"
+    table.seen(ALICE.node_id, 3 * TTL)
+    assert table.status(ALICE.node_id, 3 * TTL + 1) == "active"
+    assert table.forget_dead(10 * TTL, after_ms=5 * TTL) == [ALICE.node_id]
+
+
+def test_own_record_is_ignored() -> None:
+    assert not PeerTable(self_id=ALICE.node_id, ttl_ms=TTL).observe(record(), now_ms=0)
+
+
+def test_tier_claim_needs_a_valid_chain(tmp_path: Path) -> None:
+    master_file = tmp_path / "master.key"
+    mk = commands.master_init(master_file).data["master_public_key"]
+    node = DataDir(tmp_path / "n")
+    identity = node.init(Config())
+    commands.cert_issue(master_file, None, identity.node_id, "regional", "eu-west", None, (),
+                        None, tmp_path / "chain")
+    chain = tuple(link.to_wire() for link in read_chain(tmp_path / "chain"))
+    table = PeerTable(self_id=BOB.node_id, ttl_ms=TTL, master_public_key=bytes.fromhex(mk))
+    now = time.time_ns() // 1_000_000
+    table.observe(record(identity, tier="regional", chain=chain), now)
+    assert table.tier_of(identity.node_id) == "regional"
+    # The same claim without the chain, or by a node the chain is not for: flat, counted.
+    table.observe(record(ALICE, tier="central"), now)
+    impostor = NodeIdentity.from_seed(b"\x03" * 32)
+    table.observe(record(impostor, tier="regional", chain=chain), now)
+    assert table.tier_of(ALICE.node_id) == "flat"
+    assert table.counts["tier_unverified"] == 2
