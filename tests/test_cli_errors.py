@@ -584,3 +584,23 @@ def test_a_failed_backup_leaves_no_partial_copy(filled: Node, tmp_path: Path) ->
     result = filled.run("kb", "backup", str(dest))
     assert_refused(result, EXIT_FAILED, "ledger.sqlite is not an SQLite database")
     assert not dest.exists() or not any(dest.iterdir()), sorted(dest.iterdir())
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "BUG maintenance.verify: it reads the ledger in several read transactions and the views "
+    "after it, so appends made meanwhile look like 'events after id N up to M are missing' "
+    "and 'views: watermark M is past the ledger's last event N'. Not strict: it is a race, "
+    "though with a writer committing every few ms it loses nearly every time"))
+def test_verify_while_a_writer_appends_finds_nothing_wrong(
+        filled: Node, start_writer: StartWriter) -> None:
+    # Enough events that checking their signatures takes a while: the race's window.
+    with NodeLedger(filled.path, DataDir(filled.path).load_identity(), build_catalog()) as nl:
+        for batch in range(4):
+            nl.append([Draft(kind="note.created", payload={"text": f"bulk {batch}.{i}"})
+                       for i in range(1000)])
+    writer = start_writer(filled.path, seed=3, max_batch=1)
+    writer.lines.read(1, 20.0)  # it is committing, one event per transaction
+    for _ in range(2):
+        result = filled.run("kb", "verify")
+        assert result.returncode == 0, str(result)
+    writer.kill()
