@@ -8,7 +8,8 @@
     Ed25519 signing rate (``nacl.bindings.crypto_sign`` of a 32-byte message,
     one thread). Goal: batch 1000 reaches >= 50% of the raw signing rate.
     Batch 1 is also set beside the disk's raw write+fdatasync rate, which is
-    what bounds it.
+    what bounds it. If bench_verify has cached its 1,000,000-event ledger,
+    batch 1000 is also appended into a copy of it: how append scales.
 (b) ``Ledger.ingest`` of another node's feed as ``(envelope bytes, sig)``
     pairs, fully verified, in batches of 1000, on one thread and with a
     2-thread executor, beside the raw single-core verification rate
@@ -40,6 +41,7 @@ import nacl.bindings
 
 from bench.common import Paired, Rate, Row, Table, fmt, out_dir, parser, rate
 from hartnode.catalog import build_catalog
+from hartnode.datadir import DataDir
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import Draft, IngestResult
@@ -47,6 +49,7 @@ from hartnode.ledger.node_ledger import NodeLedger
 
 APPEND_GOAL = 0.50  # of the raw one-thread signing rate
 INGEST_GOAL = 0.60  # of the raw one-core verification rate
+BIG_LEDGER = 1_000_000  # events in bench_verify's cached ledger
 FILLER = "a note of typical length, written by the ledger benchmark"
 T = TypeVar("T")
 
@@ -161,6 +164,17 @@ def discard(nl: NodeLedger) -> None:
 Limit = tuple[Paired, Callable[[], Rate], bool]  # (samples, measure the limit, by CPU time?)
 
 
+def sample(limits: Sequence[Limit], fn: Callable[[], object], n: int) -> None:
+    """Measure each limit, then run ``fn`` (``n`` operations): one sample of each pair."""
+    measured = [(p, measure(), cpu) for p, measure, cpu in limits]
+    got = rate(fn, n)
+    for p, lim, cpu in measured:
+        if cpu:
+            p.add(got.cpu, lim.cpu)
+        else:
+            p.add(got.wall, lim.wall)
+
+
 def append_pairs(batch: int, n: int, limits: Sequence[Limit], *, views: bool = False) -> None:
     """Append ``n`` own events in batches of ``batch`` through ``Ledger.append``
     (``NodeLedger.append``, which also projects the views, when ``views``).
@@ -171,15 +185,33 @@ def append_pairs(batch: int, n: int, limits: Sequence[Limit], *, views: bool = F
         nl.append(drafts(1))  # the feed's first event: the schema and files exist
         for i in range(0, n, batch):
             b = drafts(batch, i)
-            measured = [(p, measure(), cpu) for p, measure, cpu in limits]
-            got = rate(partial(append, b), batch)
-            for p, lim, cpu in measured:
-                if cpu:
-                    p.add(got.cpu, lim.cpu)
-                else:
-                    p.add(got.wall, lim.wall)
+            sample(limits, partial(append, b), batch)
     finally:
         discard(nl)
+
+
+def append_into_big_ledger(repeats: int, n: int, limits: Sequence[Limit]) -> int:
+    """Like ``append_pairs`` at batch 1000, into a copy of bench_verify's cached
+    1M-event ledger (if it exists): how append scales with the ledger's size.
+    Returns the copy's size in events, 0 when there is no cache."""
+    src = out_dir() / f"verify-{BIG_LEDGER}"
+    if not (src / "bench-complete.json").exists():
+        return 0
+    dst = out_dir("ledger") / "big"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    nl = NodeLedger(dst, DataDir(dst).load_identity(), build_catalog())
+    try:
+        for i in range(2):  # warm the page cache with the pages the first batches touch
+            nl.ledger.append(drafts(1000, i * 1000))
+        for _ in range(repeats):
+            for i in range(0, n, 1000):
+                b = drafts(1000, i)
+                sample(limits, partial(nl.ledger.append, b), 1000)
+    finally:
+        nl.close()
+        shutil.rmtree(dst, ignore_errors=True)
+    return BIG_LEDGER
 
 
 def foreign_feed(n: int) -> list[Event]:
@@ -250,11 +282,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{fmt(b1000.limit, '/s')} (medians so far)", flush=True)
     finally:
         probe.close()
+    big, big_cpu = Paired(), Paired()
+    big_events = append_into_big_ledger(repeats, n_big // 2, [
+        (big, sign_limit(1000), False), (big_cpu, sign_limit(1000), True)])
     sign_name = "raw Ed25519 sign, 1 thread"
     table.add(Row.paired("append, batch 1000 (Ledger.append)", b1000, "ev/s", sign_name,
                          goal=f"ratio >= {APPEND_GOAL:.0%}", min_ratio=APPEND_GOAL))
     table.add(Row.paired("append, batch 1000, by CPU time", b1000_cpu, "ev/s",
                          sign_name + ", by CPU time"))
+    if big_events:
+        table.add(Row.paired(f"append, batch 1000, into a {big_events:,}-event ledger", big,
+                             "ev/s", sign_name))
+        table.add(Row.paired("  same, by CPU time", big_cpu, "ev/s", sign_name + ", by CPU time"))
+    else:
+        table.note("no append into a large ledger: run bench/bench_verify.py first (its cached "
+                   "1,000,000-event ledger is copied for that row)")
     table.add(Row.paired("append, batch 100", b100, "ev/s", sign_name))
     table.add(Row.paired("append, batch 1", b1, "ev/s", sign_name))
     table.add(Row.paired("append, batch 1 vs the disk", fsync, "ev/s",
