@@ -575,9 +575,6 @@ def test_backup_refuses_a_non_empty_destination(filled: Node, tmp_path: Path) ->
     assert [p.name for p in dest.iterdir()] == ["keep.txt"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG maintenance.backup: it copies state.sqlite first and does not clean up when the "
-    "ledger then fails, leaving a half backup that blocks a retry into the same directory"))
 def test_a_failed_backup_leaves_no_partial_copy(filled: Node, tmp_path: Path) -> None:
     _random_bytes(filled.path / "ledger.sqlite")
     dest = tmp_path / "backup"
@@ -586,11 +583,6 @@ def test_a_failed_backup_leaves_no_partial_copy(filled: Node, tmp_path: Path) ->
     assert not dest.exists() or not any(dest.iterdir()), sorted(dest.iterdir())
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG maintenance.verify: it reads the ledger in several read transactions and the views "
-    "after it, so appends made meanwhile look like 'events after id N up to M are missing' "
-    "and 'views: watermark M is past the ledger's last event N'. Not strict: it is a race, "
-    "though with a writer committing every few ms it loses nearly every time"))
 def test_verify_while_a_writer_appends_finds_nothing_wrong(
         filled: Node, start_writer: StartWriter) -> None:
     # Enough events that checking their signatures takes a while: the race's window.

@@ -109,30 +109,42 @@ def _check_rows(rows: Sequence[Sequence[Any]]) -> list[str]:
 
 def verify(data_dir: Path, catalog: Catalog, *, workers: int | None = None,
            progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Check the ledger and views in ``data_dir``; never writes."""
+    """Check the ledger and views in ``data_dir``; never writes.
+
+    Safe while the daemon writes: the views are read first, then the whole
+    ledger pass runs in one read transaction (one WAL snapshot), so events
+    appended meanwhile are neither half seen nor mistaken for deletions, and
+    the ledger snapshot is never older than the views'.
+    """
     started = time.perf_counter()
     report = VerifyReport()
+    try:
+        state_conn = store.open_database(data_dir, store.STATE, readonly=True, maintenance=True)
+    except store.StoreError as e:
+        report.problem(f"state: {e}")
+        state_conn = None
+    if state_conn is not None:
+        try:
+            with state_conn:  # one read snapshot
+                _verify_meta(state_conn, "state", STATE_SCHEMA_VERSION, report)
+                _verify_views(state_conn, catalog.views, report)
+        finally:
+            state_conn.close()
     try:
         ledger_conn = store.open_database(data_dir, store.LEDGER, readonly=True, maintenance=True)
     except store.StoreError as e:
         report.problem(f"ledger: {e}")
         return report
     try:
-        _verify_meta(ledger_conn, "ledger", SCHEMA_VERSION, report)
-        _verify_events(ledger_conn, report, workers or min(2, os.cpu_count() or 1), progress)
-        _verify_equivocations(ledger_conn, catalog, report)
+        with ledger_conn:  # one read snapshot for the whole pass
+            _verify_meta(ledger_conn, "ledger", SCHEMA_VERSION, report)
+            _verify_events(ledger_conn, report, workers or min(2, os.cpu_count() or 1), progress)
+            _verify_equivocations(ledger_conn, catalog, report)
     finally:
         ledger_conn.close()
-    try:
-        state_conn = store.open_database(data_dir, store.STATE, readonly=True, maintenance=True)
-    except store.StoreError as e:
-        report.problem(f"state: {e}")
-    else:
-        try:
-            _verify_meta(state_conn, "state", STATE_SCHEMA_VERSION, report)
-            _verify_views(state_conn, catalog.views, report)
-        finally:
-            state_conn.close()
+    if report.watermark > report.events:
+        report.problem(f"views: watermark {report.watermark} is past the ledger's last event "
+                       f"{report.events}")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -213,10 +225,7 @@ def _verify_equivocations(conn: apsw.Connection, catalog: Catalog, report: Verif
 def _verify_views(conn: apsw.Connection, views: ViewRegistry, report: VerifyReport) -> None:
     watermark = int(store.scalar(
         conn, "SELECT events_high_watermark FROM snapshots ORDER BY id DESC LIMIT 1") or 0)
-    report.watermark = watermark
-    max_id = report.events  # ids are 1..N when the event checks passed
-    if watermark > max_id:
-        report.problem(f"views: watermark {watermark} is past the ledger's last event {max_id}")
+    report.watermark = watermark  # compared with the ledger once that pass is done
     existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
     for table in views.tables:
         if table not in existing:
@@ -242,21 +251,31 @@ def backup(data_dir: Path, dest: Path) -> list[Path]:
     """
     if dest.exists() and any(dest.iterdir()):
         raise store.StoreError(f"{dest} is not empty", "choose a new or empty directory")
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind in (store.STATE, store.LEDGER):
-        conn = store.open_database(data_dir, kind, readonly=True, maintenance=True)
-        try:
-            store.vacuum_into(conn, dest / kind.file)
-        finally:
-            conn.close()
-        fd = os.open(dest / kind.file, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        written.append(dest / kind.file)
-    store.fsync_dir(dest)
+    written: list[Path] = []
+    try:
+        for kind in (store.STATE, store.LEDGER):
+            conn = store.open_database(data_dir, kind, readonly=True, maintenance=True)
+            try:
+                store.vacuum_into(conn, dest / kind.file)
+            finally:
+                conn.close()
+            written.append(dest / kind.file)
+            fd = os.open(dest / kind.file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        store.fsync_dir(dest)
+    except BaseException:
+        # No half copy: a retry into the same place must work. DEST was empty,
+        # so whatever is there now (a finished or a half-written file) is ours.
+        for kind in (store.STATE, store.LEDGER):
+            (dest / kind.file).unlink(missing_ok=True)
+        if created:
+            dest.rmdir()
+        raise
     return written
 
 
