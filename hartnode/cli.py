@@ -149,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_dir(args: argparse.Namespace) -> DataDir:
-    return DataDir(resolve(getattr(args, "data_dir", None)))
+    """The data directory, with its config and ``HARTNODE_*`` variables checked:
+    a typo in either is reported by every command, not only by ``run``."""
+    dd = DataDir(resolve(getattr(args, "data_dir", None)))
+    dd.load_config()
+    return dd
 
 
 def _require_init(dd: DataDir, *, databases_only: bool = False) -> None:
