@@ -240,6 +240,47 @@ def sign_event(
         provenance_json = canonical_text(provenance)
     except CanonicalizationError as e:
         raise EnvelopeError("bad_field", f"payload: {e}") from e
+    return _seal(identity, origin, seq, prev, ts_ms, actor, kind, scope, reach, payload_json,
+                 provenance_json)
+
+
+def sign_canonical(
+    identity: NodeIdentity,
+    *,
+    seq: int,
+    prev: str | None,
+    ts_ms: int,
+    actor: str,
+    kind: str,
+    scope: str,
+    reach: str,
+    payload_json: str,
+    provenance_json: str,
+) -> Event:
+    """``sign_event`` for a payload and provenance already canonicalised.
+
+    For callers that have just run ``canonical_text`` on them anyway (group
+    commit checks every draft before its batch), so nothing is encoded
+    twice. The texts MUST be what ``canonical_text`` returned: anything else
+    would be signed as given and then refused by every peer as
+    ``not_canonical``.
+
+    Raises:
+        EnvelopeError: a member is malformed, or the envelope is too large.
+    """
+    origin = identity.node_id
+    check_header(
+        origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
+        reach=reach,
+    )
+    return _seal(identity, origin, seq, prev, ts_ms, actor, kind, scope, reach, payload_json,
+                 provenance_json)
+
+
+def _seal(identity: NodeIdentity, origin: str, seq: int, prev: str | None, ts_ms: int,
+          actor: str, kind: str, scope: str, reach: str, payload_json: str,
+          provenance_json: str) -> Event:
+    """Hash and sign checked members: the part both signing entry points share."""
     text = envelope_text(
         origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
         reach=reach, payload_json=payload_json, provenance_json=provenance_json,

@@ -37,7 +37,13 @@ import blake3
 from hartnode.canonical import CanonicalizationError, canonical_text
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
-from hartnode.ledger.envelope import EnvelopeError, Event, check_header, decode_event, sign_event
+from hartnode.ledger.envelope import (
+    EnvelopeError,
+    Event,
+    check_header,
+    decode_event,
+    sign_canonical,
+)
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 
 MAX_HELD_PER_ORIGIN = 4096
@@ -102,9 +108,13 @@ class Draft:
     ts_ms: int | None = None
 
 
-def check_draft(kinds: KindRegistry, draft: Draft) -> None:
+def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
     """Everything that could make signing ``draft`` fail, checked up front so
     one bad draft never fails the group-commit batch it would have joined.
+
+    Returns:
+        The canonical texts of its payload and provenance (``append`` signs
+        them as they are instead of encoding them again).
 
     Raises:
         UnknownKindError, PayloadError: the payload does not match its kind.
@@ -115,8 +125,7 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> None:
     check_header(origin="00" * 32, seq=1, prev=None, ts_ms=draft.ts_ms or 0, actor=draft.actor,
                  kind=draft.kind, scope=draft.scope, reach=draft.reach)
     try:
-        canonical_text(draft.payload)
-        canonical_text(draft.provenance)
+        return canonical_text(draft.payload), canonical_text(draft.provenance)
     except CanonicalizationError as e:
         raise EnvelopeError("bad_field", f"payload: {e}") from e
 
@@ -214,8 +223,7 @@ class Ledger:
         """
         if self.identity is None:
             raise RuntimeError("this Ledger was opened read-only, without the node key")
-        for d in drafts:
-            check_draft(self.kinds, d)
+        texts = [check_draft(self.kinds, d) for d in drafts]
         now = self.clock_ms()
         origin = self.identity.node_id
         out: list[tuple[int, Event]] = []
@@ -224,12 +232,13 @@ class Ledger:
             seq, prev = (head.seq, head.hash.hex()) if head else (0, None)
             next_id = self.max_id() + 1
             rows = []
-            for d in drafts:
+            for d, (payload_json, provenance_json) in zip(drafts, texts, strict=True):
                 seq += 1
-                event = sign_event(
+                event = sign_canonical(
                     self.identity, seq=seq, prev=prev,
                     ts_ms=now if d.ts_ms is None else d.ts_ms, actor=d.actor, kind=d.kind,
-                    scope=d.scope, reach=d.reach, payload=d.payload, provenance=d.provenance,
+                    scope=d.scope, reach=d.reach, payload_json=payload_json,
+                    provenance_json=provenance_json,
                 )
                 rows.append(_row(next_id, event, now))
                 out.append((next_id, event))
