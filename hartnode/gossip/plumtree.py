@@ -1,0 +1,362 @@
+"""Plumtree broadcast core, sans-I/O (DESIGN §2, §3 "Overlay").
+
+Leitão, Pereira, Rodrigues, "Epidemic Broadcast Trees" (SRDS 2007). Every
+neighbour starts *eager*: a new message is pushed to it whole. A duplicate
+shows that the link is redundant, so the receiver answers PRUNE and both ends
+turn it *lazy*: from then on it only carries IHAVE digests, batched per tick.
+What is left of the eager links is a spanning tree. When a digest names a
+message that has not arrived within ``graft_timeout``, the node sends GRAFT to
+the announcer, which sends the message and makes the link eager again: the
+tree repairs itself around failures.
+
+Two deviations from the paper, both measured with ``bench/bench_overlay.py``
+(without them the last delivery hop at 10,000 nodes drifted from ~18 to ~35):
+- a duplicate prunes the link of the copy with *more hops* (the paper: the
+  later copy), so the tree converges to fewest-hop paths (``_on_duplicate``);
+- a neighbour that comes up after the first message starts *lazy* (the paper:
+  eager), so HyParView topping up its views never reshapes the tree; it
+  becomes a tree link through GRAFT when the tree needs it (``on_neighbour_up``).
+The paper's IHAVE-driven tree "optimisation" is left out: in simulation it
+made concurrent parent swaps that cut the tree and raised the hop count.
+
+Driven by the shell like the membership core (``hyparview.py``):
+
+    core.broadcast(msg_id, payload, now)  -> effects   originate a message
+    core.on_neighbour_up(peer, now)        -> effects   from HyParView's NeighbourUp
+    core.on_neighbour_down(peer, now)      -> effects   from HyParView's NeighbourDown
+    core.on_message(peer, msg, now)        -> effects   Gossip, IHave, Graft or Prune arrived
+    core.on_timer(now)                     -> effects   once ``now >= next_deadline()``
+    core.next_deadline()                   -> float | None
+
+Effects are ``hyparview.Send`` and ``Deliver``. Each message is delivered to
+the application exactly once per core lifetime (the origin included, with
+``hops`` 0), as long as its id is still in the bounded seen-cache
+(``seen_cache_size`` ids). Ids are opaque bytes chosen by the application
+(e.g. the 32-byte BLAKE3 of a signed event, DESIGN §1), so a replay after
+eviction is caught by the ledger, which is idempotent by hash.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+
+from hartnode.gossip.hyparview import LocalProtocolError, RemoteProtocolError, Send
+from hartnode.gossip.overlay_config import OverlayConfig
+
+MAX_ID_LEN = 64  # bytes in a message id
+MAX_HOPS = 1024  # hops a Gossip or Graft may claim
+MAX_IHAVE_ENTRIES = 4096  # (id, hops) pairs in one IHave
+
+
+# --- wire messages (nouns; registered by ``hartnode.gossip.wire``) ---
+
+
+@dataclass(frozen=True, slots=True)
+class Gossip:
+    """A broadcast message; ``hops`` counts the links it crossed, this one included."""
+
+    msg_id: bytes
+    hops: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IHave:
+    """Digest of messages the sender has: ``(msg_id, hops)`` pairs."""
+
+    entries: tuple[tuple[bytes, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Graft:
+    """Makes the link eager again and asks for ``msg_id`` (none when empty)."""
+
+    msg_id: bytes
+    hops: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """The sender's push of ``msg_id`` was a duplicate here: make the link lazy."""
+
+    msg_id: bytes
+
+
+PlumtreeMessage = Gossip | IHave | Graft | Prune
+# Top-level messages in the order the wire module registers them (append only).
+ALL_MESSAGES: tuple[type, ...] = (Gossip, IHave, Graft, Prune)
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Hand ``payload`` to the application: the first copy of ``msg_id`` to arrive."""
+
+    msg_id: bytes
+    payload: bytes
+    hops: int
+
+
+BroadcastEffect = Send | Deliver
+
+
+class Plumtree:
+    """Broadcast state of one node.
+
+    Args:
+        node_id: this node's id (only for error messages).
+        config: overlay parameters (``overlay_config``).
+        rng: the only source of randomness (which lazy peers get a digest).
+
+    ``eager`` and ``lazy`` hold the current neighbours (read them, never write).
+    """
+
+    def __init__(self, node_id: str, config: OverlayConfig, rng: random.Random) -> None:
+        self.node_id = node_id
+        self.config = config
+        self._rng = rng
+        self.eager: dict[str, None] = {}
+        self.lazy: dict[str, None] = {}
+        self._seen: dict[bytes, None] = {}  # FIFO-bounded: duplicate suppression
+        # id -> (payload, hops, parent): answers GRAFTs; hops/parent pick the tree links
+        self._cache: dict[bytes, tuple[bytes, int, str | None]] = {}
+        self._missing: dict[bytes, list[tuple[str, int]]] = {}  # id -> announcers (peer, hops)
+        self._graft_timers: list[tuple[float, bytes]] = []  # heap; stale entries are skipped
+        self._lazy_queue: dict[str, dict[bytes, int]] = {}  # peer -> {id: hops} to announce
+        self._flush_at: float | None = None
+
+    # --- public API ---
+
+    def broadcast(self, msg_id: bytes, payload: bytes, now: float) -> list[BroadcastEffect]:
+        """Originate a message: deliver it here and push it to the neighbours.
+
+        Raises:
+            LocalProtocolError: ``msg_id`` is empty, too long, or was already seen.
+        """
+        if not 0 < len(msg_id) <= MAX_ID_LEN:
+            raise LocalProtocolError(f"message id must be 1..{MAX_ID_LEN} bytes")
+        if msg_id in self._seen:
+            raise LocalProtocolError(f"message id {msg_id.hex()} was already broadcast or seen")
+        return self._accept(Gossip(msg_id, 0, payload), None, now)
+
+    def on_neighbour_up(self, peer: str, now: float) -> list[BroadcastEffect]:
+        """A new active neighbour: eager until the first message built the tree, then lazy.
+
+        The paper makes every new neighbour eager. Before any message arrived
+        that is what lets the first broadcast grow the tree. After that, an
+        eager newcomer closes a cycle, and pruning it reshapes the tree around
+        whichever source comes next; HyParView tops its views up for minutes
+        after an overlay forms, and these reshapes drift the tree towards a
+        random spanning tree with a last delivery hop far above log N. So a
+        newcomer starts lazy: it still hears every id through IHAVE, and GRAFT
+        makes it a tree link the moment the tree needs it (after a failure
+        that is one ``graft_timeout``, DESIGN §3 "yet it self-heals").
+        """
+        if peer in self.eager or peer in self.lazy:
+            return []
+        if self._seen:
+            self.lazy[peer] = None
+        else:
+            self.eager[peer] = None
+        return []
+
+    def on_neighbour_down(self, peer: str, now: float) -> list[BroadcastEffect]:
+        """A neighbour left: forget it (its announcements are skipped when grafting)."""
+        self.eager.pop(peer, None)
+        self.lazy.pop(peer, None)
+        self._lazy_queue.pop(peer, None)
+        return []
+
+    def on_message(self, peer: str, msg: object, now: float) -> list[BroadcastEffect]:
+        """Handle a Plumtree message that arrived on the link to ``peer``.
+
+        Raises:
+            LocalProtocolError: ``msg`` is not a Plumtree message.
+            RemoteProtocolError: ``msg`` breaks the protocol (state is unchanged).
+        """
+        if type(msg) is Gossip:
+            return self._on_gossip(peer, msg, now)
+        if type(msg) is IHave:
+            return self._on_ihave(peer, msg, now)
+        if type(msg) is Graft:
+            return self._on_graft(peer, msg)
+        if type(msg) is Prune:
+            if len(msg.msg_id) > MAX_ID_LEN:
+                raise RemoteProtocolError("bad_prune", f"id {len(msg.msg_id)} B")
+            cached = self._cache.get(msg.msg_id)
+            if peer in self.eager and (cached is None or cached[2] != peer):
+                del self.eager[peer]
+                self.lazy[peer] = None
+            return []
+        raise LocalProtocolError(f"not a Plumtree message: {type(msg).__name__}")
+
+    def on_timer(self, now: float) -> list[BroadcastEffect]:
+        """Send due IHAVE batches and GRAFT messages whose digest came without a push."""
+        out: list[BroadcastEffect] = []
+        if self._flush_at is not None and now >= self._flush_at:
+            self._flush(out)
+        timers = self._graft_timers
+        while timers and timers[0][0] <= now:
+            _, msg_id = heapq.heappop(timers)
+            announcers = self._missing.get(msg_id)
+            if announcers is None:
+                continue  # arrived meanwhile
+            while announcers:
+                peer, hops = announcers.pop(0)
+                if peer in self.eager or peer in self.lazy:
+                    self.lazy.pop(peer, None)
+                    self.eager[peer] = None
+                    out.append(Send(peer, Graft(msg_id, hops)))
+                    break
+            if announcers:
+                heapq.heappush(timers, (now + self.config.graft_retry_timeout, msg_id))
+            else:
+                # Nobody else announced it yet; the next IHAVE starts a new timer.
+                del self._missing[msg_id]
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When ``on_timer`` must run next, or None when nothing is scheduled."""
+        timers = self._graft_timers
+        while timers and timers[0][1] not in self._missing:
+            heapq.heappop(timers)
+        deadline = timers[0][0] if timers else None
+        if self._flush_at is not None and (deadline is None or self._flush_at < deadline):
+            deadline = self._flush_at
+        return deadline
+
+    def has_seen(self, msg_id: bytes) -> bool:
+        """True when ``msg_id`` was delivered here and is still remembered."""
+        return msg_id in self._seen
+
+    # --- handlers (the paper's Algorithm 2) ---
+
+    def _on_gossip(self, peer: str, msg: Gossip, now: float) -> list[BroadcastEffect]:
+        if not 0 < len(msg.msg_id) <= MAX_ID_LEN or not 0 < msg.hops <= MAX_HOPS:
+            raise RemoteProtocolError("bad_gossip", f"id {len(msg.msg_id)} B, hops {msg.hops}")
+        if msg.msg_id in self._seen:
+            return self._on_duplicate(peer, msg)
+        if peer in self.lazy:
+            del self.lazy[peer]
+            self.eager[peer] = None
+        return self._accept(msg, peer, now)
+
+    def _on_duplicate(self, peer: str, msg: Gossip) -> list[BroadcastEffect]:
+        """A second copy: one of the two links that carried it is redundant (DESIGN §3 PRUNE).
+
+        The paper prunes the link of the later copy, which grows a fastest-path
+        tree. We keep the copy that crossed fewer hops instead, so the tree
+        converges to fewest-hop paths from the first source and the last
+        delivery hop stays near twice the overlay's radius. Adopting the
+        sender as parent sends it a GRAFT: it may be pruning us at this very
+        moment for our own copy, and a ``Prune`` naming the message of our
+        parent choice is ignored (its GRAFT will re-make the link eager).
+        """
+        cached = self._cache.get(msg.msg_id)
+        parent = cached[2] if cached is not None else None
+        if peer == parent or (peer not in self.eager and peer not in self.lazy):
+            return []  # a copy the network duplicated, or not a neighbour (any more)
+        if cached is not None and msg.hops < cached[1]:
+            self._cache[msg.msg_id] = (cached[0], msg.hops, peer)
+            self.lazy.pop(peer, None)
+            self.eager[peer] = None
+            out: list[BroadcastEffect] = [Send(peer, Graft(b"", msg.hops))]
+            if parent is not None and parent in self.eager:
+                del self.eager[parent]
+                self.lazy[parent] = None
+                out.append(Send(parent, Prune(msg.msg_id)))
+            return out
+        # Prune even when the sender is lazy here already: it pushed, so it
+        # still has us eager, and only our Prune makes the link lazy both ways.
+        if peer in self.eager:
+            del self.eager[peer]
+            self.lazy[peer] = None
+        return [Send(peer, Prune(msg.msg_id))]
+
+    def _accept(self, msg: Gossip, sender: str | None, now: float) -> list[BroadcastEffect]:
+        msg_id = msg.msg_id
+        seen = self._seen
+        seen[msg_id] = None
+        if len(seen) > self.config.seen_cache_size:
+            del seen[next(iter(seen))]
+        cache = self._cache
+        cache[msg_id] = (msg.payload, msg.hops, sender)
+        if len(cache) > self.config.payload_cache_size:
+            del cache[next(iter(cache))]
+        self._missing.pop(msg_id, None)
+        out: list[BroadcastEffect] = [Deliver(msg_id, msg.payload, msg.hops)]
+        hops = msg.hops + 1
+        forward = Gossip(msg_id, hops, msg.payload)
+        for p in self.eager:
+            if p != sender:
+                out.append(Send(p, forward))
+        lazy = [p for p in self.lazy if p != sender]
+        if lazy:
+            if len(lazy) > self.config.lazy_fanout:
+                lazy = self._rng.sample(lazy, self.config.lazy_fanout)
+            queue = self._lazy_queue
+            for p in lazy:
+                q = queue.get(p)
+                if q is None:
+                    queue[p] = {msg_id: hops}
+                else:
+                    q[msg_id] = hops
+            if self._flush_at is None:
+                # Batch digests per tick: one IHave carries all ids of the interval.
+                self._flush_at = now + self.config.ihave_interval
+        return out
+
+    def _on_ihave(self, peer: str, msg: IHave, now: float) -> list[BroadcastEffect]:
+        entries = msg.entries
+        if len(entries) > MAX_IHAVE_ENTRIES:
+            raise RemoteProtocolError("ihave_too_long", str(len(entries)))
+        for msg_id, hops in entries:
+            if not 0 < len(msg_id) <= MAX_ID_LEN or not 0 < hops <= MAX_HOPS:
+                raise RemoteProtocolError("bad_ihave", f"id {len(msg_id)} B, hops {hops}")
+        seen = self._seen
+        if not seen and self.eager:
+            # A fresh node hears of a message by digest before any push: it
+            # joined an overlay whose tree already exists, where every link
+            # it has is lazy at the other end. Match them, and GRAFT into the
+            # tree as a leaf instead of flooding our first message to all.
+            self.lazy.update(self.eager)
+            self.eager.clear()
+        missing = self._missing
+        queued = self._lazy_queue.get(peer)
+        for msg_id, hops in entries:
+            if msg_id in seen:
+                if queued:
+                    # The peer has it: our own digest of it would only cost bytes.
+                    queued.pop(msg_id, None)
+                continue
+            announcers = missing.get(msg_id)
+            if announcers is None:
+                missing[msg_id] = [(peer, hops)]
+                deadline = now + self.config.graft_timeout
+                heapq.heappush(self._graft_timers, (deadline, msg_id))
+            else:
+                announcers.append((peer, hops))
+        return []
+
+    def _on_graft(self, peer: str, msg: Graft) -> list[BroadcastEffect]:
+        if len(msg.msg_id) > MAX_ID_LEN or not 0 < msg.hops <= MAX_HOPS:
+            raise RemoteProtocolError("bad_graft", f"id {len(msg.msg_id)} B, hops {msg.hops}")
+        if peer in self.lazy:
+            del self.lazy[peer]
+            self.eager[peer] = None
+        cached = self._cache.get(msg.msg_id) if msg.msg_id else None
+        if cached is None or peer not in self.eager:
+            return []
+        return [Send(peer, Gossip(msg.msg_id, cached[1] + 1, cached[0]))]
+
+    def _flush(self, out: list[BroadcastEffect]) -> None:
+        self._flush_at = None
+        batch_max = self.config.ihave_batch_max
+        for peer, queued in self._lazy_queue.items():
+            if not queued or (peer not in self.lazy and peer not in self.eager):
+                continue
+            entries = list(queued.items())
+            for i in range(0, len(entries), batch_max):
+                out.append(Send(peer, IHave(tuple(entries[i : i + batch_max]))))
+        self._lazy_queue = {}
