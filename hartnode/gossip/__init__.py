@@ -5,7 +5,7 @@ Module map:
 - ``handshake``   mutual authenticated key agreement (sans-I/O core)
 - ``secretbox``   sealed frames with per-direction counter nonces
 - ``transport``   trio-websocket listener and dialer (the only socket code)
-- ``hyparview``   HyParView membership core (active/passive views)
-- ``plumtree``    Plumtree broadcast core (eager tree + lazy IHAVE)
+- ``hyparview``   HyParView membership core (active/passive views); knobs in ``overlay_config``
+- ``plumtree``    Plumtree broadcast core (eager tree + lazy IHAVE); link budget ``token_bucket``
 - ``peer_record`` signed peer records
 """

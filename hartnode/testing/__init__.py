@@ -1,5 +1,8 @@
 """Reusable test helpers and the deterministic simulator (DESIGN §2).
 
 Module map:
-- ``sim``  the seeded network simulator (``python -m hartnode.testing.sim``)
+- ``simnet``         seeded discrete-event network driving the real overlay cores
+- ``sim_scenarios``  join / kill / broadcast scenarios and their figures (RMR, hops)
+- ``flood``          flooding baseline (fanout-5 eager gossip) to compare Plumtree with
+- ``sim``            the command line (``python -m hartnode.testing.sim``)
 """
