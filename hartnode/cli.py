@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[data], help="ask the running daemon how it is")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    peers = sub.add_parser("peers", parents=[data], help="list the peers the daemon knows")
+    peers.add_argument("--json", action="store_true", help="one JSON array")
+
     kb = sub.add_parser("kb", help="maintain the ledger and views")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
     verify = kb_sub.add_parser("verify", parents=[data],
@@ -261,6 +264,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_peers(args: argparse.Namespace) -> int:
+    dd = _data_dir(args)
+    _require_init(dd)
+    rows = _api_request(dd, "/api/v1/peers")
+    if args.json:
+        print(json.dumps(rows, sort_keys=True))
+        return EXIT_OK
+    print(f"{'node':<14}{'status':<8}{'tier':<10}{'region':<12}{'nbr':<5}address")
+    for r in rows:
+        addr = r["addrs"][0] if r["addrs"] else "(behind NAT)"
+        print(f"{r['node_id'][:12]:<14}{r['status']:<8}{r['tier']:<10}{r['region'] or '-':<12}"
+              f"{'yes' if r['neighbour'] else '':<5}{addr}")
+    print(f"{len(rows)} peers")
+    return EXIT_OK
+
+
 def cmd_kb(args: argparse.Namespace) -> int:
     dd = _data_dir(args)
     _require_init(dd, databases_only=True)
@@ -380,7 +399,8 @@ def cmd_cert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "kb": cmd_kb,
+COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "peers": cmd_peers,
+            "kb": cmd_kb,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger}
 
 
@@ -410,6 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "kind's schema", EXIT_USAGE)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hartnode peers --json | head`: the reader left; not an error
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -57,10 +57,17 @@ class NetworkConfig:
         "explicit network key, 64 hex digits, for a private network; empty = derive from name"))
     listen: str = field(default="0.0.0.0:6778", metadata=_doc(
         "HOST:PORT the peer listener binds (WebSocket path /hart)"))
+    advertise: tuple[str, ...] = field(default=(), metadata=_doc(
+        "URLs peers can dial this node at, e.g. [\"ws://203.0.113.7:6778/hart\"]; empty = "
+        "derived from `listen` when it names one address, else none (behind NAT: the node "
+        "is never dialled and takes part through its own outbound links)"))
     seeds: tuple[str, ...] = field(default=(), metadata=_doc(
         "peer URLs to bootstrap from, e.g. [\"ws://203.0.113.5:6778/hart\"]"))
     profile: str = field(default="full", metadata=_doc(
         "bandwidth profile: full | constrained | minimal"))
+    announce_interval: int = field(default=60, metadata=_doc(
+        "seconds between re-announcements of this node's signed peer record; a peer "
+        "silent for 2.5 intervals turns stale, for 7.5 dead"))
     max_connections: int = field(default=64, metadata=_doc(
         "most peer connections held at once, inbound and outbound together"))
 
@@ -218,9 +225,13 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("network.key: expected 64 lowercase hex digits (32 bytes) or empty")
     parse_hostport(cfg.network.listen, "network.listen")
     parse_hostport(cfg.api.listen, "api.listen")
-    for seed in cfg.network.seeds:
-        if not re.fullmatch(r"wss?://[^\s/]+(/\S*)?", seed):
-            raise ConfigError(f"network.seeds: {seed!r} is not a ws:// or wss:// URL")
+    for key, urls in (("network.seeds", cfg.network.seeds),
+                      ("network.advertise", cfg.network.advertise)):
+        for url in urls:
+            if not re.fullmatch(r"wss?://[^\s/]+:\d{1,5}(/\S*)?", url):
+                raise ConfigError(f"{key}: {url!r} is not a ws://HOST:PORT/PATH URL")
+    if not 1 <= cfg.network.announce_interval <= 86_400:
+        raise ConfigError("network.announce_interval: expected 1 to 86400 seconds")
     if not 1 <= cfg.network.max_connections <= 10_000:
         raise ConfigError("network.max_connections: expected 1 to 10000")
     if not 1 <= cfg.ledger.group_commit_max <= 100_000:

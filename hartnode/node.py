@@ -22,9 +22,14 @@ import trio
 
 from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
+from hartnode.attestation.certificate import CertificateError, parse_chain_file
+from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.catalog import Catalog, build_catalog
-from hartnode.config import Config, ConfigError, parse_hostport
+from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
+from hartnode.gossip.overlay_config import for_profile
+from hartnode.gossip.peer_record import PeerTable
+from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError
@@ -53,6 +58,7 @@ class Node:
     committer: Committer
     metrics: NodeMetrics
     started_monotonic: float
+    gossip: GossipService | None = None
 
     @property
     def node_id(self) -> str:
@@ -85,9 +91,17 @@ class Node:
             "region": self.cfg.node.region,
             "network": self.cfg.network.name,
             "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
-            "peers": 0,  # the gossip overlay reports here once it runs (issue #3)
+            "peers": self._active_peers(),
             "ledger": await self.ledger_head(),
+            "overlay": self.gossip.overview() if self.gossip is not None else None,
         }
+
+    def _active_peers(self) -> int:
+        if self.gossip is None:
+            return 0
+        now_ms = time.time_ns() // 1_000_000
+        table = self.gossip.peers
+        return sum(1 for n in table.entries if table.status(n, now_ms) == "active")
 
     async def append_event(self, kind: str, reach: str, payload: Any) -> dict[str, object]:
         if not isinstance(payload, dict):
@@ -98,9 +112,44 @@ class Node:
             raise ApiRequestError(str(e)) from e
         return event.as_json()
 
+    async def peers(self) -> list[dict[str, object]]:
+        if self.gossip is None:
+            return []
+        return self.gossip.peers.rows(time.time_ns() // 1_000_000, self.gossip.neighbours())
+
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+
+def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
+    """The overlay service, configured from ``cfg`` and the installed certificate chain."""
+    identity = node_ledger.ledger.identity
+    assert identity is not None
+    chain_file = data_dir.path / CHAIN_FILE
+    chain: tuple[tuple[bytes, bytes], ...] = ()
+    if chain_file.exists():
+        try:
+            chain = tuple(link.to_wire() for link in parse_chain_file(chain_file.read_bytes()))
+        except (CertificateError, OSError) as e:
+            raise StartupError(f"{chain_file} is unreadable ({e}); reinstall it with "
+                               "`hartnode cert install` or remove it to run as flat") from e
+    settings = GossipSettings(
+        network_key=network_key(cfg),
+        listen=parse_hostport(cfg.network.listen, "network.listen"),
+        advertise=cfg.network.advertise,
+        seeds=cfg.network.seeds,
+        overlay=for_profile(cfg.network.profile),
+        tier=cfg.node.tier,
+        region=cfg.node.region,
+        announce_interval=float(cfg.network.announce_interval),
+        chain=chain,
+        max_connections=cfg.network.max_connections,
+    )
+    master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
+    table = PeerTable(self_id=identity.node_id, ttl_ms=int(2500 * cfg.network.announce_interval),
+                      master_public_key=master)
+    return GossipService(identity, settings, table)
 
 
 def open_node(data_dir: DataDir, cfg: Config, catalog: Catalog) -> NodeLedger:
@@ -158,6 +207,13 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
             await nursery.start(committer.run)
+            node.gossip = build_gossip(data_dir, cfg, node_ledger)
+            try:
+                peer_port = await nursery.start(node.gossip.run)
+            except OSError as e:
+                raise StartupError(
+                    f"cannot listen on {cfg.network.listen} for peers: {e.strerror or e}; "
+                    "stop what uses that port or set network.listen") from e
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,
@@ -170,6 +226,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             sdnotify.ready(f"serving API on {api_addr[0]}:{api_addr[1]}")
             log.info("ready", extra={"fields": {
                 "node_id": node.node_id, "api": f"http://{api_addr[0]}:{api_addr[1]}",
+                "peer_port": peer_port,
                 "data_dir": str(data_dir.path), "version": __version__}})
             if on_ready is not None:
                 on_ready(api_addr)

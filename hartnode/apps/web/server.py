@@ -91,6 +91,10 @@ class ApiBackend(Protocol):
         """The newest ``n`` events of the ledger, oldest first."""
         ...
 
+    async def peers(self) -> list[dict[str, object]]:
+        """Every known peer (the ``peer_nodes`` view), one object each."""
+        ...
+
 
 class ApiRequestError(ValueError):
     """The client's request is invalid (HTTP 400); the message says what is wrong."""
@@ -246,6 +250,10 @@ class _Api:
             raise ApiRequestError("n must be between 0 and 1000")
         return web.json_response(await self._bridge.call(self._backend.tail, n))
 
+    async def peers(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/peers``: every known peer with its status and tier."""
+        return web.json_response(await self._bridge.call(self._backend.peers))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -275,6 +283,7 @@ def create_app(
     app = web.Application(middlewares=[api.middleware])
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/api/v1/node", api.node)
+    app.router.add_get("/api/v1/peers", api.peers)
     app.router.add_get("/api/v1/events", api.events)
     app.router.add_post("/api/v1/events", api.append_event)
     app.router.add_get("/metrics", api.metrics)

@@ -1,0 +1,445 @@
+"""The overlay's trio shell: links, timers and effects for the sans-I/O cores.
+
+This is the only place the membership core (HyParView), the broadcast core
+(Plumtree) and the transport meet (DESIGN §2, §3). It
+
+- listens and dials through ``transport``, one ``SecureConnection`` per peer;
+  when both ends dial at once, the link dialled by the smaller node id stays;
+- feeds every received message to its core, with ``trio.current_time()`` as
+  ``now``, and carries out the effects the cores return (``Send``,
+  ``Connect``, ``CloseLink``, ``NeighbourUp/Down``, ``Deliver``);
+- holds each inbound link to a token-bucket byte budget: a peer that sends
+  faster is not read until its budget refills, so TCP pushes back on it and
+  other links keep their latency;
+- announces this node's signed peer record over Plumtree periodically (and
+  directly to each new neighbour) and keeps the ``PeerTable``;
+- bootstraps from the configured seed URLs, retrying with exponential backoff
+  (1 s to 60 s) while none answers, so a lonely node never spins.
+
+A malformed message or a protocol violation ends only that peer's link and is
+counted by reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+import blake3
+import trio
+
+from hartnode.gossip import transport, wire
+from hartnode.gossip.hyparview import (
+    CloseLink,
+    Connect,
+    HyParView,
+    NeighbourDown,
+    NeighbourUp,
+    PeerInfo,
+    RemoteProtocolError,
+    Send,
+)
+from hartnode.gossip.messages import BROADCAST_TYPES, MEMBERSHIP_TYPES
+from hartnode.gossip.overlay_config import OverlayConfig
+from hartnode.gossip.peer_record import (
+    PeerRecordError,
+    PeerRecordMessage,
+    PeerTable,
+    decode_peer_record,
+    sign_peer_record,
+)
+from hartnode.gossip.plumtree import Deliver, Plumtree
+from hartnode.gossip.token_bucket import TokenBucket
+from hartnode.identity import NodeIdentity, short_id
+
+log = logging.getLogger(__name__)
+
+SEND_QUEUE = 256  # messages queued per link before further ones are dropped (counted)
+BOOTSTRAP_BACKOFF = (1.0, 60.0)  # seconds: first retry, cap
+_URL_RE = re.compile(r"wss?://(\[[0-9a-fA-F:.]+\]|[^\s/:]+):(\d{1,5})(/\S*)?")
+
+PayloadHandler = Callable[[bytes, str], None]
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    """``ws://HOST:PORT/path`` → (host, port). Raises ValueError."""
+    m = _URL_RE.fullmatch(url)
+    if not m or int(m.group(2)) > 65535:
+        raise ValueError(f"not a ws://HOST:PORT/PATH URL: {url!r}")
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class GossipSettings:
+    """What the service needs from the node's config (see ``from_config`` in node.py)."""
+
+    network_key: bytes
+    listen: tuple[str, int]
+    advertise: tuple[str, ...]
+    seeds: tuple[str, ...]
+    overlay: OverlayConfig
+    tier: str = "flat"
+    region: str = ""
+    announce_interval: float = 60.0
+    chain: tuple[tuple[bytes, bytes], ...] = ()
+    max_connections: int = 64
+
+
+@dataclass(eq=False)
+class _Link:
+    peer: str
+    conn: transport.SecureConnection
+    initiator: str  # node id of the side that dialled
+    send: trio.MemorySendChannel[object]
+    receive: trio.MemoryReceiveChannel[object]
+    bucket: TokenBucket
+    replaced: bool = False  # closed by us on the cores' behalf: do not report it down
+
+
+@dataclass
+class GossipStats:
+    """Counters for ``status`` and ``/metrics``; keys are stable reasons."""
+
+    received: Counter[str] = field(default_factory=Counter)
+    sent: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    protocol_errors: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    delivered: int = 0
+
+
+class GossipService:
+    """One node's overlay. ``run`` is a trio service; the rest is read-mostly."""
+
+    def __init__(self, identity: NodeIdentity, settings: GossipSettings, peers: PeerTable, *,
+                 on_payload: PayloadHandler | None = None, rng: random.Random | None = None,
+                 transport_stats: transport.TransportStats | None = None) -> None:
+        self.identity = identity
+        self.settings = settings
+        self.peers = peers
+        self.on_payload = on_payload
+        self.rng = rng or random.Random()
+        self.transport_stats = transport_stats or transport.TransportStats()
+        self.stats = GossipStats()
+        self.port = 0
+        self._links: dict[str, _Link] = {}
+        self._dialling: set[str] = set()
+        self._wake = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._record_seq = 0
+        self._hv: HyParView | None = None
+        self._pt: Plumtree | None = None
+
+    # -- reading ----------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    def neighbours(self) -> frozenset[str]:
+        return frozenset(self._hv.active) if self._hv else frozenset()
+
+    def overview(self) -> dict[str, object]:
+        """The overlay's figures for ``hartnode status --json``."""
+        hv, pt = self._hv, self._pt
+        now_ms = time.time_ns() // 1_000_000
+        statuses = Counter(self.peers.status(n, now_ms) for n in self.peers.entries)
+        return {
+            "listen_port": self.port,
+            "advertise": list(self._advertised()),
+            "active_view": sorted(hv.active) if hv else [],
+            "passive_view": len(hv.passive) if hv else 0,
+            "eager": len(pt.eager) if pt else 0,
+            "lazy": len(pt.lazy) if pt else 0,
+            "links": len(self._links),
+            "peers": dict(statuses),
+            "received": dict(self.stats.received),
+            "dropped": dict(self.stats.dropped),
+            "protocol_errors": dict(self.stats.protocol_errors),
+            "throttled": self.stats.throttled,
+            "handshake_failures": dict(self.transport_stats.handshake_failures),
+            "decode_errors": {k: v for k, v in self.transport_stats.decode_errors.items() if v},
+        }
+
+    # -- the service --------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, join, and keep the overlay until cancelled.
+
+        Calls ``task_status.started(port)`` once the listener is bound.
+
+        Raises:
+            OSError: the listen address cannot be bound.
+        """
+        now = trio.current_time()
+        me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
+        self._hv = HyParView(me, self.settings.overlay, self.rng, now)
+        self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng)
+        host, port = self.settings.listen
+        config = transport.TransportConfig(host=host, port=port,
+                                           max_connections=self.settings.max_connections)
+        self._transport_config = config
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self.port = await nursery.start(
+                lambda task_status: transport.serve(
+                    self.identity, self.settings.network_key, self._inbound, config=config,
+                    stats=self.transport_stats, task_status=task_status))
+            nursery.start_soon(self._timers)
+            nursery.start_soon(self._bootstrap)
+            task_status.started(self.port)
+
+    def broadcast(self, payload: bytes) -> bytes:
+        """Spread ``payload`` to every node; returns its message id."""
+        assert self._pt is not None, "broadcast before run"
+        msg_id = blake3.blake3(payload).digest(length=16)
+        self._apply(self._pt.broadcast(msg_id, payload, trio.current_time()))
+        return msg_id
+
+    def _advertised(self) -> tuple[str, ...]:
+        if self.settings.advertise:
+            return self.settings.advertise
+        host = self.settings.listen[0]
+        if host in ("0.0.0.0", "::", ""):
+            return ()  # no single address to offer: behave as behind NAT
+        port = self.port or self.settings.listen[1]
+        return (f"ws://{'[' + host + ']' if ':' in host else host}:{port}/hart",)
+
+    # -- links ----------------------------------------------------------------
+
+    async def _inbound(self, conn: transport.SecureConnection) -> None:
+        await self._run_link(conn, initiator=conn.remote_node_id)
+
+    async def _dial(self, peer: str, addr: str | None) -> None:
+        """Dial ``addr`` (expecting ``peer`` when given) and run the link."""
+        assert self._nursery is not None
+        try:
+            host, port = parse_url(addr or "")
+            conn = await transport.dial(
+                self._nursery, host, port, self.identity, self.settings.network_key,
+                expected_node_id=peer or None, config=self._transport_config,
+                stats=self.transport_stats)
+        except (transport.DialError, ValueError) as e:
+            log.debug("dial_failed peer=%s addr=%s reason=%s", short_id(peer), addr, e)
+            self._dialling.discard(peer)
+            if peer and self._hv is not None:
+                self._apply(self._hv.on_link_down(peer, trio.current_time()))
+            return
+        self._dialling.discard(peer)
+        await self._run_link(conn, initiator=self.node_id)
+
+    async def _run_link(self, conn: transport.SecureConnection, *, initiator: str) -> None:
+        peer = conn.remote_node_id
+        hv = self._hv
+        assert hv is not None
+        self._dialling.discard(peer)
+        existing = self._links.get(peer)
+        if existing is not None:
+            # Both ends dialled: keep the link whose dialler has the smaller id.
+            if min(existing.initiator, initiator) == existing.initiator:
+                await conn.aclose("duplicate link")
+                return
+            existing.replaced = True
+            self._nursery_start(existing.conn.aclose, "duplicate link")
+        send, receive = trio.open_memory_channel[object](SEND_QUEUE)
+        ov = self.settings.overlay
+        link = _Link(peer, conn, initiator, send, receive,
+                     TokenBucket(ov.link_rate, ov.link_burst, trio.current_time()))
+        self._links[peer] = link
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._sender, link)
+                if existing is None:
+                    self._apply(hv.on_link_up(peer, trio.current_time()))
+                self._send(peer, self._own_record())
+                await self._reader(link)
+                nursery.cancel_scope.cancel()
+        finally:
+            if self._links.get(peer) is link:
+                del self._links[peer]
+                if not link.replaced:
+                    self._apply(hv.on_link_down(peer, trio.current_time()))
+            with trio.CancelScope(shield=True):
+                await conn.aclose("link ended")
+
+    async def _sender(self, link: _Link) -> None:
+        async for msg in link.receive:
+            try:
+                await link.conn.send(msg)
+            except transport.LinkClosed:
+                return
+            self.stats.sent[type(msg).__name__] += 1
+
+    async def _reader(self, link: _Link) -> None:
+        """Receive until the link closes, within the link's byte budget."""
+        while True:
+            try:
+                msg = await link.conn.receive()
+            except transport.LinkClosed:
+                return
+            now = trio.current_time()
+            size = len(wire.encode(msg))
+            ready_at = link.bucket.reserve(min(size, int(link.bucket.burst)), now)
+            if ready_at > now:
+                self.stats.throttled += 1
+                await trio.sleep_until(ready_at)  # back-pressure: not a readiness wait
+            if not self._dispatch(link, msg):
+                return
+
+    def _dispatch(self, link: _Link, msg: object) -> bool:
+        """Hand ``msg`` to its core; False when the link must end."""
+        hv, pt = self._hv, self._pt
+        assert hv is not None and pt is not None
+        kind = type(msg)
+        self.stats.received[kind.__name__] += 1
+        now = trio.current_time()
+        self.peers.seen(link.peer, time.time_ns() // 1_000_000)
+        try:
+            if kind in MEMBERSHIP_TYPES:
+                self._apply(hv.on_message(link.peer, msg, now))
+            elif kind in BROADCAST_TYPES:
+                self._apply(pt.on_message(link.peer, msg, now))
+            elif kind is PeerRecordMessage:
+                self._take_record(msg)  # type: ignore[arg-type]
+            else:
+                self.stats.dropped["unexpected_message"] += 1
+        except RemoteProtocolError as e:
+            self.stats.protocol_errors[e.reason] += 1
+            log.info("protocol_error peer=%s reason=%s", short_id(link.peer), e.reason)
+            return False
+        self._wake.set()
+        return True
+
+    def _send(self, peer: str, msg: object) -> None:
+        link = self._links.get(peer)
+        if link is None:
+            self.stats.dropped["no_link"] += 1
+            return
+        try:
+            link.send.send_nowait(msg)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.stats.dropped["queue_full"] += 1
+
+    def _nursery_start(self, fn: Callable[..., object], *args: object) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(fn, *args)  # type: ignore[arg-type]
+
+    # -- effects ----------------------------------------------------------------
+
+    def _apply(self, effects: Iterable[object]) -> None:
+        hv, pt = self._hv, self._pt
+        assert hv is not None and pt is not None
+        now = trio.current_time()
+        for effect in effects:
+            if isinstance(effect, Send):
+                self._send(effect.peer, effect.msg)
+            elif isinstance(effect, Deliver):
+                self._deliver(effect)
+            elif isinstance(effect, Connect):
+                if effect.peer in self._links:
+                    self._apply(hv.on_link_up(effect.peer, now))
+                elif effect.peer not in self._dialling:
+                    self._dialling.add(effect.peer)
+                    self._nursery_start(self._dial, effect.peer, effect.addr)
+            elif isinstance(effect, CloseLink):
+                link = self._links.pop(effect.peer, None)
+                if link is not None:
+                    link.replaced = True
+                    link.send.close()  # the sender flushes what is queued, then the link ends
+                    self._nursery_start(link.conn.aclose, "closed by membership")
+            elif isinstance(effect, NeighbourUp):
+                self._apply(pt.on_neighbour_up(effect.peer, now))
+            elif isinstance(effect, NeighbourDown):
+                self._apply(pt.on_neighbour_down(effect.peer, now))
+        self._wake.set()
+
+    def _deliver(self, d: Deliver) -> None:
+        self.stats.delivered += 1
+        try:
+            msg = wire.decode(d.payload)
+        except wire.DecodeError as e:
+            self.transport_stats.decode_errors[e.reason] += 1
+            return
+        if isinstance(msg, PeerRecordMessage):
+            self._take_record(msg)
+        elif self.on_payload is not None:
+            self.on_payload(d.payload, d.msg_id.hex())
+
+    def _take_record(self, msg: PeerRecordMessage) -> None:
+        try:
+            record = decode_peer_record(msg)
+        except PeerRecordError as e:
+            self.stats.protocol_errors[f"peer_record_{e.reason}"] += 1
+            return
+        self.peers.observe(record, time.time_ns() // 1_000_000)
+
+    def _own_record(self) -> PeerRecordMessage:
+        # seq from the wall clock: a restarted node's records still win.
+        self._record_seq = max(self._record_seq + 1, time.time_ns() // 1_000_000)
+        s = self.settings
+        return sign_peer_record(
+            self.identity, addrs=self._advertised(), tier=s.tier, region=s.region,
+            seq=self._record_seq, ts_ms=time.time_ns() // 1_000_000, chain=s.chain).message
+
+    # -- timers and bootstrap -----------------------------------------------------
+
+    async def _timers(self) -> None:
+        hv, pt = self._hv, self._pt
+        assert hv is not None and pt is not None
+        next_announce = trio.current_time()
+        dead_after_ms = int(7.5 * self.settings.announce_interval * 1000)
+        while True:
+            deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
+            with trio.move_on_at(deadline):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            now = trio.current_time()
+            if now >= hv.next_deadline():
+                self._apply(hv.on_timer(now))
+            pt_deadline = pt.next_deadline()
+            if pt_deadline is not None and now >= pt_deadline:
+                self._apply(pt.on_timer(now))
+            if now >= next_announce:
+                next_announce = now + self.settings.announce_interval
+                self.broadcast(wire.encode(self._own_record()))
+                self.peers.forget_dead(time.time_ns() // 1_000_000, 2 * dead_after_ms)
+
+    async def _bootstrap(self) -> None:
+        """Learn the seeds' node ids by dialling their URLs, then join through them."""
+        hv = self._hv
+        assert hv is not None and self._nursery is not None
+        if not self.settings.seeds:
+            self._apply(hv.join([], trio.current_time()))
+            return
+        delay, cap = BOOTSTRAP_BACKOFF
+        while True:
+            contacts: list[PeerInfo] = []
+            for url in self.settings.seeds:
+                try:
+                    host, port = parse_url(url)
+                    conn = await transport.dial(
+                        self._nursery, host, port, self.identity, self.settings.network_key,
+                        config=self._transport_config, stats=self.transport_stats)
+                except (transport.DialError, ValueError) as e:
+                    log.info("seed_unreachable url=%s reason=%s", url, e)
+                    continue
+                if conn.remote_node_id == self.node_id:
+                    await conn.aclose("that seed is this node")
+                    continue
+                contacts.append(PeerInfo(conn.remote_node_id, url))
+                # Marked as being dialled, so join's Connect waits for this link.
+                self._dialling.add(conn.remote_node_id)
+                self._nursery.start_soon(partial(self._run_link, conn, initiator=self.node_id))
+            if contacts:
+                self._apply(hv.join(contacts, trio.current_time()))
+                return
+            log.info("no seed answered; retrying in %.0f s", delay)
+            await trio.sleep(delay)  # backoff between bootstrap rounds, not a readiness wait
+            delay = min(delay * 2, cap)
