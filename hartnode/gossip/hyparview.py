@@ -332,6 +332,11 @@ class HyParView:
             # A dial or a Neighbour request that hangs counts as a failed peer.
             self._close(peer, out)
             self._give_up(peer)
+        for peer in [p for p, d in self._pings.items() if d <= now]:
+            # An unanswered Ping: the neighbour is gone without a word (power
+            # loss, partition), which only this timeout can tell us.
+            self._close(peer, out)
+            self._fail(peer, now, out)
         if now >= self._next_keepalive:
             self._next_keepalive = now + cfg.keepalive_interval
             self._keepalive(now, out)
@@ -353,6 +358,8 @@ class HyParView:
         for d, _ in self._pending.values():
             deadline = min(deadline, d)
         for d in self._dialling.values():
+            deadline = min(deadline, d)
+        for d in self._pings.values():
             deadline = min(deadline, d)
         return deadline
 
@@ -641,13 +648,10 @@ class HyParView:
 
     def _keepalive(self, now: float, out: list[MembershipEffect]) -> None:
         cfg = self.config
-        for peer in list(self.active):
-            deadline = self._pings.get(peer)
-            if deadline is not None:
-                if deadline <= now:
-                    self._close(peer, out)
-                    self._fail(peer, now, out)
-            elif now - self._heard.get(peer, now) >= cfg.keepalive_interval:
+        for peer in self.active:
+            if peer in self._pings:
+                continue
+            if now - self._heard.get(peer, now) >= cfg.keepalive_interval:
                 self._nonce = (self._nonce + 1) & 0xFFFFFFFF
                 out.append(Send(peer, Ping(self._nonce)))
                 self._pings[peer] = now + cfg.ping_timeout

@@ -28,10 +28,10 @@ class OverlayConfig:
     active_random_walk_length: int = 6  # hops a ForwardJoin walks (ARWL)
     passive_random_walk_length: int = 3  # hops left when a walk adds the joiner to passives (PRWL)
     shuffle_interval: float = 30.0  # seconds between two shuffles of one node (jittered ±25 %)
-    shuffle_walk_length: int = 6  # hops a Shuffle walks before it is answered
+    shuffle_walk_length: int = 4  # hops a Shuffle walks before it is answered (reaches ~320)
     shuffle_active_count: int = 3  # entries taken from the active view into one Shuffle (ka)
     shuffle_passive_count: int = 4  # entries taken from the passive view into one Shuffle (kp)
-    keepalive_interval: float = 5.0  # seconds; a neighbour silent this long is sent a Ping
+    keepalive_interval: float = 10.0  # seconds; a neighbour silent this long is sent a Ping
     ping_timeout: float = 5.0  # seconds an unanswered Ping waits before the link counts as failed
     neighbour_timeout: float = 5.0  # seconds a dial plus Neighbour/NeighbourReply exchange may take
     reconnect_interval: float = 30.0  # seconds between re-links to a failed peer (heals splits)

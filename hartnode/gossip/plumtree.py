@@ -101,6 +101,10 @@ class Deliver:
 BroadcastEffect = Send | Deliver
 
 
+def _hops_of(announcement: tuple[str, int]) -> int:
+    return announcement[1]
+
+
 class Plumtree:
     """Broadcast state of one node.
 
@@ -202,8 +206,11 @@ class Plumtree:
             announcers = self._missing.get(msg_id)
             if announcers is None:
                 continue  # arrived meanwhile
+            # Graft the announcer with the fewest hops (the paper takes the
+            # first): the repaired part of the tree then hangs as high as it can.
+            announcers.sort(key=_hops_of, reverse=True)
             while announcers:
-                peer, hops = announcers.pop(0)
+                peer, hops = announcers.pop()
                 if peer in self.eager or peer in self.lazy:
                     self.lazy.pop(peer, None)
                     self.eager[peer] = None
