@@ -52,8 +52,8 @@ class ScenarioOptions:
     slow_delay: float = 0.2  # seconds
     payload_size: int = 512  # bytes per broadcast payload
     interval: float = 1.0  # virtual seconds between broadcasts
-    join_rate: float = 500.0  # joins per virtual second
-    settle: float = 30.0  # virtual seconds after connectivity before broadcasting
+    join_rate: float = 100.0  # joins per virtual second
+    settle: float = 60.0  # virtual seconds after connectivity before broadcasting
     drain: float = 10.0  # virtual seconds after the last broadcast
     shaping: bool = True  # per-link token bucket of the profile
 
