@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--master-key", help="pinned master public key (default: config's)")
     show.add_argument("--revocations", help="revocation list file to check against")
     show.add_argument("--json", action="store_true", help="machine-readable output")
+    publish = cert_sub.add_parser("publish", parents=[data],
+                                  help="hand a revocation list to the running daemon, which "
+                                  "applies it and spreads it to every node")
+    publish.add_argument("list", help="revocation list file from `hartnode cert revoke`")
     revoke = cert_sub.add_parser("revoke", help="sign the next revocation list")
     revoke.add_argument("--master-key-file", required=True, help="the master key file")
     revoke.add_argument("--list", required=True, help="revocation list file (created at seq 1)")
@@ -220,15 +224,19 @@ def _leaf(eg: BaseExceptionGroup[BaseException], cls: type[Exception]) -> Except
     return None
 
 
-def _api_request(dd: DataDir, path: str, body: Any = None) -> Any:
-    """Call the running daemon's API. Raises CliError(EXIT_UNREACHABLE) if it is not up."""
+def _api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
+    """Call the running daemon's API (POST when ``body`` or ``raw`` is given).
+
+    Raises:
+        CliError: EXIT_UNREACHABLE when no daemon answers; the API's error otherwise.
+    """
     cfg = dd.load_config()
     host, port = config_mod.parse_hostport(cfg.api.listen, "api.listen")
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     url = f"http://{host}:{port}{path}"
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
     req.add_header("Authorization", f"Bearer {dd.load_token()}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
@@ -393,6 +401,17 @@ def cmd_cert(args: argparse.Namespace) -> int:
         out = commands.cert_show(target, _pinned_master_key(args), args.revocations)
         print(json.dumps(out.data, sort_keys=True) if args.json else out.text)
         return EXIT_FAILED if out.data.get("valid") is False else EXIT_OK
+    elif args.cert_command == "publish":
+        dd = _data_dir(args)
+        _require_init(dd)
+        try:
+            data = Path(args.list).read_bytes()
+        except OSError as e:
+            raise CliError(f"cannot read {args.list}: {e}", "check the path", EXIT_USAGE) from e
+        reply = _api_request(dd, "/api/v1/revocations", raw=data)
+        state = "applied and spreading" if reply["accepted"] else "not newer than the held list"
+        print(f"revocation list seq {reply['seq']}: {state} (node holds seq {reply['held_seq']})")
+        return EXIT_OK
     else:
         out = commands.cert_revoke(args.master_key_file, args.list, args.serial, args.subject)
     print(out.text)

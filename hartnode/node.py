@@ -12,6 +12,7 @@ exit code 3 with the message and what to do.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -24,12 +25,19 @@ from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, parse_chain_file
 from hartnode.attestation.commands import CHAIN_FILE
+from hartnode.attestation.revocation import (
+    RevocationError,
+    SignedRevocationList,
+    parse_revocation_file,
+    revocation_file_bytes,
+)
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
 from hartnode.gossip.overlay_config import for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
+from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError
@@ -41,6 +49,7 @@ from hartnode.metrics import NodeMetrics, Registry
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+REVOCATIONS_FILE = "revocations.json"  # the newest master-signed list this node holds
 
 
 class StartupError(Exception):
@@ -117,6 +126,20 @@ class Node:
             return []
         return self.gossip.peers.rows(time.time_ns() // 1_000_000, self.gossip.neighbours())
 
+    async def publish_revocations(self, data: bytes) -> dict[str, object]:
+        trust = self.gossip.trust if self.gossip is not None else None
+        if trust is None or trust.master_public_key is None:
+            raise ApiRequestError("this node has no pinned master key (trust.master_key)")
+        try:
+            signed = parse_revocation_file(data, master_public_key=trust.master_public_key)
+        except RevocationError as e:
+            raise ApiRequestError(f"not a revocation list signed by the pinned master: {e}") from e
+        assert self.gossip is not None
+        body, sig = signed.to_wire()
+        accepted = self.gossip.take_revocations(RevocationListMessage(body, sig))
+        held = trust.current.seq if trust.current else 0
+        return {"accepted": accepted, "seq": signed.seq, "held_seq": held}
+
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
@@ -147,9 +170,26 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         max_connections=cfg.network.max_connections,
     )
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
+    trust = TrustState(master)
+    revocations_file = data_dir.path / REVOCATIONS_FILE
+    if master is not None and revocations_file.exists():
+        try:
+            trust.current = parse_revocation_file(revocations_file.read_bytes(),
+                                                  master_public_key=master)
+        except (RevocationError, OSError) as e:
+            raise StartupError(f"{revocations_file} is unusable ({e}); remove it, the current "
+                               "list is pulled from peers on connect") from e
     table = PeerTable(self_id=identity.node_id, ttl_ms=int(2500 * cfg.network.announce_interval),
-                      master_public_key=master)
-    return GossipService(identity, settings, table)
+                      master_public_key=master,
+                      revocations=trust.current.revocations if trust.current else None)
+
+    def keep(signed: SignedRevocationList) -> None:
+        # Written atomically: a crash leaves the old list or the new, never half.
+        tmp = revocations_file.with_suffix(".tmp")
+        tmp.write_bytes(revocation_file_bytes(signed))
+        os.replace(tmp, revocations_file)
+
+    return GossipService(identity, settings, table, trust=trust, on_revocations=keep)
 
 
 def open_node(data_dir: DataDir, cfg: Config, catalog: Catalog) -> NodeLedger:

@@ -9,6 +9,7 @@ encoding or decoding overlay traffic (``service`` does).
     24 Ping (membership)   25 Pong          26-31 free
     32 Gossip              33 IHave         34 Graft         35 Prune
     36-47 free             48 PeerRecordMessage (``peer_record``)
+    49 RevocationListMessage (``trust``)
 """
 
 from __future__ import annotations

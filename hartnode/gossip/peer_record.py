@@ -191,6 +191,11 @@ class PeerTable:
             return None
         return verified
 
+    def reverify(self, now_ms: int) -> None:
+        """Check every held tier claim again (a new revocation list arrived)."""
+        for entry in self.entries.values():
+            entry.verified = self._verify_tier(entry.record, now_ms)
+
     def tier_of(self, node_id: str) -> str:
         entry = self.entries.get(node_id)
         return "flat" if entry is None or entry.verified is None else entry.verified.tier

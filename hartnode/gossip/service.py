@@ -35,6 +35,7 @@ from functools import partial
 import blake3
 import trio
 
+from hartnode.attestation.revocation import SignedRevocationList
 from hartnode.gossip import transport, wire
 from hartnode.gossip.hyparview import (
     CloseLink,
@@ -57,6 +58,7 @@ from hartnode.gossip.peer_record import (
 )
 from hartnode.gossip.plumtree import Deliver, Plumtree
 from hartnode.gossip.token_bucket import TokenBucket
+from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
 
 log = logging.getLogger(__name__)
@@ -119,11 +121,15 @@ class GossipService:
     """One node's overlay. ``run`` is a trio service; the rest is read-mostly."""
 
     def __init__(self, identity: NodeIdentity, settings: GossipSettings, peers: PeerTable, *,
+                 trust: TrustState | None = None,
+                 on_revocations: Callable[[SignedRevocationList], None] | None = None,
                  on_payload: PayloadHandler | None = None, rng: random.Random | None = None,
                  transport_stats: transport.TransportStats | None = None) -> None:
         self.identity = identity
         self.settings = settings
         self.peers = peers
+        self.trust = trust or TrustState(peers.master_public_key)
+        self.on_revocations = on_revocations
         self.on_payload = on_payload
         self.rng = rng or random.Random()
         self.transport_stats = transport_stats or transport.TransportStats()
@@ -240,6 +246,10 @@ class GossipService:
         hv = self._hv
         assert hv is not None
         self._dialling.discard(peer)
+        if self.trust.is_revoked(peer):
+            self.stats.dropped["revoked_peer"] += 1
+            await conn.aclose("revoked by the master key")
+            return
         existing = self._links.get(peer)
         if existing is not None:
             # Both ends dialled: keep the link whose dialler has the smaller id.
@@ -259,6 +269,9 @@ class GossipService:
                 if existing is None:
                     self._apply(hv.on_link_up(peer, trio.current_time()))
                 self._send(peer, self._own_record())
+                revocations = self.trust.message()
+                if revocations is not None:  # a neighbour back from away pulls it on connect
+                    self._send(peer, revocations)
                 await self._reader(link)
                 nursery.cancel_scope.cancel()
         finally:
@@ -308,6 +321,8 @@ class GossipService:
                 self._apply(pt.on_message(link.peer, msg, now))
             elif kind is PeerRecordMessage:
                 self._take_record(msg)  # type: ignore[arg-type]
+            elif kind is RevocationListMessage:
+                self.take_revocations(msg)  # type: ignore[arg-type]
             else:
                 self.stats.dropped["unexpected_message"] += 1
         except RemoteProtocolError as e:
@@ -369,6 +384,8 @@ class GossipService:
             return
         if isinstance(msg, PeerRecordMessage):
             self._take_record(msg)
+        elif isinstance(msg, RevocationListMessage):
+            self.take_revocations(msg)
         elif self.on_payload is not None:
             self.on_payload(d.payload, d.msg_id.hex())
 
@@ -379,6 +396,29 @@ class GossipService:
             self.stats.protocol_errors[f"peer_record_{e.reason}"] += 1
             return
         self.peers.observe(record, time.time_ns() // 1_000_000)
+
+    def take_revocations(self, msg: RevocationListMessage) -> bool:
+        """Apply a revocation list if it is newer and master-signed; spread it.
+
+        Revoked nodes lose their tier in the peer table and their links are
+        closed; they are refused from then on. Returns whether it was new.
+        """
+        if not self.trust.offer(msg):
+            return False
+        current = self.trust.current
+        assert current is not None
+        self.peers.revocations = current.revocations
+        self.peers.reverify(time.time_ns() // 1_000_000)
+        for peer in [p for p in self._links if self.trust.is_revoked(p)]:
+            link = self._links[peer]
+            self._nursery_start(link.conn.aclose, "revoked by the master key")
+        log.info("revocations_applied seq=%d", current.seq)
+        if self.on_revocations is not None:
+            self.on_revocations(current)
+        payload = wire.encode(msg)
+        if self._pt is not None and not self._pt.has_seen(blake3.blake3(payload).digest(16)):
+            self.broadcast(payload)
+        return True
 
     def _own_record(self) -> PeerRecordMessage:
         # seq from the wall clock: a restarted node's records still win.

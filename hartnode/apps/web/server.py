@@ -95,6 +95,14 @@ class ApiBackend(Protocol):
         """Every known peer (the ``peer_nodes`` view), one object each."""
         ...
 
+    async def publish_revocations(self, data: bytes) -> dict[str, object]:
+        """Apply and spread a master-signed revocation list file's bytes.
+
+        Raises:
+            ApiRequestError: not a list signed by the pinned master key.
+        """
+        ...
+
 
 class ApiRequestError(ValueError):
     """The client's request is invalid (HTTP 400); the message says what is wrong."""
@@ -254,6 +262,11 @@ class _Api:
         """``GET /api/v1/peers``: every known peer with its status and tier."""
         return web.json_response(await self._bridge.call(self._backend.peers))
 
+    async def revocations(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/revocations`` with a revocation list file: apply and spread it."""
+        data = await request.read()
+        return web.json_response(await self._bridge.call(self._backend.publish_revocations, data))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -284,6 +297,7 @@ def create_app(
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/api/v1/node", api.node)
     app.router.add_get("/api/v1/peers", api.peers)
+    app.router.add_post("/api/v1/revocations", api.revocations)
     app.router.add_get("/api/v1/events", api.events)
     app.router.add_post("/api/v1/events", api.append_event)
     app.router.add_get("/metrics", api.metrics)
