@@ -102,3 +102,18 @@ def test_malformed_members_name_the_field(field: str, value: object) -> None:
 def test_integers_beyond_2_53_are_refused() -> None:
     with pytest.raises(EnvelopeError):
         make({"n": 2**53})
+
+
+@pytest.mark.parametrize("field", ["actor", "kind", "scope"])
+def test_a_trailing_newline_is_not_a_valid_member(field: str) -> None:
+    good = {"actor": "node", "kind": "note.created", "scope": "system"}[field]
+    with pytest.raises(EnvelopeError) as err:
+        make({"text": "x"}, **{field: good + "\n"})
+    assert field in str(err.value)
+
+
+def test_size_limit_counts_bytes_not_characters() -> None:
+    # 40,000 two-byte characters: under the limit in characters, over it in bytes.
+    with pytest.raises(EnvelopeError) as err:
+        make({"text": "x"}, provenance={"p": "é" * 40_000})
+    assert err.value.reason == "too_large"

@@ -229,3 +229,12 @@ def test_backup_passes_verify_and_restores(tmp_path: Path, node: NodeLedger) -> 
     maintenance.backup(node.data_dir, dest)
     report = maintenance.verify(dest, CATALOG)
     assert report.ok and report.events == 30 and report.watermark == 30
+
+
+def test_an_oversized_draft_is_refused_before_its_batch(node: NodeLedger) -> None:
+    from hartnode.ledger.envelope import EnvelopeError
+
+    big = Draft("note.created", {"text": "x"}, provenance={"p": "é" * 40_000})
+    with pytest.raises(EnvelopeError) as err:
+        node.append([*notes(2), big])
+    assert err.value.reason == "too_large" and node.ledger.max_id() == 0

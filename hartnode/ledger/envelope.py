@@ -35,11 +35,11 @@ REACHES = ("local", "hierarchy", "network")
 MAX_ENVELOPE_BYTES = 64 * 1024  # a signed event larger than this is refused outright
 
 # "<app>.<noun>.<verb>"; two-part generic kinds such as "note.created" are allowed.
-_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}(\.[a-z][a-z0-9_]{0,31}){1,2}$")
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}(\.[a-z][a-z0-9_]{0,31}){1,2}")
 _ID_PART = r"[A-Za-z0-9_.:@-]{1,128}"
-_ACTOR_RE = re.compile(rf"^(node|user:{_ID_PART}|agent:{_ID_PART})$")
-_SCOPE_RE = re.compile(rf"^(user|system|agent:{_ID_PART})$")
-_HEX32_RE = re.compile(r"^[0-9a-f]{64}$")
+_ACTOR_RE = re.compile(rf"node|user:{_ID_PART}|agent:{_ID_PART}")
+_SCOPE_RE = re.compile(rf"user|system|agent:{_ID_PART}")
+_HEX32_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class EnvelopeError(ValueError):
@@ -193,18 +193,18 @@ def check_header(
     if seq == 1:
         if prev is not None:
             raise _bad("prev", "must be null at seq 1")
-    elif not isinstance(prev, str) or not _HEX32_RE.match(prev):
+    elif not isinstance(prev, str) or not _HEX32_RE.fullmatch(prev):
         raise _bad("prev", "expected the 64-hex-digit BLAKE3 of the previous event")
     if type(ts_ms) is not int or not 0 <= ts_ms <= MAX_SAFE_INTEGER:
         raise _bad("ts_ms", "expected a non-negative integer of milliseconds")
     exact = type(actor) is str and type(kind) is str and type(scope) is str and type(reach) is str
     if exact and (actor, kind, scope, reach) in _checked_members:
         return
-    if not isinstance(actor, str) or not _ACTOR_RE.match(actor):
+    if not isinstance(actor, str) or not _ACTOR_RE.fullmatch(actor):
         raise _bad("actor", 'expected "node", "user:<id>" or "agent:<id>"')
-    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+    if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
         raise _bad("kind", 'expected "<app>.<noun>.<verb>" in lowercase')
-    if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
+    if not isinstance(scope, str) or not _SCOPE_RE.fullmatch(scope):
         raise _bad("scope", 'expected "user", "system" or "agent:<id>"')
     if reach not in REACHES:
         raise _bad("reach", f"expected one of {', '.join(REACHES)}")
@@ -285,15 +285,20 @@ def _seal(identity: NodeIdentity, origin: str, seq: int, prev: str | None, ts_ms
         origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
         reach=reach, payload_json=payload_json, provenance_json=provenance_json,
     )
-    if len(text) > MAX_ENVELOPE_BYTES:
-        raise EnvelopeError("too_large", f"{len(text)} bytes, limit {MAX_ENVELOPE_BYTES}")
-    digest = hash_envelope(text)
+    data = text.encode("utf-8")
+    if len(data) > MAX_ENVELOPE_BYTES:  # bytes, as decode_event counts them
+        raise EnvelopeError("too_large", f"{len(data)} bytes, limit {MAX_ENVELOPE_BYTES}")
+    digest = blake3.blake3(data).digest()
     return Event(
         origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
         reach=reach, payload_json=payload_json, provenance_json=provenance_json,
         hash=digest, sig=identity.sign(digest),
     )
 
+
+# The envelope's own members take at most this many bytes around payload and
+# provenance (ids, hashes, kind, actor, scope, integers, member names).
+ENVELOPE_OVERHEAD_MAX = 1024
 
 _ENVELOPE_KEYS = frozenset((
     "v", "origin", "seq", "prev", "ts_ms", "actor", "kind", "scope", "reach", "payload",

@@ -38,6 +38,8 @@ from hartnode.canonical import CanonicalizationError, canonical_text
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import (
+    ENVELOPE_OVERHEAD_MAX,
+    MAX_ENVELOPE_BYTES,
     EnvelopeError,
     Event,
     check_header,
@@ -125,9 +127,16 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
     check_header(origin="00" * 32, seq=1, prev=None, ts_ms=draft.ts_ms or 0, actor=draft.actor,
                  kind=draft.kind, scope=draft.scope, reach=draft.reach)
     try:
-        return canonical_text(draft.payload), canonical_text(draft.provenance)
+        payload_json, provenance_json = canonical_text(draft.payload), canonical_text(
+            draft.provenance)
     except CanonicalizationError as e:
         raise EnvelopeError("bad_field", f"payload: {e}") from e
+    size = len(payload_json.encode()) + len(provenance_json.encode()) + ENVELOPE_OVERHEAD_MAX
+    if size > MAX_ENVELOPE_BYTES:
+        room = MAX_ENVELOPE_BYTES - ENVELOPE_OVERHEAD_MAX
+        raise EnvelopeError("too_large", f"payload and provenance take "
+                            f"{size - ENVELOPE_OVERHEAD_MAX} bytes; an event holds at most {room}")
+    return payload_json, provenance_json
 
 
 @dataclass(frozen=True, slots=True)

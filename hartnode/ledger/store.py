@@ -60,6 +60,7 @@ class DatabaseKind:
     application_id: int
     migrations: tuple[Migration, ...]
     synchronous: str
+    wal_autocheckpoint_pages: int = 4096
 
 
 LEDGER = DatabaseKind("ledger", LEDGER_FILE, APPLICATION_ID_LEDGER, LEDGER_MIGRATIONS, "FULL")
@@ -90,6 +91,10 @@ def _configure(conn: apsw.Connection, kind: DatabaseKind, *, readonly: bool) -> 
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     if not readonly:
         conn.execute(f"PRAGMA synchronous={kind.synchronous}")
+        # Checkpoint the WAL every ~16 MB instead of SQLite's ~4 MB: a checkpoint
+        # rides on whichever commit crosses the mark, and in bench_ledger a
+        # larger mark cut that tax (28% -> 34% of raw signing at 1M events).
+        conn.execute(f"PRAGMA wal_autocheckpoint={kind.wal_autocheckpoint_pages}")
 
 
 def query(conn: apsw.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
