@@ -48,6 +48,7 @@ from hartnode.gossip.overlay_config import OverlayConfig
 MAX_ID_LEN = 64  # bytes in a message id
 MAX_HOPS = 1024  # hops a Gossip or Graft may claim
 MAX_IHAVE_ENTRIES = 4096  # (id, hops) pairs in one IHave
+REPAIR_WINDOW = 10  # graft timeouts of fast grafting after a tree link is lost
 
 
 # --- wire messages (nouns; registered by ``hartnode.gossip.wire``) ---
@@ -129,6 +130,7 @@ class Plumtree:
         self._graft_timers: list[tuple[float, bytes]] = []  # heap; stale entries are skipped
         self._lazy_queue: dict[str, dict[bytes, int]] = {}  # peer -> {id: hops} to announce
         self._flush_at: float | None = None
+        self._repair_until = -1.0  # until then, a missing message is grafted sooner
 
     # --- public API ---
 
@@ -167,7 +169,13 @@ class Plumtree:
 
     def on_neighbour_down(self, peer: str, now: float) -> list[BroadcastEffect]:
         """A neighbour left: forget it (its announcements are skipped when grafting)."""
-        self.eager.pop(peer, None)
+        if peer in self.eager:
+            # A tree link is gone, so the tree is cut here: for a while, GRAFT
+            # after ``graft_retry_timeout`` instead of waiting ``graft_timeout``
+            # for a push that cannot come (halves the worst latency after a
+            # 50 % crash in simulation).
+            self._repair_until = now + REPAIR_WINDOW * self.config.graft_timeout
+            del self.eager[peer]
         self.lazy.pop(peer, None)
         self._lazy_queue.pop(peer, None)
         return []
@@ -253,27 +261,40 @@ class Plumtree:
         """A second copy: one of the two links that carried it is redundant (DESIGN §3 PRUNE).
 
         The paper prunes the link of the later copy, which grows a fastest-path
-        tree. We keep the copy that crossed fewer hops instead, so the tree
-        converges to fewest-hop paths from the first source and the last
-        delivery hop stays near twice the overlay's radius. Adopting the
-        sender as parent sends it a GRAFT: it may be pruning us at this very
-        moment for our own copy, and a ``Prune`` naming the message of our
-        parent choice is ignored (its GRAFT will re-make the link eager).
+        tree. While a node handles the first message it ever sees (the one
+        that builds the tree), it keeps the copy that crossed fewer hops
+        instead, so the tree becomes a fewest-hop tree from the first source
+        and the last delivery hop stays near twice the overlay's radius:
+        - adopting the sender as parent sends it a GRAFT, because it may be
+          pruning us at this very moment for our own copy; a ``Prune`` naming
+          the message of our parent choice is then ignored;
+        - the shorter copy is pushed on to our eager neighbours, so nodes below
+          us compare true distances too (a Bellman-Ford wave over the tree
+          being built; RMR +0.01 over 100 broadcasts, one hop less).
+        Later duplicates follow the paper: after failures many copies cross
+        at once, and re-shaping the tree for each source then cost more
+        redundancy (RMR 0.5 instead of 0.2 in the 50 % kill) and deeper trees.
         """
+        if peer not in self.eager and peer not in self.lazy:
+            return []  # not a neighbour (any more): nothing to fix
         cached = self._cache.get(msg.msg_id)
         parent = cached[2] if cached is not None else None
-        if peer == parent or (peer not in self.eager and peer not in self.lazy):
-            return []  # a copy the network duplicated, or not a neighbour (any more)
-        if cached is not None and msg.hops < cached[1]:
+        if cached is not None and msg.hops < cached[1] and len(self._seen) == 1:
             self._cache[msg.msg_id] = (cached[0], msg.hops, peer)
-            self.lazy.pop(peer, None)
-            self.eager[peer] = None
-            out: list[BroadcastEffect] = [Send(peer, Graft(b"", msg.hops))]
-            if parent is not None and parent in self.eager:
-                del self.eager[parent]
-                self.lazy[parent] = None
-                out.append(Send(parent, Prune(msg.msg_id)))
+            out: list[BroadcastEffect] = []
+            if peer != parent:
+                self.lazy.pop(peer, None)
+                self.eager[peer] = None
+                out.append(Send(peer, Graft(b"", msg.hops)))
+                if parent is not None and parent in self.eager:
+                    del self.eager[parent]
+                    self.lazy[parent] = None
+                    out.append(Send(parent, Prune(msg.msg_id)))
+            forward = Gossip(msg.msg_id, msg.hops + 1, cached[0])
+            out.extend(Send(p, forward) for p in self.eager if p != peer)
             return out
+        if peer == parent:
+            return []  # the network duplicated our parent's push: the link is fine
         # Prune even when the sender is lazy here already: it pushed, so it
         # still has us eager, and only our Prune makes the link lazy both ways.
         if peer in self.eager:
@@ -340,7 +361,9 @@ class Plumtree:
             announcers = missing.get(msg_id)
             if announcers is None:
                 missing[msg_id] = [(peer, hops)]
-                deadline = now + self.config.graft_timeout
+                cfg = self.config
+                wait = cfg.graft_retry_timeout if now < self._repair_until else cfg.graft_timeout
+                deadline = now + wait
                 heapq.heappush(self._graft_timers, (deadline, msg_id))
             else:
                 announcers.append((peer, hops))

@@ -85,6 +85,44 @@ def test_shorter_duplicate_becomes_the_parent_and_the_old_parent_is_pruned() -> 
     assert pt.on_message("b", Prune(M1), 1.2) == [] and "b" in pt.eager
 
 
+def test_a_shorter_path_is_passed_down_the_subtree() -> None:
+    pt = core("a", "b", "c")
+    pt.on_message("a", Gossip(M1, 6, b"x"), 1.0)
+    out = pt.on_message("b", Gossip(M1, 2, b"x"), 1.1)
+    assert out == [
+        Send("b", Graft(b"", 2)),
+        Send("a", Prune(M1)),
+        Send("c", Gossip(M1, 3, b"x")),  # c now learns its true distance through us
+    ]
+    # Our parent b itself found a shorter path: we pass it on again, without grafting.
+    out = pt.on_message("b", Gossip(M1, 1, b"x"), 1.2)
+    assert out == [Send("c", Gossip(M1, 2, b"x"))]
+    assert delivered(out) == [] and set(pt.eager) == {"b", "c"}
+
+
+def test_once_the_tree_is_built_a_later_copy_is_pruned_as_in_the_paper() -> None:
+    pt = core("a", "b")
+    pt.on_message("a", Gossip(M1, 2, b"x"), 1.0)
+    pt.on_message("a", Gossip(M2, 6, b"y"), 2.0)
+    out = pt.on_message("b", Gossip(M2, 2, b"y"), 2.1)  # shorter, but the tree stays
+    assert out == [Send("b", Prune(M2))] and list(pt.eager) == ["a"]
+
+
+def test_losing_a_tree_link_makes_grafts_faster_for_a_while() -> None:
+    pt = core("a", "b", "c")
+    pt.on_message("c", Prune(M3), 0.0)
+    pt.on_neighbour_down("a", 1.0)  # an eager link: the tree is cut here
+    pt.on_message("c", IHave(((M1, 2),)), 1.0)
+    assert pt.next_deadline() == pytest.approx(1.0 + CFG.graft_retry_timeout)
+    assert pt.on_timer(1.0 + CFG.graft_retry_timeout) == [Send("c", Graft(M1, 2))]
+    pt.on_neighbour_down("c", 2.0)  # lazy: no effect on timing
+    assert pt.on_timer(2.0) == [] and pt.next_deadline() is None  # nobody left to ask
+    late = 1.0 + 10 * CFG.graft_timeout + 1.0
+    pt.on_message("b", Prune(M3), late)
+    pt.on_message("b", IHave(((M2, 2),)), late)
+    assert pt.next_deadline() == pytest.approx(late + CFG.graft_timeout)
+
+
 def test_copy_duplicated_by_the_network_keeps_the_tree_link() -> None:
     pt = core("a", "b")
     pt.on_message("a", Gossip(M1, 2, b"x"), 1.0)
