@@ -77,6 +77,7 @@ class ScenarioResult:
     reliability_mean: float = 0.0
     reliability_min: float = 0.0
     per_broadcast_reliability: list[float] = field(default_factory=list)
+    components_per_round: list[int] = field(default_factory=list)  # after a kill only
     rmr: float = 0.0
     max_hops: int = 0
     mean_max_hops: float = 0.0
@@ -232,6 +233,8 @@ def run_scenario(options: ScenarioOptions, config: OverlayConfig | None = None) 
     msg_ids: list[bytes] = []
     for k in range(options.broadcasts):
         net.run_until(t0 + k * options.interval)
+        if options.kill_fraction:
+            result.components_per_round.append(len(net.components()))
         msg_ids.append(net.broadcast(rng.choice(net.alive_nodes()), payload))
     net.run_until(t0 + window)
     alive = net.alive_nodes()
