@@ -32,6 +32,7 @@ from hartnode.ledger import maintenance
 from hartnode.ledger.envelope import Event, sign_event
 from hartnode.ledger.log import EVENT_COLUMNS, Draft, event_from_row, row_check
 from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.ledger.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from conftest import StartDaemon, StartLines, StartWriter
@@ -290,7 +291,8 @@ DATABASE_CASES = {
                 "restore it from a backup"),
     "foreign": (_foreign_database, "ledger.sqlite is an SQLite database of another program",
                 "point --data-dir at a hartnode data directory"),
-    "schema 9.0.0": (_schema_9, "has schema version 9.0.0, this hartnode knows up to 1.0.0",
+    "schema 9.0.0": (_schema_9, f"has schema version 9.0.0, this hartnode knows up to "
+                                f"{SCHEMA_VERSION}",
                      "upgrade hartnode, or restore a backup made by this version"),
 }
 

@@ -238,3 +238,73 @@ def test_an_oversized_draft_is_refused_before_its_batch(node: NodeLedger) -> Non
     with pytest.raises(EnvelopeError) as err:
         node.append([*notes(2), big])
     assert err.value.reason == "too_large" and node.ledger.max_id() == 0
+
+
+def test_withheld_events_keep_the_chain_linkable(tmp_path: Path, node: NodeLedger,
+                                                 peer: NodeLedger) -> None:
+    from hartnode.ledger.log import Withheld
+
+    identity = node.ledger.identity
+    assert identity is not None
+    origin = identity.node_id
+    node.append([Draft("note.created", {"text": "public 1"}),
+                 Draft("note.created", {"text": "private"}, reach="local"),
+                 Draft("note.created", {"text": "to parents"}, reach="hierarchy"),
+                 Draft("note.created", {"text": "public 2"})])
+    served = node.ledger.serve(origin, 1, 100, frozenset({"network"}))
+    assert [type(i).__name__ for i in served] == ["Event", "Withheld", "Withheld", "Event"]
+    items = [i if isinstance(i, Withheld) else i.wire() for i in served]
+    result = peer.ingest(items)
+    assert len(result.stored) == 2 and result.withheld == 2 and not result.rejected
+    assert peer.ledger.heads()[origin] == 4
+    texts = [r[0] for r in peer.views.state.execute("SELECT text FROM notes ORDER BY seq")]
+    assert texts == ["public 1", "public 2"]
+    assert maintenance.verify(peer.data_dir, CATALOG).ok
+    # A third node learns the same chain from the peer, markers passed on as markers.
+    third_dir = tmp_path / "c"
+    third_dir.mkdir()
+    with NodeLedger(third_dir, NodeIdentity.generate(), CATALOG, create=True) as third:
+        again = peer.ledger.serve(origin, 1, 100, frozenset({"network", "hierarchy"}))
+        r = third.ingest([i if isinstance(i, Withheld) else i.wire() for i in again])
+        assert len(r.stored) == 2 and r.withheld == 2
+        assert maintenance.verify(third_dir, CATALOG).ok
+
+
+def test_a_false_marker_cannot_break_a_chain_silently(node: NodeLedger, peer: NodeLedger) -> None:
+    from hartnode.ledger.log import Withheld
+
+    identity = node.ledger.identity
+    assert identity is not None
+    events = node.append(notes(2))
+    lie = Withheld(identity.node_id, 1, b"\x00" * 32, None, "local")
+    assert peer.ingest([lie]).withheld == 1
+    # The signed successor does not link to the lie: refused, never stored.
+    assert peer.ingest([events[1].wire()]).rejected["bad_prev"] == 1
+    assert peer.ingest([Withheld(identity.node_id, 1, b"\x00" * 31, None, "local")]
+                       ).rejected["withheld_bad_field"] == 1
+
+
+def test_kb_migrate_takes_a_1_0_0_ledger_to_the_current_schema(tmp_path: Path) -> None:
+    from hartnode.ledger import store
+    from hartnode.ledger.schema import SCHEMA_VERSION
+
+    d = tmp_path / "old"
+    d.mkdir()
+    identity = NodeIdentity.generate()
+    with NodeLedger(d, identity, CATALOG, create=True) as old:
+        old.append(notes(25))
+    # Take the file back to what a build that knew only 1.0.0 wrote.
+    conn = apsw.Connection(str(d / "ledger.sqlite"))
+    conn.execute("DROP TABLE withheld; UPDATE meta SET schema_version = '1.0.0'")
+    conn.close()
+    with pytest.raises(store.StoreError) as err:
+        NodeLedger(d, identity, CATALOG)
+    assert "kb migrate" in str(err.value)
+    report = maintenance.migrate(d, CATALOG)
+    assert report.applied["ledger"] == [SCHEMA_VERSION] and report.replayed == 25
+    assert report.backup_dir is not None and (report.backup_dir / "ledger.sqlite").exists()
+    verified = maintenance.verify(d, CATALOG)
+    assert verified.ok and verified.events == 25
+    with NodeLedger(d, identity, CATALOG) as migrated:
+        assert migrated.append(notes(1))[0].seq == 26
+    assert maintenance.migrate(d, CATALOG).backup_dir is None  # nothing left to do

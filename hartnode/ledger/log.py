@@ -34,8 +34,8 @@ from typing import Any
 import apsw
 import blake3
 
-from hartnode.canonical import CanonicalizationError, canonical_text
-from hartnode.identity import NodeIdentity
+from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text
+from hartnode.identity import NodeIdentity, is_node_id
 from hartnode.ledger import store
 from hartnode.ledger.envelope import (
     ENVELOPE_OVERHEAD_MAX,
@@ -140,6 +140,46 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Withheld:
+    """An event of a feed this node may not see: its place in the chain only.
+
+    A forwarder sends one instead of an event whose reach the link does not
+    carry (``local``, or ``hierarchy`` off the hierarchy), so the receiver can
+    still link the next event. Unsigned: the successor's ``prev`` vouches for
+    ``hash``; a false marker only makes that successor fail as ``bad_prev``.
+    """
+
+    origin: str
+    seq: int
+    hash: bytes
+    prev: str | None
+    reach: str
+
+    @property
+    def hash_hex(self) -> str:
+        return self.hash.hex()
+
+
+FeedItem = Event | Withheld
+WITHHELD_REACHES = frozenset({"local", "hierarchy"})
+
+
+def check_withheld(item: Withheld) -> str | None:
+    """Why a received marker is malformed, or None."""
+    if not is_node_id(item.origin):
+        return "bad_field"
+    if type(item.seq) is not int or not 1 <= item.seq <= MAX_SAFE_INTEGER:
+        return "bad_field"
+    if type(item.hash) is not bytes or len(item.hash) != 32 or item.reach not in WITHHELD_REACHES:
+        return "bad_field"
+    if (item.seq == 1) != (item.prev is None):
+        return "bad_field"
+    if item.prev is not None and (len(item.prev) != 64 or not is_node_id(item.prev)):
+        return "bad_field"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     seq: int
     hash: bytes
@@ -153,6 +193,7 @@ class IngestResult:
     duplicates: int = 0
     held: int = 0
     opaque: int = 0
+    withheld: int = 0  # markers stored for events this node may not see
     rejected: Counter[str] = field(default_factory=Counter)
     equivocations: list[tuple[Event, Event]] = field(default_factory=list)
 
@@ -175,22 +216,69 @@ class Ledger:
         self.identity = identity
         self.kinds = kinds
         self.clock_ms = clock_ms
-        self._held: dict[str, dict[int, Event]] = {}
+        self._held: dict[str, dict[int, FeedItem]] = {}
         self._held_total = 0
+        self._heads: dict[str, int] | None = None
 
     # -- reading ---------------------------------------------------------
 
     def head(self, origin: str) -> Head | None:
+        """The last link of ``origin``'s chain here: an event or a withheld marker."""
         rows = store.query(
             self.conn,
-            "SELECT seq, hash_blake3 FROM events WHERE origin = ? ORDER BY seq DESC LIMIT 1",
-            (origin,),
+            "SELECT seq, hash_blake3 FROM (SELECT seq, hash_blake3 FROM events WHERE origin = ?"
+            " ORDER BY seq DESC LIMIT 1) UNION ALL SELECT * FROM (SELECT seq, hash_blake3"
+            " FROM withheld WHERE origin = ? ORDER BY seq DESC LIMIT 1) ORDER BY seq DESC LIMIT 1",
+            (origin, origin),
         )
         return Head(rows[0][0], bytes(rows[0][1])) if rows else None
 
     def heads(self) -> dict[str, int]:
-        """Per-origin high watermarks (the highest stored seq of each origin)."""
-        return dict(self.conn.execute("SELECT origin, MAX(seq) FROM events GROUP BY origin"))
+        """Per-origin high watermarks (the highest seq held, event or marker).
+
+        Read from the database once, then kept up to date by ``append`` and
+        ``ingest``: replication asks for it on every link and every round.
+        """
+        if self._heads is None:
+            heads = dict(self.conn.execute("SELECT origin, MAX(seq) FROM events GROUP BY origin"))
+            for origin, seq in self.conn.execute(
+                    "SELECT origin, MAX(seq) FROM withheld GROUP BY origin"):
+                heads[origin] = max(seq, heads.get(origin, 0))
+            self._heads = heads
+        return dict(self._heads)
+
+    def _advance(self, origin: str, seq: int) -> None:
+        if self._heads is not None and seq > self._heads.get(origin, 0):
+            self._heads[origin] = seq
+
+    def serve(self, origin: str, from_seq: int, limit: int,
+              reaches: frozenset[str]) -> list[FeedItem]:
+        """``origin``'s chain from ``from_seq`` for a link that carries ``reaches``.
+
+        Events of another reach become ``Withheld`` markers, so the chain
+        stays linkable; the answer stops at the first seq this node lacks.
+        """
+        events = {e.seq: e for e in self.feed(origin, from_seq, limit)}
+        markers = {
+            row[0]: Withheld(origin, row[0], bytes(row[1]),
+                             None if row[2] is None else bytes(row[2]).hex(), row[3])
+            for row in store.query(
+                self.conn, "SELECT seq, hash_blake3, prev_hash, reach FROM withheld "
+                "WHERE origin = ? AND seq >= ? ORDER BY seq LIMIT ?", (origin, from_seq, limit))
+        }
+        out: list[FeedItem] = []
+        seq = from_seq
+        while len(out) < limit:
+            event = events.get(seq)
+            if event is not None:
+                out.append(event if event.reach in reaches else Withheld(
+                    origin, seq, event.hash, event.prev, event.reach))
+            elif seq in markers:
+                out.append(markers[seq])
+            else:
+                break
+            seq += 1
+        return out
 
     def max_id(self) -> int:
         return int(store.scalar(self.conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
@@ -254,14 +342,18 @@ class Ledger:
                 prev = event.hash_hex
                 next_id += 1
             self.conn.executemany(_INSERT, rows)
+        if out:
+            self._advance(origin, out[-1][1].seq)
         return out
 
     # -- ingesting foreign events ----------------------------------------
 
     def ingest(
-        self, items: Sequence[tuple[bytes, bytes]], *, executor: Executor | None = None
+        self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
+        executor: Executor | None = None,
     ) -> IngestResult:
-        """Verify and store events received as ``(envelope bytes, sig)``.
+        """Verify and store events received as ``(envelope bytes, sig)``, and
+        ``Withheld`` markers for the events the sender may not pass on.
 
         Args:
             executor: verify signatures on its threads (libsodium releases
@@ -276,38 +368,58 @@ class Ledger:
             heads: dict[str, Head | None] = {}
             next_id = self.max_id() + 1
             rows: list[tuple[Any, ...]] = []
+            marker_rows: list[tuple[Any, ...]] = []
             queue = deque(decoded)
             while queue:
-                event = queue.popleft()
-                if event.origin not in heads:
-                    heads[event.origin] = self.head(event.origin)
-                head = heads[event.origin]
-                verdict = self._place(event, head, result)
+                item = queue.popleft()
+                if item.origin not in heads:
+                    heads[item.origin] = self.head(item.origin)
+                head = heads[item.origin]
+                verdict = self._place(item, head, result)
                 if verdict != "store":
                     continue
-                rows.append(_row(next_id, event, now))
-                result.stored.append((next_id, event))
-                next_id += 1
-                heads[event.origin] = Head(event.seq, event.hash)
-                following = self._held.get(event.origin, {}).pop(event.seq + 1, None)
+                if isinstance(item, Withheld):
+                    marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
+                                        else bytes.fromhex(item.prev), item.reach, now))
+                    result.withheld += 1
+                else:
+                    rows.append(_row(next_id, item, now))
+                    result.stored.append((next_id, item))
+                    next_id += 1
+                heads[item.origin] = Head(item.seq, item.hash)
+                following = self._held.get(item.origin, {}).pop(item.seq + 1, None)
                 if following is not None:
                     self._held_total -= 1
                     queue.appendleft(following)
             self.conn.executemany(_INSERT, rows)
+            self.conn.executemany(
+                "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
+                " VALUES (?,?,?,?,?,?)", marker_rows)
             for a, b in result.equivocations:
                 self._record_equivocation(a, b, now)
+        for origin, head in heads.items():
+            if head is not None:
+                self._advance(origin, head.seq)
         return result
 
     def _decode_all(
-        self, items: Sequence[tuple[bytes, bytes]], executor: Executor | None, result: IngestResult
-    ) -> list[Event]:
-        if executor is not None and len(items) >= 64:
-            half = len(items) // 2
-            parts = list(executor.map(_decode_chunk, (items[:half], items[half:])))
+        self, items: Sequence[tuple[bytes, bytes] | Withheld], executor: Executor | None,
+        result: IngestResult,
+    ) -> list[FeedItem]:
+        signed = [i for i in items if not isinstance(i, Withheld)]
+        decoded: list[FeedItem] = []
+        for marker in (i for i in items if isinstance(i, Withheld)):
+            problem = check_withheld(marker)
+            if problem is None:
+                decoded.append(marker)
+            else:
+                result.rejected[f"withheld_{problem}"] += 1
+        if executor is not None and len(signed) >= 64:
+            half = len(signed) // 2
+            parts = list(executor.map(_decode_chunk, (signed[:half], signed[half:])))
             outcomes = parts[0] + parts[1]
         else:
-            outcomes = _decode_chunk(items)
-        decoded: list[Event] = []
+            outcomes = _decode_chunk(signed)
         for outcome in outcomes:
             if isinstance(outcome, str):
                 result.rejected[outcome] += 1
@@ -325,16 +437,22 @@ class Ledger:
         decoded.sort(key=lambda e: (e.origin, e.seq))
         return decoded
 
-    def _place(self, event: Event, head: Head | None, result: IngestResult) -> str:
-        """Decide what to do with a verified event given its origin's head."""
+    def _place(self, event: FeedItem, head: Head | None, result: IngestResult) -> str:
+        """Decide what to do with a verified event or marker given its origin's head."""
         head_seq = head.seq if head else 0
         if event.seq <= head_seq:
             stored = self.feed(event.origin, event.seq, 1)
-            if stored and stored[0].hash == event.hash:
+            if stored and stored[0].seq == event.seq:
+                if stored[0].hash == event.hash:
+                    result.duplicates += 1
+                elif isinstance(event, Event):
+                    result.rejected["equivocation"] += 1
+                    result.equivocations.append((stored[0], event))
+                else:
+                    result.rejected["withheld_conflict"] += 1  # unsigned: no evidence
+            else:
+                # We hold only a marker there: the event is known, not stored out of order.
                 result.duplicates += 1
-            elif stored:
-                result.rejected["equivocation"] += 1
-                result.equivocations.append((stored[0], event))
             return "skip"
         if event.seq > head_seq + 1:
             self._hold(event, result)
@@ -345,7 +463,7 @@ class Ledger:
             return "skip"
         return "store"
 
-    def _hold(self, event: Event, result: IngestResult) -> None:
+    def _hold(self, event: FeedItem, result: IngestResult) -> None:
         held = self._held.setdefault(event.origin, {})
         if event.seq in held:
             result.duplicates += 1

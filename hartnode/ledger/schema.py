@@ -20,6 +20,8 @@ hash, so ``kb verify`` also sees a flipped bit in them or two rows swapped.
 
 Migrations are numbered and append-only: ``LEDGER_MIGRATIONS[i]`` takes the
 schema from version i to i+1. ``SCHEMA_VERSION`` is the SemVer of the latest.
+A new database runs them all in order, so a fresh node and a migrated one end
+with the same schema.
 """
 
 from __future__ import annotations
@@ -86,6 +88,27 @@ LEDGER_MIGRATIONS: tuple[Migration, ...] = (
           dirty           INTEGER NOT NULL DEFAULT 0,
           ts              DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
         );
+        """,
+    ),
+)
+
+LEDGER_MIGRATIONS += (
+    Migration(
+        "1.1.0",
+        """
+        -- Events of a feed this node may not see (reach local or hierarchy, on a
+        -- link that does not carry them): known by seq and hash only, so the
+        -- next event's prev still links. The successor's signature vouches for
+        -- the hash; until one arrives, the marker is only the forwarder's word.
+        CREATE TABLE withheld (
+          origin       TEXT NOT NULL,
+          seq          INTEGER NOT NULL,
+          hash_blake3  BLOB NOT NULL,
+          prev_hash    BLOB,
+          reach        TEXT NOT NULL,
+          received_ms  INTEGER NOT NULL,
+          PRIMARY KEY (origin, seq)
+        ) WITHOUT ROWID;
         """,
     ),
 )
