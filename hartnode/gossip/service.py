@@ -135,6 +135,10 @@ class GossipService:
         self.transport_stats = transport_stats or transport.TransportStats()
         self.stats = GossipStats()
         self.port = 0
+        # Hooks for services that speak over the same links (ledger replication).
+        self.app_types: frozenset[type] = frozenset()
+        self.on_app_message: Callable[[str, object], None] | None = None
+        self.on_link: Callable[[str, bool], None] | None = None
         self._links: dict[str, _Link] = {}
         self._dialling: set[str] = set()
         self._wake = trio.Event()
@@ -268,6 +272,8 @@ class GossipService:
                 nursery.start_soon(self._sender, link)
                 if existing is None:
                     self._apply(hv.on_link_up(peer, trio.current_time()))
+                    if self.on_link is not None:
+                        self.on_link(peer, True)
                 self._send(peer, self._own_record())
                 revocations = self.trust.message()
                 if revocations is not None:  # a neighbour back from away pulls it on connect
@@ -279,6 +285,9 @@ class GossipService:
                 del self._links[peer]
                 if not link.replaced:
                     self._apply(hv.on_link_down(peer, trio.current_time()))
+            # Ended or closed by membership, not replaced by a duplicate: gone.
+            if self.on_link is not None and peer not in self._links:
+                self.on_link(peer, False)
             with trio.CancelScope(shield=True):
                 await conn.aclose("link ended")
 
@@ -323,6 +332,8 @@ class GossipService:
                 self._take_record(msg)  # type: ignore[arg-type]
             elif kind is RevocationListMessage:
                 self.take_revocations(msg)  # type: ignore[arg-type]
+            elif kind in self.app_types and self.on_app_message is not None:
+                self.on_app_message(link.peer, msg)
             else:
                 self.stats.dropped["unexpected_message"] += 1
         except RemoteProtocolError as e:
@@ -331,6 +342,18 @@ class GossipService:
             return False
         self._wake.set()
         return True
+
+    def send(self, peer: str, msg: object) -> bool:
+        """Queue ``msg`` on the link to ``peer``; False when there is none or it is full."""
+        before = sum(self.stats.dropped.values())
+        self._send(peer, msg)
+        return sum(self.stats.dropped.values()) == before
+
+    def close_link(self, peer: str, reason: str) -> None:
+        """End the link to ``peer`` (e.g. it broke another service's protocol)."""
+        link = self._links.get(peer)
+        if link is not None:
+            self._nursery_start(link.conn.aclose, reason)
 
     def _send(self, peer: str, msg: object) -> None:
         link = self._links.get(peer)
