@@ -68,6 +68,9 @@ class NetworkConfig:
     announce_interval: int = field(default=60, metadata=_doc(
         "seconds between re-announcements of this node's signed peer record; a peer "
         "silent for 2.5 intervals turns stale, for 7.5 dead"))
+    sync_interval: int = field(default=10, metadata=_doc(
+        "seconds between anti-entropy rounds: neighbours compare ledger heads and pull "
+        "what they miss (a round with nothing new costs ~200 bytes per link)"))
     max_connections: int = field(default=64, metadata=_doc(
         "most peer connections held at once, inbound and outbound together"))
 
@@ -230,6 +233,8 @@ def validate(cfg: Config) -> Config:
         for url in urls:
             if not re.fullmatch(r"wss?://[^\s/]+:\d{1,5}(/\S*)?", url):
                 raise ConfigError(f"{key}: {url!r} is not a ws://HOST:PORT/PATH URL")
+    if not 1 <= cfg.network.sync_interval <= 86_400:
+        raise ConfigError("network.sync_interval: expected 1 to 86400 seconds")
     if not 1 <= cfg.network.announce_interval <= 86_400:
         raise ConfigError("network.announce_interval: expected 1 to 86400 seconds")
     if not 1 <= cfg.network.max_connections <= 10_000:

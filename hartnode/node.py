@@ -11,6 +11,7 @@ exit code 3 with the message and what to do.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -42,8 +43,9 @@ from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
-from hartnode.ledger.log import Draft
+from hartnode.ledger.log import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.ledger.replication_service import ReplicationService
 from hartnode.ledger.store import StoreError
 from hartnode.metrics import NodeMetrics, Registry
 
@@ -68,6 +70,7 @@ class Node:
     metrics: NodeMetrics
     started_monotonic: float
     gossip: GossipService | None = None
+    replication: ReplicationService | None = None
 
     @property
     def node_id(self) -> str:
@@ -103,6 +106,8 @@ class Node:
             "peers": self._active_peers(),
             "ledger": await self.ledger_head(),
             "overlay": self.gossip.overview() if self.gossip is not None else None,
+            "replication": (dataclasses.asdict(self.replication.stats)
+                            if self.replication is not None else None),
         }
 
     def _active_peers(self) -> int:
@@ -143,6 +148,14 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+
+def _count_ingest(metrics: NodeMetrics, result: IngestResult) -> None:
+    metrics.events_ingested.inc(len(result.stored))
+    for reason, n in result.rejected.items():
+        metrics.ingest_rejected.inc(n, reason=reason)
+    if result.stored:
+        metrics.ledger_events.set(float(result.stored[-1][0]))
 
 
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
@@ -248,12 +261,17 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
             await nursery.start(committer.run)
             node.gossip = build_gossip(data_dir, cfg, node_ledger)
+            node.replication = ReplicationService(
+                node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
+                on_ingested=lambda r: _count_ingest(metrics, r))
+            committer.on_committed = node.replication.announce
             try:
                 peer_port = await nursery.start(node.gossip.run)
             except OSError as e:
                 raise StartupError(
                     f"cannot listen on {cfg.network.listen} for peers: {e.strerror or e}; "
                     "stop what uses that port or set network.listen") from e
+            await nursery.start(node.replication.run)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,

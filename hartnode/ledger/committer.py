@@ -46,11 +46,13 @@ class _Pending:
 
 class Committer:
     def __init__(self, node_ledger: NodeLedger, access: StoreAccess, *, max_batch: int,
-                 metrics: NodeMetrics | None = None) -> None:
+                 metrics: NodeMetrics | None = None,
+                 on_committed: Callable[[list[Event]], None] | None = None) -> None:
         self.node_ledger = node_ledger
         self.access = access
         self.max_batch = max_batch
         self.metrics = metrics
+        self.on_committed = on_committed  # e.g. replication pushes the new events
         self._send, self._receive = trio.open_memory_channel[_Pending](max_batch)
 
     async def append(self, draft: Draft) -> Event:
@@ -93,6 +95,8 @@ class Committer:
         for p, (_, event) in zip(batch, stored, strict=True):
             p.event = event
             p.done.set()
+        if self.on_committed is not None:
+            self.on_committed([event for _, event in stored])
         if self.metrics is not None:
             self.metrics.events_appended.inc(len(stored))
             self.metrics.ledger_events.set(float(stored[-1][0]))  # ids are 1..N
