@@ -381,3 +381,12 @@ def start_writer(start_lines: StartLines) -> StartWriter:
                             "--seed", str(seed), "--max-batch", str(max_batch)])
 
     return start
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll a distributed condition that no single event announces, within a deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)

@@ -9,25 +9,12 @@ and B's links must be closed and refused.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Hartnode, Node, StartDaemon, free_port, init_node
+from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_until
 
 from hartnode.attestation import commands
 from hartnode.datadir import DataDir
-
-DEADLINE_S = 30.0
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float = DEADLINE_S) -> None:
-    """Poll a distributed condition that no single event announces, within a deadline."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.1)
 
 
 def peers(node: Node) -> dict[str, dict[str, object]]:
