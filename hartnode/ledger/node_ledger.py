@@ -14,7 +14,7 @@ from hartnode.catalog import Catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import Draft, IngestResult, Ledger
+from hartnode.ledger.log import Draft, IngestResult, Ledger, Withheld
 from hartnode.ledger.views import ViewUpdater
 
 
@@ -39,7 +39,7 @@ class NodeLedger:
             self.views.catch_up()
         return [event for _, event in stored]
 
-    def ingest(self, items: Sequence[tuple[bytes, bytes]], *,
+    def ingest(self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
                executor: Executor | None = None) -> IngestResult:
         result = self.ledger.ingest(items, executor=executor)
         if result.stored:
