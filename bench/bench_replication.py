@@ -37,10 +37,8 @@ from hartnode.catalog import build_catalog
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.log import (
-    Draft,
-    Event,
-)
+from hartnode.ledger.envelope import Event
+from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
     Batch,
