@@ -85,8 +85,9 @@ class ForwardJoin:
 class Neighbour:
     """Asks the receiver to add the sender to its active view.
 
-    ``high_priority`` requests must be accepted (the sender has no neighbour
-    left, or a join walk ended here); others only fill a free slot.
+    ``high_priority`` requests must be accepted (the sender kept half its view
+    or less, a join walk ended here, or it re-links a lost neighbour); others
+    only fill a free slot.
     """
 
     peer: PeerInfo
@@ -138,17 +139,8 @@ class Pong:
 _Walks = Join | ForwardJoin | Neighbour | NeighbourReply | Disconnect | Shuffle
 HyParViewMessage = _Walks | ShuffleReply | Ping | Pong
 # Top-level messages in the order the wire module registers them (append only).
-ALL_MESSAGES: tuple[type, ...] = (
-    Join,
-    ForwardJoin,
-    Neighbour,
-    NeighbourReply,
-    Disconnect,
-    Shuffle,
-    ShuffleReply,
-    Ping,
-    Pong,
-)
+ALL_MESSAGES: tuple[type, ...] = (Join, ForwardJoin, Neighbour, NeighbourReply, Disconnect)
+ALL_MESSAGES += (Shuffle, ShuffleReply, Ping, Pong)
 NESTED_TYPES: tuple[type, ...] = (PeerInfo,)
 _MESSAGE_TYPES = frozenset(ALL_MESSAGES)
 
@@ -194,8 +186,6 @@ class NeighbourDown:
 
 
 MembershipEffect = Send | Connect | CloseLink | NeighbourUp | NeighbourDown
-
-_INF = float("inf")
 
 
 class HyParView:
