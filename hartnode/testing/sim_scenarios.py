@@ -5,14 +5,18 @@ settles, optionally a fraction of the nodes is killed at once, then a series
 of broadcasts goes out from random live nodes, one every ``interval`` virtual
 seconds. Figures (Leitão et al. 2007 define RMR and last delivery hop):
 
-- reliability: nodes that delivered a broadcast / live nodes (mean, minimum);
+- reliability: nodes that delivered a broadcast / live nodes (mean, minimum),
+  counted until ``drain`` seconds after the last broadcast (GRAFT repairs
+  included);
 - RMR, relative message redundancy: payload messages received /
   (nodes reached − 1) − 1, over all broadcasts (0 means a perfect tree);
 - last delivery hop: the most links any first copy crossed;
 - time to a connected overlay: from the last join until the graph of active
   views over all nodes is one component (checked every 0.25 virtual s);
 - messages and bytes per node per second over the broadcast window (every
-  message counts: membership, keepalive, IHAVE, handshakes), by ``wire_size``.
+  message counts: membership, keepalive, IHAVE, handshakes), by ``wire_size``;
+- after a kill: the number of components of the survivors' active views at
+  each broadcast round (the first is taken at the instant of the kill).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from hartnode.gossip.hyparview import ALL_MESSAGES as HYPARVIEW_MESSAGES
 from hartnode.gossip.hyparview import Ping, Pong
@@ -285,8 +289,3 @@ def run_scenario(options: ScenarioOptions, config: OverlayConfig | None = None) 
     result.virtual_s = net.now
     result.wall_s = time.perf_counter() - wall
     return result
-
-
-def with_options(options: ScenarioOptions, **changes: object) -> ScenarioOptions:
-    """A copy of ``options`` with ``changes`` applied."""
-    return replace(options, **changes)  # type: ignore[arg-type]
