@@ -189,8 +189,9 @@ class GossipService:
             OSError: the listen address cannot be bound.
         """
         now = trio.current_time()
-        me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
-        self._hv = HyParView(me, self.settings.overlay, self.rng, now)
+        # The address to offer is known only once the listener is bound (listen
+        # port 0 picks one): until then the core says it has none.
+        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now)
         self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng)
         host, port = self.settings.listen
         config = transport.TransportConfig(host=host, port=port,
@@ -202,6 +203,7 @@ class GossipService:
                 lambda task_status: transport.serve(
                     self.identity, self.settings.network_key, self._inbound, config=config,
                     stats=self.transport_stats, task_status=task_status))
+            self._hv.me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
             nursery.start_soon(self._timers)
             nursery.start_soon(self._bootstrap)
             task_status.started(self.port)
