@@ -103,6 +103,8 @@ class _Link:
     receive: trio.MemoryReceiveChannel[object]
     bucket: TokenBucket
     replaced: bool = False  # closed by us on the cores' behalf: do not report it down
+    # Bounds the sender's last flush once CloseLink closed the queue (DESIGN §2 grace period).
+    flush: trio.CancelScope = field(default_factory=trio.CancelScope)
 
 
 @dataclass
@@ -294,12 +296,16 @@ class GossipService:
                 await conn.aclose("link ended")
 
     async def _sender(self, link: _Link) -> None:
-        async for msg in link.receive:
-            try:
-                await link.conn.send(msg)
-            except transport.LinkClosed:
-                return
-            self.stats.sent[type(msg).__name__] += 1
+        with link.flush:
+            async for msg in link.receive:
+                try:
+                    await link.conn.send(msg)
+                except transport.LinkClosed:
+                    return
+                self.stats.sent[type(msg).__name__] += 1
+        # Only CloseLink closes the queue: what was queued before it has gone
+        # out (or its grace period ran out), so now the link may end.
+        await link.conn.aclose("closed by membership")
 
     async def _reader(self, link: _Link) -> None:
         """Receive until the link closes, within the link's byte budget."""
@@ -392,8 +398,8 @@ class GossipService:
                 link = self._links.pop(effect.peer, None)
                 if link is not None:
                     link.replaced = True
-                    link.send.close()  # the sender flushes what is queued, then the link ends
-                    self._nursery_start(link.conn.aclose, "closed by membership")
+                    link.send.close()  # the sender flushes what is queued, then ends the link
+                    link.flush.deadline = now + self._transport_config.close_timeout
             elif isinstance(effect, NeighbourUp):
                 self._apply(pt.on_neighbour_up(effect.peer, now))
             elif isinstance(effect, NeighbourDown):
