@@ -260,8 +260,11 @@ class GossipService:
             return
         existing = self._links.get(peer)
         if existing is not None:
-            # Both ends dialled: keep the link whose dialler has the smaller id.
-            if min(existing.initiator, initiator) == existing.initiator:
+            # Both ends dialled: keep the link whose dialler has the smaller id,
+            # as the other end does. A second link from the same dialler means
+            # it lost the first (it restarted, or that end died half-open, or
+            # it closed it and dialled again): the newer link replaces it.
+            if existing.initiator != initiator and existing.initiator < initiator:
                 await conn.aclose("duplicate link")
                 return
             existing.replaced = True
