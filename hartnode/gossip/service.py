@@ -467,7 +467,12 @@ class GossipService:
     async def _timers(self) -> None:
         hv, pt = self._hv, self._pt
         assert hv is not None and pt is not None
-        next_announce = trio.current_time()
+        # Not at once: with no neighbour yet that broadcast reaches nobody, and a
+        # message seen makes Plumtree start every later neighbour lazy, so the
+        # overlay's first broadcasts would crawl by IHAVE and GRAFT (1.25 s a
+        # hop at ``full``) instead of building the tree by eager push. New
+        # neighbours get the record directly (``_run_link``).
+        next_announce = trio.current_time() + self.settings.announce_interval
         dead_after_ms = int(7.5 * self.settings.announce_interval * 1000)
         while True:
             deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
