@@ -1,0 +1,437 @@
+"""GossipService over real loopback sockets: several services in one trio run.
+
+Each test starts real ``GossipService`` instances on 127.0.0.1 (port 0, so the
+kernel picks) and drives them only through what a node does: seeds, broadcast,
+and peers that connect with ``transport.dial`` or a raw WebSocket to misbehave.
+
+Nothing sleeps for readiness. ``until`` re-checks a condition each time one
+of the services handled a message, a link or a timer (it waits on the
+service's wake-up event), within a deadline. Most tests run on trio's
+autojump clock: a loopback socket delivers as soon as it is written, so the
+clock only jumps when every service is idle, and times can be asserted
+exactly in virtual seconds. The one real-clock test is named so.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import trio_websocket
+
+from hartnode.gossip import transport, wire
+from hartnode.gossip.handshake import Initiator
+from hartnode.gossip.hyparview import Join, PeerInfo
+from hartnode.gossip.overlay_config import OverlayConfig, full
+from hartnode.gossip.peer_record import PeerRecordMessage, PeerTable
+from hartnode.gossip.plumtree import Gossip
+from hartnode.gossip.secretbox import FrameSealer
+from hartnode.gossip.service import BOOTSTRAP_BACKOFF, GossipService, GossipSettings
+from hartnode.identity import NodeIdentity
+
+NET = b"T" * 32
+HOST = "127.0.0.1"
+REAL_TIME_LIMIT_S = 30.0
+
+
+@wire.register(65200)
+@dataclass(frozen=True, slots=True)
+class Note:
+    """The application payload these tests broadcast (a registered wire message)."""
+
+    origin: str
+    text: str
+
+
+def identity(name: str) -> NodeIdentity:
+    return NodeIdentity.from_seed(name.encode().ljust(32, b"."))
+
+
+class _WatchedService(GossipService):
+    """A GossipService that announces each change of its state, for ``until``.
+
+    Every message, link change and timer passes through ``_dispatch`` or
+    ``_apply``; after each, ``changed`` is set and replaced by a fresh event.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changed = trio.Event()
+
+    def _dispatch(self, link: Any, msg: object) -> bool:
+        try:
+            return super()._dispatch(link, msg)
+        finally:
+            self._changed()
+
+    def _apply(self, effects: Iterable[object]) -> None:
+        try:
+            super()._apply(effects)
+        finally:
+            self._changed()
+
+    def _changed(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class Node:
+    """One GossipService and what it delivered to the application, with virtual times."""
+
+    def __init__(self, name: str, *, seeds: Iterable[str] = (),
+                 listen: tuple[str, int] = (HOST, 0), overlay: OverlayConfig | None = None,
+                 announce_interval: float = 60.0) -> None:
+        self.name = name
+        self.identity = identity(name)
+        settings = GossipSettings(
+            network_key=NET, listen=listen, advertise=(), seeds=tuple(seeds),
+            overlay=overlay or full(), announce_interval=announce_interval)
+        self.svc = _WatchedService(
+            self.identity, settings, PeerTable(self.identity.node_id, ttl_ms=600_000),
+            on_payload=self._on_payload, rng=random.Random(name))
+        self.delivered: list[tuple[float, Note]] = []
+
+    def _on_payload(self, payload: bytes, msg_id: str) -> None:
+        note = wire.decode(payload)
+        assert isinstance(note, Note)
+        self.delivered.append((trio.current_time(), note))
+
+    @property
+    def id(self) -> str:
+        return self.identity.node_id
+
+    @property
+    def url(self) -> str:
+        return f"ws://{HOST}:{self.svc.port}/hart"
+
+    async def start(self, nursery: trio.Nursery) -> Node:
+        await nursery.start(self.svc.run)
+        return self
+
+    def say(self, text: str) -> float:
+        """Broadcast a Note; returns the virtual time it left."""
+        self.svc.broadcast(wire.encode(Note(self.name, text)))
+        return trio.current_time()
+
+    def texts(self) -> Counter[str]:
+        return Counter(n.text for _, n in self.delivered)
+
+    def links(self) -> dict[str, Any]:
+        return self.svc._links  # white box: the shell's one link per peer
+
+
+async def until(what: str, cond: Callable[[], bool], nodes: Iterable[Node],
+                timeout: float = 10.0) -> None:
+    """Wait until ``cond()`` holds, re-checked whenever one of ``nodes`` did anything.
+
+    Fails the test after ``timeout`` seconds (virtual ones on the autojump clock).
+    """
+    services = [n.svc for n in nodes]
+
+    async def woken(event: trio.Event, scope: trio.CancelScope) -> None:
+        await event.wait()
+        scope.cancel()
+
+    # A livelock (say, links dropped and redialled without end) never lets the
+    # virtual clock move, so the real clock bounds the wait too.
+    real_deadline = time.monotonic() + REAL_TIME_LIMIT_S
+    with trio.move_on_after(timeout) as deadline:
+        while not cond():
+            if time.monotonic() > real_deadline:
+                pytest.fail(f"not within {REAL_TIME_LIMIT_S} s of real time (a livelock?): {what}")
+            # Taken right after the check, with no checkpoint between, so no
+            # change after the check goes unseen (see ``_WatchedService``).
+            events = [svc.changed for svc in services]
+            async with trio.open_nursery() as nursery:
+                for event in events:
+                    nursery.start_soon(woken, event, nursery.cancel_scope)
+    if deadline.cancelled_caught:
+        pytest.fail(f"not within {timeout} s: {what}")
+
+
+def connected(nodes: list[Node]) -> bool:
+    """The active views are symmetric and form one connected graph."""
+    by_id = {n.id: n for n in nodes}
+    for n in nodes:
+        for peer in n.svc.neighbours():
+            if peer not in by_id or n.id not in by_id[peer].svc.neighbours():
+                return False
+    seen, todo = {nodes[0].id}, [nodes[0].id]
+    while todo:
+        for peer in by_id[todo.pop()].svc.neighbours():
+            if peer not in seen:
+                seen.add(peer)
+                todo.append(peer)
+    return len(seen) == len(nodes)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# --- an overlay of services -----------------------------------------------------------------
+
+
+async def test_overlay_forms_and_every_broadcast_is_delivered_exactly_once(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    seed = await Node("seed").start(nursery)
+    nodes = [seed] + [await Node(f"n{i}", seeds=[seed.url]).start(nursery) for i in range(4)]
+    await until("one symmetric, connected overlay in which every node knows every record",
+                lambda: connected(nodes) and all(len(n.svc.peers.entries) == 4 for n in nodes),
+                nodes)
+    # Joins spread by walks that end in links to the joiner's advertised address,
+    # so the overlay is more than a star around the seed (each view holds 5).
+    assert all(len(n.svc.neighbours()) >= 2 for n in nodes), [n.svc.overview() for n in nodes]
+
+    # The overlay's first broadcast is pushed eagerly along every link: it is
+    # delivered everywhere at the instant it was sent, not after IHAVE + GRAFT.
+    sent = nodes[2].say("first")
+    await until("everyone has the first note", lambda: all(n.texts()["first"] for n in nodes),
+                nodes)
+    assert [t for n in nodes for t, note in n.delivered] == [sent] * 5
+
+    for n in nodes:
+        for k in range(3):
+            n.say(f"{n.name}-{k}")
+    expected = Counter({"first": 1} | {f"{n.name}-{k}": 1 for n in nodes for k in range(3)})
+    await until("every node delivered every note",
+                lambda: all(set(n.texts()) == set(expected) for n in nodes), nodes)
+    await trio.sleep(20)  # virtual: IHAVE, GRAFT, keepalive and shuffle timers all run
+    for n in nodes:
+        assert n.texts() == expected, n.name  # each note exactly once, the origin's own too
+        assert n.svc.stats.delivered == len(expected)
+
+
+# --- hostile peers --------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _raw_authenticated(port: int, who: NodeIdentity) -> AsyncIterator[
+        tuple[trio_websocket.WebSocketConnection, FrameSealer]]:
+    """A WebSocket through which the handshake was done by hand, to send what no node would."""
+    stream = await trio.open_tcp_stream(HOST, port)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(nursery, stream, HOST, "/hart")
+            init = Initiator(who, NET, b"e" * 32)
+            await ws.send_message(init.start())
+            reply = await ws.get_message()
+            assert isinstance(reply, bytes)
+            for out in init.receive(reply):
+                await ws.send_message(out)
+            assert init.result is not None
+            yield ws, FrameSealer(init.result.send_key)
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def _dropped(ws: trio_websocket.WebSocketConnection) -> None:
+    """Read until the service hangs up (it may first send its record)."""
+    with pytest.raises(trio_websocket.ConnectionClosed):
+        while True:
+            await ws.get_message()
+
+
+async def test_garbage_and_protocol_violations_end_only_that_link(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    a = await Node("a").start(nursery)
+    b = await Node("b", seeds=[a.url]).start(nursery)
+    await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
+    ts = a.svc.transport_stats
+
+    # 1. Sealed correctly, but not a wire message.
+    async with _raw_authenticated(a.svc.port, identity("garbage-1")) as (ws, sealer):
+        await ws.send_message(sealer.seal(b"\xc1 not msgpack"))
+        await _dropped(ws)
+    assert ts.decode_errors["malformed"] == 1
+    # 2. Not sealed with the session key at all.
+    async with _raw_authenticated(a.svc.port, identity("garbage-2")) as (ws, _):
+        await ws.send_message(b"\x00" * 40)
+        await _dropped(ws)
+    assert sum(ts.frame_errors.values()) == 1
+    # 3. A well-formed message that breaks the membership protocol.
+    liar = identity("liar")
+    conn = await transport.dial(nursery, HOST, a.svc.port, liar, NET)
+    await conn.send(Join(PeerInfo(b.id, "")))  # a Join in someone else's name
+    with pytest.raises(transport.LinkClosed):
+        while True:
+            await conn.receive()
+    assert a.svc.stats.protocol_errors == Counter({"join_peer_mismatch": 1})
+    overview = a.svc.overview()
+    assert overview["decode_errors"] == {"malformed": 1}
+    assert overview["protocol_errors"] == {"join_peer_mismatch": 1}
+
+    # The link to b never noticed.
+    assert a.svc.neighbours() == {b.id} and set(a.links()) == {b.id}
+    b.say("still here")
+    await until("a delivers b's note", lambda: bool(a.texts()["still here"]), [a, b])
+    assert liar.node_id not in a.svc.neighbours()
+
+
+async def test_flooding_peer_is_held_to_its_byte_budget_and_others_get_through(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    rate, burst = 256 * 1024.0, 65_536.0
+    overlay = replace(full(), link_rate=rate, link_burst=burst)
+    a = await Node("a", overlay=overlay).start(nursery)
+    b = await Node("b", seeds=[a.url], overlay=overlay).start(nursery)
+    await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
+    b.say("warm-up")  # after it, b's link to a is a tree link whatever it was before
+    await until("a delivers the warm-up", lambda: bool(a.texts()["warm-up"]), [a, b])
+
+    flooder = identity("flooder")
+    conn = await transport.dial(nursery, HOST, a.svc.port, flooder, NET)
+    floods = [Gossip(bytes([1, i]) * 8, 1, wire.encode(Note("flooder", f"f{i:02} " + "x" * 16_000)))
+              for i in range(40)]
+    total = sum(min(len(wire.encode(g)), int(burst)) for g in floods)
+    start = trio.current_time()
+
+    async def flood() -> None:
+        for g in floods:
+            await conn.send(g)
+
+    nursery.start_soon(flood)
+    await until("the flooder is throttled", lambda: a.svc.stats.throttled > 0, [a, b])
+    sent = b.say("meanwhile")
+    await until("a delivers b's note", lambda: bool(a.texts()["meanwhile"]), [a, b])
+    (got,) = [t for t, n in a.delivered if n.text == "meanwhile"]
+    flood_left = [n.text for _, n in a.delivered if n.origin == "flooder"]
+    assert got == sent  # b's link is not held up behind the flooder's
+    assert len(flood_left) < len(floods), "b's note waited for the whole flood"
+
+    await until("a took the whole flood", lambda: len(
+        [n for _, n in a.delivered if n.origin == "flooder"]) == len(floods), [a, b], timeout=30)
+    last = max(t for t, n in a.delivered if n.origin == "flooder")
+    # A full bucket lets ``burst`` bytes in at once; the rest comes at ``rate``.
+    assert last - start >= (total - burst) / rate
+    assert last - start <= total / rate
+    assert a.svc.stats.throttled >= len(floods) - burst // 16_000 - 1
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+async def test_simultaneous_dials_end_as_one_link(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    a = await Node("a").start(nursery)
+    b = await Node("b").start(nursery)
+    now = trio.current_time()
+    # Both cores decide, in the same instant, to join through the other.
+    for x, y in ((a, b), (b, a)):
+        hv = x.svc._hv
+        assert hv is not None
+        x.svc._apply(hv.join([PeerInfo(y.id, y.url)], now))
+    await until("one link, neighbours both ways", lambda: (
+        a.svc.neighbours() == {b.id} and b.svc.neighbours() == {a.id}
+        and len(a.links()) == len(b.links()) == 1), [a, b])
+    assert a.svc.transport_stats.links_opened == b.svc.transport_stats.links_opened == 2
+    dialler = min(a.id, b.id)
+    assert a.links()[b.id].initiator == b.links()[a.id].initiator == dialler
+    await trio.sleep(30)  # virtual: keepalives and shuffles run; the link stays put
+    assert len(a.links()) == len(b.links()) == 1
+    assert a.svc.neighbours() == {b.id} and b.svc.neighbours() == {a.id}
+    a.say("over the one link")
+    await until("b delivers", lambda: bool(b.texts()["over the one link"]), [a, b])
+    assert b.texts()["over the one link"] == 1
+
+
+async def test_a_peer_that_dials_again_replaces_its_old_link(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    # b's end of its link died without a word (power loss, then a restart):
+    # a still holds the old link when b's new one arrives.
+    a = await Node("a").start(nursery)
+    b = await Node("b", seeds=[a.url]).start(nursery)
+    await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
+    old = a.links()[b.id]
+    conn = await transport.dial(nursery, HOST, a.svc.port, b.identity, NET)
+    first = await conn.receive()  # a greets every new link with its record
+    assert isinstance(first, PeerRecordMessage)
+    await until("a replaced the old link", lambda: a.links().get(b.id) is not old, [a, b])
+    assert a.links()[b.id].conn is not old.conn
+    assert old.conn.closed is not None
+
+
+async def test_close_link_flushes_what_was_queued_first(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    # With room for one neighbour, a's view is full with b; c's Join evicts b,
+    # and a must tell b (Disconnect) before it closes the link (CloseLink).
+    one = replace(full(), active_view_size=1)
+    a = await Node("a", overlay=one).start(nursery)
+    b = await Node("b", seeds=[a.url], overlay=one).start(nursery)
+    await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
+    c = await Node("c", seeds=[a.url], overlay=one).start(nursery)
+    await until("b was told to go", lambda: b.svc.stats.received["Disconnect"] >= 1, [a, b, c],
+                timeout=3)
+
+
+async def test_unreachable_seed_is_retried_with_backoff(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens there until the seed starts below
+    seed_dials: list[float] = []
+    real_dial = transport.dial
+
+    async def recording_dial(*args: Any, **kwargs: Any) -> transport.SecureConnection:
+        if kwargs.get("expected_node_id") is None:  # bootstrap dials seeds without an id
+            seed_dials.append(trio.current_time())
+        return await real_dial(*args, **kwargs)
+
+    monkeypatch.setattr(transport, "dial", recording_dial)
+    t0 = trio.current_time()
+    lonely = await Node("lonely", seeds=[f"ws://{HOST}:{port}/hart"]).start(nursery)
+    await trio.sleep(20)  # virtual: the seed is down for the first 20 s
+    first, cap = BOOTSTRAP_BACKOFF
+    assert first == 1.0 and cap == 60.0
+    assert [t - t0 for t in seed_dials] == [0, 1, 3, 7, 15]  # 1, 2, 4, 8 s apart: no spinning
+    assert lonely.svc.transport_stats.handshake_failures["connect_failed"] == 5
+    seed = await Node("seed", listen=(HOST, port)).start(nursery)
+    await until("joined through the seed", lambda: lonely.svc.neighbours() == {seed.id},
+                [lonely, seed], timeout=60)
+    assert trio.current_time() - t0 == 31  # the next round after 16 s more
+    await trio.sleep(300)  # virtual: joined, so bootstrap is over
+    assert [t - t0 for t in seed_dials] == [0, 1, 3, 7, 15, 31]
+
+
+async def test_node_without_an_address_is_never_dialled_but_takes_part(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dialled: list[int] = []
+    real_dial = transport.dial
+
+    async def recording_dial(nursery: trio.Nursery, host: str, port: int,
+                             *args: Any, **kwargs: Any) -> transport.SecureConnection:
+        dialled.append(port)
+        return await real_dial(nursery, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(transport, "dial", recording_dial)
+    a = await Node("a").start(nursery)
+    b = await Node("b", seeds=[a.url]).start(nursery)
+    # Listening on every interface there is no one address to offer: behind NAT.
+    hidden = await Node("hidden", seeds=[a.url], listen=("0.0.0.0", 0)).start(nursery)
+    nodes = [a, b, hidden]
+    assert hidden.svc.overview()["advertise"] == []
+    await until("an overlay of three with every record known", lambda: connected(nodes) and all(
+        len(n.svc.peers.entries) == 2 for n in nodes), nodes)
+    for n in (a, b):
+        row = {r["node_id"]: r for r in n.svc.peers.rows(0)}[hidden.id]
+        assert row["addrs"] == [] and row["reachable"] is False
+    a.say("to all")
+    hidden.say("from behind NAT")
+    await until("every note everywhere", lambda: all(
+        n.texts() == Counter({"to all": 1, "from behind NAT": 1}) for n in nodes), nodes)
+    await trio.sleep(100)  # virtual: keepalives, shuffles, announcements and repairs run
+    assert hidden.svc.port not in dialled
+    assert hidden.svc.transport_stats.inbound_active == 0
+    assert all(link.initiator == hidden.id for link in hidden.links().values())
+    assert hidden.svc.neighbours(), "hidden lost its place in the overlay"
