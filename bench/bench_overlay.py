@@ -113,6 +113,13 @@ def settled_section(
             f"{flood.wall_s:.1f} s",
             tree.wall_s <= 120.0 if n >= 10_000 else None,
         ),
+        _row(
+            "  of which the 100 broadcasts",
+            f"{tree.broadcast_wall_s:.1f} s",
+            "",
+            f"{flood.broadcast_wall_s:.1f} s",
+            None,
+        ),
     ]
     if n >= 10_000:
         checks["wall"] = tree.wall_s <= 120.0
