@@ -10,6 +10,7 @@ Module map (one concept per file; see DESIGN.md §2):
 - ``canonical``    RFC 8785 canonical JSON, the project's single entry point
 - ``logs``         structured one-line-per-record logging
 - ``catalog``      every event kind and view this build registers
+- ``errors``       HintedError, the base of every error an operator reads
 - ``sdnotify``     systemd notify protocol (READY, WATCHDOG, STOPPING)
 - ``metrics``      counters rendered as Prometheus text
 - ``ledger/``      signed event envelope, store, append/ingest, views, maintenance

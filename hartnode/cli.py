@@ -28,6 +28,7 @@ from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
 from hartnode.catalog import build_catalog
 from hartnode.datadir import DataDir, DataDirError, resolve
+from hartnode.errors import HintedError
 from hartnode.ledger import maintenance
 from hartnode.ledger.envelope import EnvelopeError
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
@@ -47,12 +48,11 @@ INIT_FLAGS: dict[str, tuple[str, str]] = {
 }
 
 
-class CliError(Exception):
+class CliError(HintedError):
     """An error for the operator: message, what to do, exit code."""
 
     def __init__(self, message: str, hint: str = "", code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.hint = hint
+        super().__init__(message, hint)
         self.code = code
 
 
@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CliError as e:
-        _fail(str(e), e.hint, e.code)
+        _fail(e.message, e.hint, e.code)
     except CommandError as e:
         _fail(e.message, e.hint, EXIT_USAGE if e.usage else EXIT_FAILED)
     except config_mod.ConfigError as e:
@@ -443,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(e), "fix the config file or the HARTNODE_* variable it names", code)
     except (DataDirError, StoreError) as e:
         code = EXIT_STARTUP if args.command == "run" else EXIT_FAILED
-        _fail(str(e.args[0]), e.hint, code)
+        _fail(e.message, e.hint, code)
     except (UnknownKindError, PayloadError, EnvelopeError) as e:
         _fail(str(e), "see `hartnode ledger append --help`; the payload must match the "
               "kind's schema", EXIT_USAGE)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hartnode import config as config_mod
+from hartnode.errors import HintedError
 from hartnode.identity import NodeIdentity
 
 KEY_FILE = "node.key"
@@ -30,15 +31,8 @@ TOKEN_FILE = "api.token"
 LOCK_FILE = "daemon.lock"
 
 
-class DataDirError(Exception):
+class DataDirError(HintedError):
     """The data directory cannot be used; ``hint`` says what to do."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.args[0]} — {self.hint}"
 
 
 def resolve(explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:

@@ -59,6 +59,7 @@ from hartnode.attestation.revocation import (
     sign_revocations,
 )
 from hartnode.datadir import KEY_FILE, DataDir, DataDirError
+from hartnode.errors import HintedError
 from hartnode.identity import NodeIdentity, is_node_id
 
 CHAIN_FILE: Final = "cert.chain.json"  # the installed chain, in the data directory
@@ -97,13 +98,11 @@ class CommandOutput:
     data: dict[str, Any]
 
 
-class CommandError(Exception):
+class CommandError(HintedError):
     """A command failed: what went wrong, what to do, and whether it was bad usage."""
 
     def __init__(self, message: str, hint: str, *, usage: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
         self.usage = usage
 
 
@@ -208,7 +207,7 @@ def _key(path: str | Path, what: str) -> NodeIdentity:
     try:
         return master_key.load_signing_key(p, what=what)
     except master_key.KeyFileError as e:
-        raise CommandError(str(e.args[0]), e.hint) from e
+        raise CommandError(e.message, e.hint) from e
 
 
 def _describe(tier: VerifiedTier) -> dict[str, Any]:
@@ -230,7 +229,7 @@ def master_init(path: str | Path) -> CommandOutput:
     try:
         identity = master_key.create_master_key(p)
     except master_key.KeyFileError as e:
-        raise CommandError(str(e.args[0]), e.hint, usage=True) from e
+        raise CommandError(e.message, e.hint, usage=True) from e
     text = (f"master key written to {p} (mode 0600)\n"
             f"master public key: {identity.node_id}\n"
             "pin the public key in every node's config; keep the key file offline "
@@ -375,7 +374,7 @@ def cert_install(data_dir: str | Path, chain_path: str | Path, master_public_key
     try:
         identity = dd.load_identity()
     except DataDirError as e:
-        raise CommandError(str(e.args[0]), e.hint) from e
+        raise CommandError(e.message, e.hint) from e
     chain = read_chain(chain_path)
     revocations = (None if revocations_path is None
                    else read_revocations(revocations_path, master).revocations)

@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 from typing import Final
 
+from hartnode.errors import HintedError
 from hartnode.identity import NodeIdentity
 
 SEED_LEN: Final = 32
@@ -22,15 +23,8 @@ SEED_LEN: Final = 32
 DATA_DIR_MARKERS: Final = ("node.key", "ledger.sqlite")
 
 
-class KeyFileError(Exception):
+class KeyFileError(HintedError):
     """A key file cannot be created or used; ``hint`` says what to do."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.args[0]} — {self.hint}"
 
 
 def enclosing_data_dir(path: Path) -> Path | None:

@@ -21,6 +21,7 @@ from typing import Any
 import apsw
 import apsw.bestpractice
 
+from hartnode.errors import HintedError
 from hartnode.ledger.schema import (
     APPLICATION_ID_LEDGER,
     APPLICATION_ID_STATE,
@@ -42,15 +43,8 @@ _BEST_PRACTICE = (
 )
 
 
-class StoreError(Exception):
+class StoreError(HintedError):
     """A database cannot be used; ``hint`` says what the operator should do."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.args[0]} — {self.hint}"
 
 
 @dataclass(frozen=True)
