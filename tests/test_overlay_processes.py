@@ -1,0 +1,154 @@
+"""Eight real daemons on loopback: the overlay forms, spreads records, and heals a killed node.
+
+Each node runs ``hartnode run`` in its own process with a fixed peer port on
+127.0.0.1 and ``network.announce_interval`` = 1 s, so a peer turns ``stale``
+after 2.5 s without news and ``dead`` after 7.5 s. Everything is observed
+the way an operator would, through ``hartnode peers --json`` and
+``hartnode status --json`` (its ``overlay`` object).
+
+"Every node sees 8 active peers" in the issue counts the node itself; a node
+does not list itself, so the assertion here is 7 other peers active at each.
+
+Readiness of each daemon is its READY=1 notification. The overlay's state is
+a distributed condition no single event announces, so it is polled with a
+deadline (each poll asks all nodes at once, in parallel child processes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HARTNODE, Daemon, Hartnode, Node, StartDaemon, clean_env, free_port, init_node
+
+N = 8
+ANNOUNCE_S = 1.0  # announce interval: stale after 2.5 of them, dead after 7.5
+DEADLINE_S = 30.0
+POLL_S = 0.25  # between two polls of a distributed condition
+
+pytestmark = pytest.mark.slow
+
+
+def ask_all(nodes: list[Node], *args: str) -> list[Any]:
+    """``hartnode ARGS --json`` on every node at once; the parsed outputs in order."""
+    procs = [subprocess.Popen([*HARTNODE, *args, "--json"], env=clean_env(n.path, n.cli.home),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in nodes]
+    out = []
+    for n, p in zip(nodes, procs, strict=True):
+        stdout, stderr = p.communicate(timeout=30)
+        assert p.returncode == 0, f"{n.path.name}: {args} -> {p.returncode}\n{stderr}"
+        out.append(json.loads(stdout))
+    return out
+
+
+def peer_status(nodes: list[Node]) -> list[dict[str, str]]:
+    """For each node: peer id -> status, from ``hartnode peers --json``."""
+    return [{r["node_id"]: r["status"] for r in rows} for rows in ask_all(nodes, "peers")]
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = DEADLINE_S) -> float:
+    """Poll a distributed condition within a deadline; returns the time it held."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(POLL_S)  # a poll interval, not a readiness wait
+    return time.monotonic()
+
+
+def all_active(nodes: list[Node], expected: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return all(list(s.values()).count("active") == expected for s in peer_status(nodes))
+    return check
+
+
+def test_eight_daemons_form_an_overlay_and_heal_a_killed_node(
+        tmp_path: Path, hartnode: Hartnode, start_daemon: StartDaemon) -> None:
+    nodes = [init_node(hartnode, tmp_path / f"n{i}") for i in range(N)]
+    ports = [free_port() for _ in nodes]
+    seeds = ",".join(f"ws://127.0.0.1:{p}/hart" for p in ports[:2])
+
+    def env(i: int) -> Mapping[str, str]:
+        e = {"HARTNODE_NETWORK_LISTEN": f"127.0.0.1:{ports[i]}",
+             "HARTNODE_NETWORK_ANNOUNCE_INTERVAL": str(int(ANNOUNCE_S)),
+             "HARTNODE_NETWORK_PROFILE": "full"}
+        if i > 0:
+            e["HARTNODE_NETWORK_SEEDS"] = seeds if i > 1 else seeds.split(",")[0]
+        return e
+
+    daemons: dict[int, Daemon] = {}
+    for i in range(N - 1):
+        daemons[i] = start_daemon(nodes[i], env=env(i))
+    first = nodes[: N - 1]
+    wait_until("the first 7 see each other active", all_active(first, N - 2))
+
+    # The 8th comes late: its record must reach every node, most of which it
+    # has no link to (active views hold ~5), so it travels by broadcast.
+    daemons[N - 1] = start_daemon(nodes[N - 1], env=env(N - 1))
+    wait_until("every node sees 7 other peers active", all_active(nodes, N - 1))
+    statuses = ask_all(nodes, "status")
+    ids = [s["node_id"] for s in statuses]
+    for s in statuses:
+        assert s["peers"] == N - 1, s
+        view = s["overlay"]["active_view"]
+        assert 1 <= len(view) <= 5 and s["node_id"] not in view, s["overlay"]
+        for peer in view:  # active views are symmetric
+            assert s["node_id"] in statuses[ids.index(peer)]["overlay"]["active_view"]
+    late_id = ids[N - 1]
+    far = [s["node_id"] for s in statuses if late_id not in s["overlay"]["active_view"]
+           and s["node_id"] != late_id]
+    assert far, "the late node linked to everyone: its record needed no broadcast"
+
+    # SIGKILL the node with the most neighbours (not a seed): no goodbye, no Close.
+    victim = max(range(2, N), key=lambda i: len(statuses[i]["overlay"]["active_view"]))
+    victim_id = ids[victim]
+    survivors = [n for i, n in enumerate(nodes) if i != victim]
+    had_it = [s["node_id"] for s in statuses if victim_id in s["overlay"]["active_view"]]
+    daemons[victim].proc.kill()
+    daemons[victim].proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    first_stale: dict[int, float] = {}
+    first_dead: dict[int, float] = {}
+
+    def dead_everywhere() -> bool:
+        seen_all = peer_status(survivors)
+        # A status is computed when a node answers, at the latest now.
+        answered = time.monotonic() - killed_at
+        for j, seen in enumerate(seen_all):
+            status = seen.get(victim_id, "forgotten")
+            assert status != "active" or j not in first_stale, f"{j} saw it active again"
+            if status == "stale":
+                first_stale.setdefault(j, answered)
+            elif status in ("dead", "forgotten"):
+                assert j in first_stale, f"{j} saw it dead without seeing it stale first"
+                first_dead.setdefault(j, answered)
+        return len(first_dead) == len(survivors)
+
+    wait_until("the killed node is dead at every survivor", dead_everywhere, timeout=20)
+    print(f"seconds after the kill: stale by {first_stale}, dead by {first_dead}")
+    # Dead means 7.5 intervals without news. A node's last news may be older
+    # than one interval at the kill (a relayed record can be late, up to the
+    # 2.5-interval TTL), so the lower bound allows for that; polls add ~1 s.
+    assert min(first_dead.values()) >= (7.5 - 3) * ANNOUNCE_S, first_dead
+    assert max(first_dead.values()) <= 7.5 * ANNOUNCE_S + 4.0, first_dead
+
+    # Its links were replaced: no survivor keeps it in its active view, none is left alone.
+    def replaced() -> bool:
+        views = [s["overlay"]["active_view"] for s in ask_all(survivors, "status")]
+        return all(v and victim_id not in v for v in views)
+
+    wait_until("survivors' active views no longer hold it and none is empty", replaced)
+    assert had_it, "the victim had neighbours"
+
+    # Restarted (same key, same port), it rejoins and is seen active by all.
+    daemons[victim].close()
+    daemons[victim] = start_daemon(nodes[victim], env=env(victim))
+    wait_until("every node sees 7 other peers active again", all_active(nodes, N - 1))
+    back = [s["overlay"]["active_view"] for s in ask_all(nodes, "status")]
+    assert back[victim], "the restarted node has no neighbour"
