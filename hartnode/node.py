@@ -51,6 +51,7 @@ from hartnode.metrics import NodeMetrics, Registry
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+FEED_CONFIRM_TIMEOUT_S = 30.0
 REVOCATIONS_FILE = "revocations.json"  # the newest master-signed list this node holds
 
 
@@ -148,6 +149,22 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+
+async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:
+    """Hold own appends until a neighbour has shown us our own feed's head.
+
+    A node restored from an old backup would otherwise append at a seq its
+    peers already hold a different event for: a fork of its own feed, which
+    everyone would rightly treat as equivocation (issue #4). Bounded: with no
+    neighbour within FEED_CONFIRM_TIMEOUT_S the node appends anyway, and says so.
+    """
+    with trio.move_on_after(FEED_CONFIRM_TIMEOUT_S) as waited:
+        await replication.feed_confirmed.wait()
+    if waited.cancelled_caught:
+        log.warning("appending before any peer confirmed this node's feed head", extra={
+            "fields": {"waited_s": FEED_CONFIRM_TIMEOUT_S}})
+    gate.set()
 
 
 def _count_ingest(metrics: NodeMetrics, result: IngestResult) -> None:
@@ -259,12 +276,15 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # Set here and by the committer, never read at scrape time: the
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
-            await nursery.start(committer.run)
             node.gossip = build_gossip(data_dir, cfg, node_ledger)
             node.replication = ReplicationService(
                 node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
                 on_ingested=lambda r: _count_ingest(metrics, r))
             committer.on_committed = node.replication.announce
+            if cfg.network.seeds:  # the first node of a network has no one to ask
+                committer.gate = trio.Event()
+                nursery.start_soon(confirm_own_feed, node.replication, committer.gate)
+            await nursery.start(committer.run)
             try:
                 peer_port = await nursery.start(node.gossip.run)
             except OSError as e:

@@ -53,6 +53,8 @@ class Committer:
         self.max_batch = max_batch
         self.metrics = metrics
         self.on_committed = on_committed  # e.g. replication pushes the new events
+        self.gate = trio.Event()
+        self.gate.set()
         self._send, self._receive = trio.open_memory_channel[_Pending](max_batch)
 
     async def append(self, draft: Draft) -> Event:
@@ -73,6 +75,9 @@ class Committer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        # Appends queue up (callers wait) until the feed's head is known: see
+        # node.confirm_own_feed. Set from the start when nothing gates it.
+        await self.gate.wait()
         async with self._receive:
             while True:
                 batch = [await self._receive.receive()]

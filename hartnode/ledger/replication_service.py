@@ -31,6 +31,8 @@ from hartnode.ledger.replication import (
     REPLICATION_TYPES,
     Batch,
     FeedEvent,
+    Heads,
+    HeadsDigest,
     Ingest,
     NewEvents,
     ReplicationEffect,
@@ -65,6 +67,10 @@ class ReplicationService:
         self.on_ingested = on_ingested
         self.core = Replicator()
         self.stats = ReplicationStats()
+        # Set once a neighbour has shown its heads and nothing newer is left to
+        # pull from it: from then on this node knows its own feed's true head
+        # (a node restored from an old backup pulls its later events first).
+        self.feed_confirmed = trio.Event()
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.app_types = REPLICATION_TYPES
         gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
@@ -121,6 +127,9 @@ class ReplicationService:
                 self.gossip.close_link(peer, f"replication: {e.reason}")
                 return
             await self._apply(effects)
+            in_step = (isinstance(item, HeadsDigest) and not effects) or isinstance(item, Heads)
+            if in_step and not self.core.pulling(peer):
+                self.feed_confirmed.set()
 
     async def _apply(self, effects: list[ReplicationEffect]) -> None:
         for effect in effects:
@@ -133,6 +142,8 @@ class ReplicationService:
                 await self._ingest(effect.items)
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
                                                         await self._heads()))
+                if not self.core.pulling(effect.peer):
+                    self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
         """What a link to ``peer`` may carry. Hierarchy links come with issue #4's sync."""
