@@ -151,6 +151,38 @@ class Node:
         return [e.as_json() for e in events]
 
 
+METRICS_EXPORT_S = 5.0
+
+
+async def export_overlay_metrics(gossip: GossipService, registry: Registry,
+                                 metrics: NodeMetrics) -> None:
+    """Copy the overlay's counters into the registry every few seconds.
+
+    They live in plain Counters the trio loop updates; the scrape runs on
+    aiohttp's thread, so it must not read them itself (a dict resized while
+    it is copied raises). Deltas keep the exported series monotonic.
+    """
+    handshakes = registry.counter("hartnode_handshake_failures_total",
+                                  "Peer connections that failed the handshake, by reason.",
+                                  ("reason",))
+    protocol = registry.counter("hartnode_peer_protocol_errors_total",
+                                "Links ended because the peer broke the protocol, by reason.",
+                                ("reason",))
+    links = registry.gauge("hartnode_peer_links", "Open authenticated peer links.")
+    sources = ((gossip.transport_stats.decode_errors, metrics.wire_decode_errors),
+               (gossip.transport_stats.handshake_failures, handshakes),
+               (gossip.stats.protocol_errors, protocol))
+    exported: list[dict[str, int]] = [{} for _ in sources]
+    while True:
+        for (counts, series), done in zip(sources, exported, strict=True):
+            for reason, n in list(counts.items()):
+                if n > done.get(reason, 0):
+                    series.inc(n - done.get(reason, 0), reason=reason)
+                    done[reason] = n
+        links.set(float(gossip.link_count()))
+        await trio.sleep(METRICS_EXPORT_S)  # the export period, not a readiness wait
+
+
 async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:
     """Hold own appends until a neighbour has shown us our own feed's head.
 
@@ -292,6 +324,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     f"cannot listen on {cfg.network.listen} for peers: {e.strerror or e}; "
                     "stop what uses that port or set network.listen") from e
             await nursery.start(node.replication.run)
+            nursery.start_soon(export_overlay_metrics, node.gossip, registry, metrics)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,

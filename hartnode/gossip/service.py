@@ -155,6 +155,10 @@ class GossipService:
     def node_id(self) -> str:
         return self.identity.node_id
 
+    def link_count(self) -> int:
+        """Open authenticated links (the active view plus links not yet placed)."""
+        return len(self._links)
+
     def neighbours(self) -> frozenset[str]:
         return frozenset(self._hv.active) if self._hv else frozenset()
 
