@@ -264,6 +264,7 @@ def sign_canonical(
     reach: str,
     payload_json: str,
     provenance_json: str,
+    members_checked: bool = False,
 ) -> Event:
     """``sign_event`` for a payload and provenance already canonicalised.
 
@@ -273,14 +274,19 @@ def sign_canonical(
     would be signed as given and then refused by every peer as
     ``not_canonical``.
 
+    ``members_checked``: the caller has already run ``check_header`` on every
+    member it chose (``log.check_draft``) and computed the rest itself (seq,
+    prev, origin); the second check is then skipped (1.1 µs of ~31 per event).
+
     Raises:
         EnvelopeError: a member is malformed, or the envelope is too large.
     """
     origin = identity.node_id
-    check_header(
-        origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
-        reach=reach,
-    )
+    if not members_checked:
+        check_header(
+            origin=origin, seq=seq, prev=prev, ts_ms=ts_ms, actor=actor, kind=kind, scope=scope,
+            reach=reach,
+        )
     return _seal(identity, origin, seq, prev, ts_ms, actor, kind, scope, reach, payload_json,
                  provenance_json)
 

@@ -327,6 +327,8 @@ class Ledger:
         with write_transaction(self.conn):
             head = self.head(origin)
             seq, prev = (head.seq, head.hash.hex()) if head else (0, None)
+            if seq + len(drafts) > MAX_SAFE_INTEGER:  # check_draft cannot see the seq
+                raise EnvelopeError("bad_field", "seq: this feed has reached 2^53-1 events")
             next_id = self.max_id() + 1
             rows = []
             for d, (payload_json, provenance_json) in zip(drafts, texts, strict=True):
@@ -335,7 +337,7 @@ class Ledger:
                     self.identity, seq=seq, prev=prev,
                     ts_ms=now if d.ts_ms is None else d.ts_ms, actor=d.actor, kind=d.kind,
                     scope=d.scope, reach=d.reach, payload_json=payload_json,
-                    provenance_json=provenance_json,
+                    provenance_json=provenance_json, members_checked=True,
                 )
                 rows.append(_row(next_id, event, now))
                 out.append((next_id, event))
