@@ -5,4 +5,5 @@ Module map:
 - ``revocation``   master-signed revocation lists with a monotonic sequence
 - ``master_key``   the offline master key file and issuer key files (0600 seeds)
 - ``commands``     one function per ``keys``/``cert`` CLI verb: init, issue, install, show, revoke
+(revocation lists travel the overlay through ``gossip.trust``)
 """

@@ -7,5 +7,8 @@ Module map:
 - ``transport``   trio-websocket listener and dialer (the only socket code)
 - ``hyparview``   HyParView membership core (active/passive views); knobs in ``overlay_config``
 - ``plumtree``    Plumtree broadcast core (eager tree + lazy IHAVE); link budget ``token_bucket``
-- ``peer_record`` signed peer records
+- ``peer_record`` signed peer records and the peer table they build
+- ``trust``       revocation lists on the overlay (sans-I/O ``TrustState``)
+- ``messages``    the overlay's wire type numbers (16-63)
+- ``service``     the trio shell: links, timers and effects for the cores
 """

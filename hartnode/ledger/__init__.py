@@ -8,4 +8,8 @@ Module map:
 - ``log``          append own events (group commit) and ingest foreign ones
 - ``views``        the projection registry and the view updater
 - ``maintenance``  ``kb verify``, ``backup``, ``vacuum``, ``migrate``, ``rebuild``
+- ``node_ledger``  both databases opened together (what the daemon and CLI hold)
+- ``committer``    group commit for the daemon, and the one store-access limiter
+- ``replication``  sans-I/O anti-entropy core: heads digests, pulls, wire types 64-71
+- ``replication_service``  its trio shell on the gossip links
 """
