@@ -28,7 +28,7 @@ from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
 from hartnode.catalog import build_catalog
 from hartnode.datadir import DataDir, DataDirError, resolve
-from hartnode.errors import HintedError
+from hartnode.errors import HintedError, find_in_group
 from hartnode.ledger import maintenance
 from hartnode.ledger.envelope import EnvelopeError
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
@@ -206,22 +206,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StartupError as e:
         raise CliError(f"hartnode could not start: {e}", code=EXIT_STARTUP) from e
     except BaseExceptionGroup as eg:
-        startup = _leaf(eg, StartupError)
+        startup = find_in_group(eg, StartupError)
         if startup is None:
             raise
         raise CliError(f"hartnode could not start: {startup}", code=EXIT_STARTUP) from eg
     return EXIT_OK
-
-
-def _leaf(eg: BaseExceptionGroup[BaseException], cls: type[Exception]) -> Exception | None:
-    for exc in eg.exceptions:
-        if isinstance(exc, cls):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _leaf(exc, cls)
-            if found is not None:
-                return found
-    return None
 
 
 def _api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:

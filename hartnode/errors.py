@@ -6,6 +6,10 @@ The CLI prints ``message`` after ``hartnode: error:`` and ``hint`` after
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class HintedError(Exception):
     """A failure the operator can act on; ``hint`` says how."""
@@ -17,3 +21,16 @@ class HintedError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}"
+
+
+def find_in_group(group: BaseExceptionGroup[BaseException], cls: type[E]) -> E | None:
+    """The first ``cls`` exception anywhere inside ``group`` (trio nurseries wrap
+    what their tasks raise in exception groups, nested once per nursery)."""
+    for exc in group.exceptions:
+        if isinstance(exc, cls):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = find_in_group(exc, cls)
+            if found is not None:
+                return found
+    return None

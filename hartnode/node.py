@@ -35,6 +35,7 @@ from hartnode.attestation.revocation import (
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
+from hartnode.errors import find_in_group
 from hartnode.gossip.overlay_config import for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
@@ -319,9 +320,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             await nursery.start(committer.run)
             try:
                 peer_port = await nursery.start(node.gossip.run)
-            except OSError as e:
+            except (OSError, BaseExceptionGroup) as e:
+                # The listener's own nursery wraps its bind error in a group.
+                bind_error = e if isinstance(e, OSError) else find_in_group(e, OSError)
+                if bind_error is None:
+                    raise
                 raise StartupError(
-                    f"cannot listen on {cfg.network.listen} for peers: {e.strerror or e}; "
+                    f"cannot listen on {cfg.network.listen} for peers: "
+                    f"{bind_error.strerror or bind_error}; "
                     "stop what uses that port or set network.listen") from e
             await nursery.start(node.replication.run)
             nursery.start_soon(export_overlay_metrics, node.gossip, registry, metrics)

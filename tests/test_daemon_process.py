@@ -145,6 +145,23 @@ def test_api_port_in_use_exits_3_naming_the_port(node: Node, start_daemon: Start
     start_daemon(node)
 
 
+def test_peer_port_in_use_exits_3_naming_the_port(node: Node, start_daemon: StartDaemon,
+                                                   unused_port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", unused_port))
+        squatter.listen()
+        daemon = start_daemon(node, wait_ready=False,
+                              env={"HARTNODE_NETWORK_LISTEN": f"127.0.0.1:{unused_port}"})
+        rc = daemon.proc.wait(timeout=20.0)
+        log = daemon.log()
+        assert rc == 3, log
+        assert ("hartnode: error: hartnode could not start: cannot listen on "
+                f"127.0.0.1:{unused_port} for peers") in log
+        assert "Traceback" not in log
+        daemon.drain()
+        assert not daemon.received("READY=1"), daemon.messages
+
+
 def test_watchdog_pings_when_watchdog_usec_is_set(
         node: Node, start_daemon: StartDaemon) -> None:
     daemon = start_daemon(node, env={"WATCHDOG_USEC": "200000"})
