@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hartnode.apps import notes
+from hartnode.attestation import fraud
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.views import ViewRegistry
 
@@ -22,6 +23,6 @@ class Catalog:
 def build_catalog() -> Catalog:
     kinds = KindRegistry()
     views = ViewRegistry()
-    for app in (notes,):
+    for app in (notes, fraud):
         app.register(kinds, views)
     return Catalog(kinds, views)

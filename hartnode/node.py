@@ -26,6 +26,7 @@ from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, parse_chain_file
 from hartnode.attestation.commands import CHAIN_FILE
+from hartnode.attestation.fraud import equivocation_alert
 from hartnode.attestation.revocation import (
     RevocationError,
     SignedRevocationList,
@@ -312,7 +313,9 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             node.gossip = build_gossip(data_dir, cfg, node_ledger)
             node.replication = ReplicationService(
                 node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-                on_ingested=lambda r: _count_ingest(metrics, r))
+                on_ingested=lambda r: _count_ingest(metrics, r),
+                on_fork=lambda a, b: nursery.start_soon(
+                    committer.append, equivocation_alert(a, b)))
             committer.on_committed = node.replication.announce
             if cfg.network.seeds:  # the first node of a network has no one to ask
                 committer.gate = trio.Event()

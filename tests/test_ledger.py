@@ -11,7 +11,7 @@ import pytest
 from hartnode.catalog import build_catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import maintenance
-from hartnode.ledger.envelope import sign_event
+from hartnode.ledger.envelope import Event, sign_event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
@@ -308,3 +308,66 @@ def test_kb_migrate_takes_a_1_0_0_ledger_to_the_current_schema(tmp_path: Path) -
     with NodeLedger(d, identity, CATALOG) as migrated:
         assert migrated.append(notes(1))[0].seq == 26
     assert maintenance.migrate(d, CATALOG).backup_dir is None  # nothing left to do
+
+
+def _fork(node: NodeLedger, seq: int) -> tuple[Event, Event]:
+    """The node's stored event at ``seq`` and a second, validly signed event there."""
+    identity = node.ledger.identity
+    assert identity is not None
+    stored = node.ledger.feed(identity.node_id, seq, 1)[0]
+    other = sign_event(identity, seq=seq, prev=stored.prev, ts_ms=1, actor="node",
+                       kind="note.created", scope="system", reach="network",
+                       payload={"text": "the other history"}, provenance={})
+    return stored, other
+
+
+def test_a_forking_origins_later_events_are_held_back(node: NodeLedger,
+                                                      peer: NodeLedger) -> None:
+    node.append(notes(2))
+    peer.ingest(wire_feed(node))
+    _, other = _fork(node, 2)
+    first = peer.ingest([other.wire()])
+    assert len(first.equivocations) == 1
+    assert peer.ingest([other.wire()]).equivocations == []
+    later = node.append(notes(1, 2))[0]  # seq 3 on the branch the peer holds
+    r = peer.ingest([later.wire()])
+    assert r.rejected["forked_origin"] == 1 and not r.stored
+    assert peer.ledger.max_id() == 2
+
+
+def test_fork_evidence_from_a_peer_is_verified_before_it_is_kept(
+        node: NodeLedger, peer: NodeLedger) -> None:
+    from hartnode.ledger.envelope import EnvelopeError
+
+    node.append(notes(2))
+    stored, other = _fork(node, 2)
+    pair = peer.ledger.record_evidence(stored.wire(), other.wire())
+    assert pair is not None and pair[0].hash == stored.hash
+    assert peer.ledger.record_evidence(stored.wire(), other.wire()) is None
+    assert peer.ledger.forked() == {stored.origin: 2}
+    with pytest.raises(EnvelopeError):
+        peer.ledger.record_evidence(stored.wire(), stored.wire())
+    envelope, _ = other.wire()
+    with pytest.raises(EnvelopeError):
+        peer.ledger.record_evidence(stored.wire(), (envelope, bytes(64)))
+
+
+def test_a_fraud_alert_is_a_signed_event_projected_into_fraud_alerts(
+        node: NodeLedger, peer: NodeLedger) -> None:
+    import json
+
+    from hartnode.attestation.fraud import equivocation_alert
+
+    node.append(notes(2))
+    stored, other = _fork(node, 2)
+    peer.append([equivocation_alert(stored, other)])
+    row = peer.views.state.execute(
+        "SELECT node_id, alert_type, severity, evidence_json, reporter FROM fraud_alerts"
+    ).fetchall()[0]
+    identity = peer.ledger.identity
+    assert identity is not None
+    assert row[:3] == (stored.origin, "equivocation", "critical")
+    assert json.loads(row[3]) == {"seq": 2, "hash_a": stored.hash_hex, "hash_b": other.hash_hex}
+    assert row[4] == identity.node_id
+    assert peer.views.rebuild() == 1
+    assert maintenance.verify(peer.data_dir, CATALOG).ok

@@ -219,6 +219,7 @@ class Ledger:
         self._held: dict[str, dict[int, FeedItem]] = {}
         self._held_total = 0
         self._heads: dict[str, int] | None = None
+        self._forked: dict[str, int] | None = None  # origin -> lowest seq it forked at
 
     # -- reading ---------------------------------------------------------
 
@@ -397,8 +398,9 @@ class Ledger:
             self.conn.executemany(
                 "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
                 " VALUES (?,?,?,?,?,?)", marker_rows)
-            for a, b in result.equivocations:
-                self._record_equivocation(a, b, now)
+            # Only forks new on record are reported, so each is alerted once.
+            result.equivocations = [(a, b) for a, b in result.equivocations
+                                    if self._record_equivocation(a, b, now)]
         for origin, head in heads.items():
             if head is not None:
                 self._advance(origin, head.seq)
@@ -442,6 +444,12 @@ class Ledger:
     def _place(self, event: FeedItem, head: Head | None, result: IngestResult) -> str:
         """Decide what to do with a verified event or marker given its origin's head."""
         head_seq = head.seq if head else 0
+        forked_at = self.forked().get(event.origin)
+        if forked_at is not None and event.seq > forked_at:
+            # Which branch is "the" feed cannot be known: hold the forker's later
+            # events back (DESIGN §1: the fork is the proof of fraud).
+            result.rejected["forked_origin"] += 1
+            return "skip"
         if event.seq <= head_seq:
             stored = self.feed(event.origin, event.seq, 1)
             if stored and stored[0].seq == event.seq:
@@ -480,7 +488,8 @@ class Ledger:
     def held_count(self) -> int:
         return self._held_total
 
-    def _record_equivocation(self, a: Event, b: Event, now: int) -> None:
+    def _record_equivocation(self, a: Event, b: Event, now: int) -> bool:
+        """Keep both signed events as evidence; False if this fork was on record."""
         env_a, sig_a = a.wire()
         env_b, sig_b = b.wire()
         self.conn.execute(
@@ -488,6 +497,34 @@ class Ledger:
             " sig_b, detected_ms) VALUES (?,?,?,?,?,?,?)",
             (a.origin, a.seq, env_a, sig_a, env_b, sig_b, now),
         )
+        new = self.conn.changes() > 0
+        forked = self.forked()
+        forked[a.origin] = min(a.seq, forked.get(a.origin, a.seq))
+        return new
+
+    def forked(self) -> dict[str, int]:
+        """Origins with a fork on record, each with the lowest seq it forked at."""
+        if self._forked is None:
+            self._forked = dict(self.conn.execute(
+                "SELECT origin, MIN(seq) FROM equivocations GROUP BY origin"))
+        return self._forked
+
+    def record_evidence(self, a_wire: tuple[bytes, bytes],
+                        b_wire: tuple[bytes, bytes]) -> tuple[Event, Event] | None:
+        """Store fork evidence received from a peer, once it proves a fork.
+
+        Both must be valid signed events of one origin and seq with different
+        hashes. Returns the pair when it was new here, None otherwise.
+
+        Raises:
+            EnvelopeError: either event does not verify, or they are no fork.
+        """
+        a, b = decode_event(*a_wire), decode_event(*b_wire)
+        if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
+            raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
+        with write_transaction(self.conn):
+            new = self._record_equivocation(a, b, self.clock_ms())
+        return (a, b) if new else None
 
     def equivocations(self) -> list[tuple[Event, Event]]:
         """Stored fork evidence, each pair re-verified from its signed bytes."""

@@ -59,12 +59,14 @@ class ReplicationStats:
 class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
                  round_interval: float = 10.0,
-                 on_ingested: Callable[[IngestResult], None] | None = None) -> None:
+                 on_ingested: Callable[[IngestResult], None] | None = None,
+                 on_fork: Callable[[Event, Event], None] | None = None) -> None:
         self.gossip = gossip
         self.node_ledger = node_ledger
         self.access = access
         self.round_interval = round_interval
         self.on_ingested = on_ingested
+        self.on_fork = on_fork  # the node raises a fraud alert
         self.core = Replicator()
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
@@ -165,3 +167,7 @@ class ReplicationService:
         self.stats.rejected.update(result.rejected)
         if self.on_ingested is not None:
             self.on_ingested(result)
+        for a, b in result.equivocations:
+            log.warning("fork_detected origin=%s seq=%d", a.origin[:12], a.seq)
+            if self.on_fork is not None:
+                self.on_fork(a, b)
