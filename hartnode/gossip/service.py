@@ -322,7 +322,7 @@ class GossipService:
             except transport.LinkClosed:
                 return
             now = trio.current_time()
-            size = len(wire.encode(msg))
+            size = link.conn.last_frame_bytes
             ready_at = link.bucket.reserve(min(size, int(link.bucket.burst)), now)
             if ready_at > now:
                 self.stats.throttled += 1
@@ -360,9 +360,7 @@ class GossipService:
 
     def send(self, peer: str, msg: object) -> bool:
         """Queue ``msg`` on the link to ``peer``; False when there is none or it is full."""
-        before = sum(self.stats.dropped.values())
-        self._send(peer, msg)
-        return sum(self.stats.dropped.values()) == before
+        return self._send(peer, msg)
 
     def close_link(self, peer: str, reason: str) -> None:
         """End the link to ``peer`` (e.g. it broke another service's protocol)."""
@@ -370,15 +368,17 @@ class GossipService:
         if link is not None:
             self._nursery_start(link.conn.aclose, reason)
 
-    def _send(self, peer: str, msg: object) -> None:
+    def _send(self, peer: str, msg: object) -> bool:
         link = self._links.get(peer)
         if link is None:
             self.stats.dropped["no_link"] += 1
-            return
+            return False
         try:
             link.send.send_nowait(msg)
         except (trio.WouldBlock, trio.ClosedResourceError):
             self.stats.dropped["queue_full"] += 1
+            return False
+        return True
 
     def _nursery_start(self, fn: Callable[..., object], *args: object) -> None:
         assert self._nursery is not None

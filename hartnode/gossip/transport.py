@@ -167,6 +167,9 @@ class SecureConnection(trio.abc.AsyncResource):
         self._receive_lock = trio.StrictFIFOLock()
         self._closed: LinkClosed | None = None
         self._closed_event = trio.Event()
+        # Sealed size of the last frame ``receive`` returned: what the link
+        # carried, for a byte budget, without encoding the message again.
+        self.last_frame_bytes = 0
         self.remote_node_id: str = result.remote_node_id
         self.handshake_hash: bytes = result.handshake_hash
         self.is_initiator = initiator
@@ -247,6 +250,7 @@ class SecureConnection(trio.abc.AsyncResource):
         except FrameError as e:
             self._stats.frame_errors[e.reason] += 1
             raise await self._end("frame_error", e.reason) from None
+        self.last_frame_bytes = len(frame)
         try:
             return wire.decode(plaintext, self._config.wire_limits)
         except wire.DecodeError as e:
