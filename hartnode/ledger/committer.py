@@ -39,6 +39,7 @@ class StoreAccess:
 @dataclass
 class _Pending:
     draft: Draft
+    texts: tuple[str, str]  # check_draft's canonical payload and provenance
     done: trio.Event = field(default_factory=trio.Event)
     event: Event | None = None
     error: BaseException | None = None
@@ -64,8 +65,7 @@ class Committer:
             UnknownKindError, PayloadError, EnvelopeError: checked before
                 queueing, so one bad draft never fails a whole batch.
         """
-        check_draft(self.node_ledger.ledger.kinds, draft)
-        pending = _Pending(draft)
+        pending = _Pending(draft, check_draft(self.node_ledger.ledger.kinds, draft))
         await self._send.send(pending)
         await pending.done.wait()
         if pending.error is not None:
@@ -91,7 +91,8 @@ class Committer:
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         try:
             stored = await self.access.run(self.node_ledger.ledger.append,
-                                           [p.draft for p in batch])
+                                           [p.draft for p in batch],
+                                           [p.texts for p in batch])
         except Exception as e:  # a store failure: every caller of the batch learns it
             for p in batch:
                 p.error = e

@@ -309,10 +309,16 @@ class Ledger:
 
     # -- appending own events -------------------------------------------
 
-    def append(self, drafts: Sequence[Draft]) -> list[tuple[int, Event]]:
+    def append(self, drafts: Sequence[Draft],
+               checked: Sequence[tuple[str, str]] | None = None) -> list[tuple[int, Event]]:
         """Sign and durably store ``drafts`` in one transaction (group commit).
 
         Returns ``(id, event)`` pairs only after the commit is on disk.
+
+        Args:
+            checked: what ``check_draft`` returned for each draft, when the
+                caller already ran it (the daemon's committer does, before
+                queueing); None to check here.
 
         Raises:
             UnknownKindError, PayloadError: a draft does not match its schema;
@@ -321,7 +327,9 @@ class Ledger:
         """
         if self.identity is None:
             raise RuntimeError("this Ledger was opened read-only, without the node key")
-        texts = [check_draft(self.kinds, d) for d in drafts]
+        texts = checked if checked is not None else [check_draft(self.kinds, d) for d in drafts]
+        if len(texts) != len(drafts):
+            raise ValueError("checked must hold one entry per draft")
         now = self.clock_ms()
         origin = self.identity.node_id
         out: list[tuple[int, Event]] = []
