@@ -9,13 +9,16 @@ message that has not arrived within ``graft_timeout``, the node sends GRAFT to
 the announcer, which sends the message and makes the link eager again: the
 tree repairs itself around failures.
 
-Two deviations from the paper, both measured with ``bench/bench_overlay.py``
-(without them the last delivery hop at 10,000 nodes drifted from ~18 to ~35):
+Three deviations from the paper, each measured with ``bench/bench_overlay.py``
+or the tests (without the first two the last delivery hop at 10,000 nodes
+drifted from ~18 to ~35):
 - a duplicate prunes the link of the copy with *more hops* (the paper: the
   later copy), so the tree converges to fewest-hop paths (``_on_duplicate``);
 - a neighbour that comes up after the first message starts *lazy* (the paper:
   eager), so HyParView topping up its views never reshapes the tree; it
-  becomes a tree link through GRAFT when the tree needs it (``on_neighbour_up``).
+  becomes a tree link through GRAFT when the tree needs it (``on_neighbour_up``);
+- a link that pushed us a first copy within ``graft_timeout`` is not pruned,
+  so concurrent broadcasts cannot cut the tree in two (``_feeds_a_tree``).
 The paper's IHAVE-driven tree "optimisation" is left out: in simulation it
 made concurrent parent swaps that cut the tree and raised the hop count.
 
@@ -39,6 +42,7 @@ eviction is caught by the ledger, which is idempotent by hash.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from dataclasses import dataclass
 
@@ -131,6 +135,7 @@ class Plumtree:
         self._lazy_queue: dict[str, dict[bytes, int]] = {}  # peer -> {id: hops} to announce
         self._flush_at: float | None = None
         self._repair_until = -1.0  # until then, a missing message is grafted sooner
+        self._fed_at: dict[str, float] = {}  # peer -> when it last pushed us a first copy
 
     # --- public API ---
 
@@ -178,6 +183,7 @@ class Plumtree:
             del self.eager[peer]
         self.lazy.pop(peer, None)
         self._lazy_queue.pop(peer, None)
+        self._fed_at.pop(peer, None)
         return []
 
     def on_message(self, peer: str, msg: object, now: float) -> list[BroadcastEffect]:
@@ -197,6 +203,8 @@ class Plumtree:
             if len(msg.msg_id) > MAX_ID_LEN:
                 raise RemoteProtocolError("bad_prune", f"id {len(msg.msg_id)} B")
             cached = self._cache.get(msg.msg_id)
+            if self._feeds_a_tree(peer, now):
+                return []  # the same hold as in ``_on_duplicate``, seen from this end
             if peer in self.eager and (cached is None or cached[2] != peer):
                 del self.eager[peer]
                 self.lazy[peer] = None
@@ -245,19 +253,37 @@ class Plumtree:
         """True when ``msg_id`` was delivered here and is still remembered."""
         return msg_id in self._seen
 
+    def _feeds_a_tree(self, peer: str, now: float) -> bool:
+        """True while ``peer`` pushed us a first copy less than ``graft_timeout`` ago.
+
+        Such a link is a tree link of a broadcast that may still be in flight,
+        so it is not pruned yet. Without this hold, broadcasts from several
+        sources at once cut every cycle of the eager graph in several places
+        (each source's duplicates prune links of the others' trees), leaving a
+        forest that later broadcasts can only cross by IHAVE + GRAFT, and
+        grafted links were cut again the same way: at 10 nodes sending their
+        first message at once, half of all later deliveries waited a graft
+        timeout (tests/gossip/test_service.py,
+        ``test_concurrent_first_broadcasts_still_leave_a_broadcast_tree``).
+        With it a cycle lives until a quieter duplicate prunes it: a little
+        more redundancy under bursts, never a cut tree.
+        """
+        return now - self._fed_at.get(peer, -math.inf) < self.config.graft_timeout
+
     # --- handlers (the paper's Algorithm 2) ---
 
     def _on_gossip(self, peer: str, msg: Gossip, now: float) -> list[BroadcastEffect]:
         if not 0 < len(msg.msg_id) <= MAX_ID_LEN or not 0 < msg.hops <= MAX_HOPS:
             raise RemoteProtocolError("bad_gossip", f"id {len(msg.msg_id)} B, hops {msg.hops}")
         if msg.msg_id in self._seen:
-            return self._on_duplicate(peer, msg)
+            return self._on_duplicate(peer, msg, now)
+        self._fed_at[peer] = now
         if peer in self.lazy:
             del self.lazy[peer]
             self.eager[peer] = None
         return self._accept(msg, peer, now)
 
-    def _on_duplicate(self, peer: str, msg: Gossip) -> list[BroadcastEffect]:
+    def _on_duplicate(self, peer: str, msg: Gossip, now: float) -> list[BroadcastEffect]:
         """A second copy: one of the two links that carried it is redundant (DESIGN §3 PRUNE).
 
         The paper prunes the link of the later copy, which grows a fastest-path
@@ -295,6 +321,8 @@ class Plumtree:
             return out
         if peer == parent:
             return []  # the network duplicated our parent's push: the link is fine
+        if self._feeds_a_tree(peer, now):
+            return []  # a tree link of a broadcast still in flight: not yet
         # Prune even when the sender is lazy here already: it pushed, so it
         # still has us eager, and only our Prune makes the link lazy both ways.
         if peer in self.eager:

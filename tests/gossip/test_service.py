@@ -437,10 +437,6 @@ async def test_node_without_an_address_is_never_dialled_but_takes_part(
     assert hidden.svc.neighbours(), "hidden lost its place in the overlay"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG plumtree: when every node sends its first broadcast at once, crossing duplicates "
-    "prune the eager links into a forest that never heals (graft and prune keep undoing each "
-    "other); about half of all later deliveries wait for IHAVE + GRAFT"))
 async def test_concurrent_first_broadcasts_still_leave_a_broadcast_tree(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
     seed = await Node("seed").start(nursery)

@@ -123,6 +123,29 @@ def test_losing_a_tree_link_makes_grafts_faster_for_a_while() -> None:
     assert pt.next_deadline() == pytest.approx(late + CFG.graft_timeout)
 
 
+def test_a_link_that_just_fed_a_first_copy_is_not_pruned_until_its_broadcast_is_done() -> None:
+    # Broadcasts from two sources at once: b is our tree link for M2 (first copy),
+    # so b's duplicate of M1 a moment later must not cut it; once graft_timeout has
+    # passed without b feeding us anything new, the paper's rule applies again.
+    pt = core("a", "b", "c")
+    pt.on_message("a", Gossip(M1, 1, b"x"), 1.0)
+    pt.on_message("b", Gossip(M2, 1, b"y"), 1.0)
+    assert pt.on_message("b", Gossip(M1, 3, b"x"), 1.1) == [] and "b" in pt.eager
+    quiet = 1.0 + CFG.graft_timeout
+    assert pt.on_message("b", Gossip(M1, 3, b"x"), quiet) == [Send("b", Prune(M1))]
+    assert "b" in pt.lazy
+
+
+def test_a_prune_from_a_link_that_just_fed_a_first_copy_waits_too() -> None:
+    pt = core("a", "b")
+    pt.on_message("a", Gossip(M1, 1, b"x"), 1.0)
+    pt.on_message("b", Gossip(M2, 1, b"y"), 1.0)
+    pt.on_message("b", Prune(M1), 1.2)
+    assert "b" in pt.eager
+    pt.on_message("b", Prune(M1), 1.0 + CFG.graft_timeout)
+    assert "b" in pt.lazy
+
+
 def test_copy_duplicated_by_the_network_keeps_the_tree_link() -> None:
     pt = core("a", "b")
     pt.on_message("a", Gossip(M1, 2, b"x"), 1.0)
