@@ -66,8 +66,12 @@ class NetworkConfig:
     profile: str = field(default="full", metadata=_doc(
         "bandwidth profile: full | constrained | minimal"))
     announce_interval: int = field(default=60, metadata=_doc(
-        "seconds between re-announcements of this node's signed peer record; a peer "
-        "silent for 2.5 intervals turns stale, for 7.5 dead"))
+        "seconds between re-announcements of this node's signed peer record (the least: "
+        "it stretches as the network grows, so refreshes stay within the profile's "
+        "record budget); a peer silent for 2.5 intervals turns stale, for 7.5 dead"))
+    record_budget: int = field(default=0, metadata=_doc(
+        "bytes per second of the network's peer-record refreshes this node takes in "
+        "(0: the profile's, full 512, constrained 128, minimal 32)"))
     sync_interval: int = field(default=10, metadata=_doc(
         "seconds between anti-entropy rounds: neighbours compare ledger heads and pull "
         "what they miss (a round with nothing new costs ~200 bytes per link)"))
@@ -237,6 +241,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("network.sync_interval: expected 1 to 86400 seconds")
     if not 1 <= cfg.network.announce_interval <= 86_400:
         raise ConfigError("network.announce_interval: expected 1 to 86400 seconds")
+    if not 0 <= cfg.network.record_budget <= 10_000_000:
+        raise ConfigError("network.record_budget: expected 0 (the profile's) to 10000000 bytes/s")
     if not 1 <= cfg.network.max_connections <= 10_000:
         raise ConfigError("network.max_connections: expected 1 to 10000")
     if not 1 <= cfg.ledger.group_commit_max <= 100_000:

@@ -37,7 +37,7 @@ from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
 from hartnode.errors import find_in_group
-from hartnode.gossip.overlay_config import for_profile
+from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import RevocationListMessage, TrustState
@@ -209,6 +209,14 @@ def _count_ingest(metrics: NodeMetrics, result: IngestResult) -> None:
         metrics.ledger_events.set(float(result.stored[-1][0]))
 
 
+def overlay_config(cfg: Config) -> OverlayConfig:
+    """The profile's overlay parameters, with the config's overrides."""
+    overlay = for_profile(cfg.network.profile)
+    if cfg.network.record_budget:
+        overlay = dataclasses.replace(overlay, record_budget=float(cfg.network.record_budget))
+    return overlay
+
+
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
     """The overlay service, configured from ``cfg`` and the installed certificate chain."""
     identity = node_ledger.ledger.identity
@@ -226,7 +234,7 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         listen=parse_hostport(cfg.network.listen, "network.listen"),
         advertise=cfg.network.advertise,
         seeds=cfg.network.seeds,
-        overlay=for_profile(cfg.network.profile),
+        overlay=overlay_config(cfg),
         tier=cfg.node.tier,
         region=cfg.node.region,
         announce_interval=float(cfg.network.announce_interval),

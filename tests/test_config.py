@@ -8,6 +8,7 @@ import pytest
 
 from hartnode import config
 from hartnode.config import Config, ConfigError
+from hartnode.node import overlay_config
 
 ANNOTATED = Path(__file__).resolve().parents[1] / "config" / "hartnode.toml"
 
@@ -83,3 +84,14 @@ def test_network_key_is_derived_from_the_name_unless_set() -> None:
 
 def test_ipv6_hostport() -> None:
     assert config.parse_hostport("[::1]:6777", "k") == ("::1", 6777)
+
+
+def test_record_budget_zero_keeps_the_profiles_and_a_value_overrides_it() -> None:
+    constrained = config.load(None, {"HARTNODE_NETWORK_PROFILE": "constrained"})
+    assert overlay_config(constrained).record_budget == 128.0
+    raised = config.load(None, {"HARTNODE_NETWORK_PROFILE": "constrained",
+                                "HARTNODE_NETWORK_RECORD_BUDGET": "4096"})
+    assert overlay_config(raised).record_budget == 4096.0
+    assert overlay_config(raised).lazy_fanout == overlay_config(constrained).lazy_fanout
+    with pytest.raises(config.ConfigError, match="record_budget"):
+        config.load(None, {"HARTNODE_NETWORK_RECORD_BUDGET": "-1"})

@@ -47,6 +47,9 @@ class OverlayConfig:
     seen_cache_size: int = 50_000  # message ids remembered for duplicate suppression
     payload_cache_size: int = 2_000  # payloads kept to answer GRAFTs
 
+    # --- Peer records (DESIGN §3 "Peer records") ---
+    record_budget: float = 512.0  # bytes/s of the network's record refreshes a node takes in
+
     # --- Per-link byte budget (token bucket, DESIGN §3) ---
     link_rate: float = 65_536.0  # bytes per second one link may send on average, per direction
     link_burst: float = 262_144.0  # bytes one link may send at once after being idle
@@ -112,6 +115,7 @@ def constrained() -> OverlayConfig:
         lazy_fanout=3,
         graft_timeout=2.5,
         graft_retry_timeout=1.0,
+        record_budget=128.0,
         link_rate=16_384.0,
         link_burst=65_536.0,
     )
@@ -134,6 +138,7 @@ def minimal() -> OverlayConfig:
         graft_retry_timeout=2.0,
         seen_cache_size=20_000,
         payload_cache_size=500,
+        record_budget=32.0,
         link_rate=4_096.0,
         link_burst=65_536.0,
     )

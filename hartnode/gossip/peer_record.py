@@ -13,6 +13,13 @@ stored) and how old each peer's news is: ``active`` within the TTL, then
 ``stale``, then ``dead`` after three TTLs. An empty ``addrs`` means the node
 is behind NAT: it is never dialled but still takes part through its own
 outbound links.
+
+Every node takes in every other node's refreshes, so a fixed interval costs
+each node ``N x record size / interval``: 5 KB/s at N = 1,000 and 60 s.
+``announce_interval`` stretches the interval with the peers a node knows, so
+that cost stays within the profile's ``record_budget``; the TTLs stretch with
+it (the caller sets ``PeerTable.ttl_ms``), so a far peer's status is judged by
+the interval it announces at, while neighbours stay fresh through their links.
 """
 
 from __future__ import annotations
@@ -140,6 +147,22 @@ def decode_peer_record(message: PeerRecordMessage) -> PeerRecord:
                       capabilities=tuple(caps), message=message)
 
 
+BROADCAST_OVERHEAD_BYTES = 160  # per node per broadcast: framing and IHAVE digests (simulated)
+
+
+def announce_interval(base_s: float, known_peers: int, record_bytes: int,
+                      budget_bytes_s: float) -> float:
+    """Seconds between this node's record refreshes, for a network of ``known_peers + 1``.
+
+    At least ``base_s`` (the configured interval); beyond the size where the
+    network's refreshes would exceed ``budget_bytes_s`` at every node, the
+    interval grows linearly with the network (all nodes compute about the
+    same figure, since each knows about the same peers).
+    """
+    per_refresh = record_bytes + BROADCAST_OVERHEAD_BYTES
+    return max(base_s, (known_peers + 1) * per_refresh / budget_bytes_s)
+
+
 @dataclass
 class PeerEntry:
     record: PeerRecord
@@ -227,5 +250,13 @@ class PeerTable:
         return gone
 
 
-__all__ = ["ChainError", "PeerRecord", "PeerRecordError", "PeerRecordMessage", "PeerTable",
-           "decode_peer_record", "sign_peer_record"]
+__all__ = [
+    "ChainError",
+    "PeerRecord",
+    "PeerRecordError",
+    "PeerRecordMessage",
+    "PeerTable",
+    "announce_interval",
+    "decode_peer_record",
+    "sign_peer_record",
+]

@@ -53,6 +53,7 @@ from hartnode.gossip.peer_record import (
     PeerRecordError,
     PeerRecordMessage,
     PeerTable,
+    announce_interval,
     decode_peer_record,
     sign_peer_record,
 )
@@ -134,6 +135,7 @@ class GossipService:
         self.on_revocations = on_revocations
         self.on_payload = on_payload
         self.rng = rng or random.Random()
+        self.announce_interval_s = settings.announce_interval  # stretched with the network
         self.transport_stats = transport_stats or transport.TransportStats()
         self.stats = GossipStats()
         self.port = 0
@@ -176,6 +178,7 @@ class GossipService:
             "lazy": len(pt.lazy) if pt else 0,
             "links": len(self._links),
             "peers": dict(statuses),
+            "announce_interval_s": round(self.announce_interval_s, 1),
             "received": dict(self.stats.received),
             "dropped": dict(self.stats.dropped),
             "protocol_errors": dict(self.stats.protocol_errors),
@@ -476,8 +479,7 @@ class GossipService:
         # overlay's first broadcasts would crawl by IHAVE and GRAFT (1.25 s a
         # hop at ``full``) instead of building the tree by eager push. New
         # neighbours get the record directly (``_run_link``).
-        next_announce = trio.current_time() + self.settings.announce_interval
-        dead_after_ms = int(7.5 * self.settings.announce_interval * 1000)
+        next_announce = trio.current_time() + self.announce_interval_s
         while True:
             deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
             with trio.move_on_at(deadline):
@@ -490,9 +492,20 @@ class GossipService:
             if pt_deadline is not None and now >= pt_deadline:
                 self._apply(pt.on_timer(now))
             if now >= next_announce:
-                next_announce = now + self.settings.announce_interval
-                self.broadcast(wire.encode(self._own_record()))
-                self.peers.forget_dead(time.time_ns() // 1_000_000, 2 * dead_after_ms)
+                record = wire.encode(self._own_record())
+                self.broadcast(record)
+                self._stretch_announce_interval(len(record))
+                # Jittered, so that nodes started together do not refresh in step.
+                next_announce = now + self.announce_interval_s * self.rng.uniform(0.9, 1.1)
+                self.peers.forget_dead(time.time_ns() // 1_000_000, 2 * 3 * self.peers.ttl_ms)
+
+    def _stretch_announce_interval(self, record_bytes: int) -> None:
+        """Follow the network's size: refreshes stay within the profile's record budget."""
+        self.announce_interval_s = announce_interval(
+            self.settings.announce_interval, len(self.peers.entries), record_bytes,
+            self.settings.overlay.record_budget)
+        # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
+        self.peers.ttl_ms = int(2500 * self.announce_interval_s)
 
     async def _bootstrap(self) -> None:
         """Learn the seeds' node ids by dialling their URLs, then join through them."""

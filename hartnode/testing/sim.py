@@ -42,6 +42,8 @@ _HELP = {
     "settle": "virtual seconds to wait after the overlay is connected",
     "drain": "virtual seconds to run after the last broadcast",
     "shaping": "apply the profile's per-link token bucket",
+    "record_size": "bytes of a peer record each node re-announces at the stretched interval "
+                   "(0: no records)",
 }
 
 

@@ -14,7 +14,9 @@ seconds. Figures (Leitão et al. 2007 define RMR and last delivery hop):
 - time to a connected overlay: from the last join until the graph of active
   views over all nodes is one component (checked every 0.25 virtual s);
 - messages and bytes per node per second over the broadcast window (every
-  message counts: membership, keepalive, IHAVE, handshakes), by ``wire_size``;
+  message counts: membership, keepalive, IHAVE, handshakes, and with
+  ``record_size`` each node's peer-record refreshes at the interval the
+  service would use, ``peer_record.announce_interval``), by ``wire_size``;
 - after a kill: the number of components of the survivors' active views at
   each broadcast round (the first is taken at the instant of the kill).
 """
@@ -29,12 +31,14 @@ from dataclasses import asdict, dataclass, field
 from hartnode.gossip.hyparview import ALL_MESSAGES as HYPARVIEW_MESSAGES
 from hartnode.gossip.hyparview import Ping, Pong
 from hartnode.gossip.overlay_config import OverlayConfig, for_profile
+from hartnode.gossip.peer_record import announce_interval
 from hartnode.gossip.plumtree import Gossip, Graft, IHave, Prune
 from hartnode.testing.flood import FloodGossip
 from hartnode.testing.simnet import BroadcastCore, SimNet, SimNode
 
 CONNECT_CHECK = 0.25  # virtual seconds between connectivity checks
 CONNECT_LIMIT = 120.0  # virtual seconds after the last join before giving up on connectivity
+ANNOUNCE_BASE_S = 60.0  # the default ``[network] announce_interval``
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class ScenarioOptions:
     settle: float = 60.0  # virtual seconds after connectivity before broadcasting
     drain: float = 10.0  # virtual seconds after the last broadcast
     shaping: bool = True  # per-link token bucket of the profile
+    record_size: int = 0  # bytes of the peer record each node re-announces (0: none)
 
     def __post_init__(self) -> None:
         if self.nodes < 2 or self.broadcasts < 0:
@@ -196,6 +201,32 @@ def wait_connected(net: SimNet, limit: float = CONNECT_LIMIT) -> float | None:
         net.run_until(net.now + CONNECT_CHECK)
 
 
+def _announce_records(net: SimNet, size: int, t0: float, window: float) -> None:
+    """Schedule every live node's record refreshes over ``[t0, t0 + window)``.
+
+    The interval is the one ``GossipService`` stretches to for a network of
+    this size (each node knows all the others once the overlay settled),
+    jittered the same way; the first refresh falls at a random phase.
+    """
+    rng = net.rng
+    alive = net.alive_nodes()
+    interval = announce_interval(ANNOUNCE_BASE_S, len(alive) - 1, size, net.config.record_budget)
+    record = bytes(size)
+    for node in alive:
+        t = t0 + rng.uniform(0.0, interval)
+        while t < t0 + window:
+            net.call_at(t, _announcer(net, node, record))
+            t += interval * rng.uniform(0.9, 1.1)
+
+
+def _announcer(net: SimNet, node: SimNode, record: bytes) -> Callable[[], None]:
+    def announce() -> None:
+        if node.alive:
+            net.broadcast(node, record)
+
+    return announce
+
+
 def _kind(t: type) -> str:
     if t is Gossip:
         return "payload"
@@ -237,6 +268,8 @@ def run_scenario(options: ScenarioOptions, config: OverlayConfig | None = None) 
     hs_before = net.handshake_bytes
     node_before = [n.sent_bytes for n in net.nodes]
     payload = bytes(options.payload_size)
+    if options.record_size:
+        _announce_records(net, options.record_size, t0, window)
     msg_ids: list[bytes] = []
     for k in range(options.broadcasts):
         net.run_until(t0 + k * options.interval)

@@ -16,9 +16,11 @@ from hartnode.config import Config
 from hartnode.datadir import DataDir
 from hartnode.gossip import wire
 from hartnode.gossip.peer_record import (
+    BROADCAST_OVERHEAD_BYTES,
     PeerRecordError,
     PeerRecordMessage,
     PeerTable,
+    announce_interval,
     decode_peer_record,
     sign_peer_record,
 )
@@ -83,6 +85,25 @@ def test_lower_seq_never_wins_and_status_ages() -> None:
     table.seen(ALICE.node_id, 3 * TTL)
     assert table.status(ALICE.node_id, 3 * TTL + 1) == "active"
     assert table.forget_dead(10 * TTL, after_ms=5 * TTL) == [ALICE.node_id]
+
+
+@given(st.integers(0, 1_000_000), st.integers(100, 4096),
+       st.sampled_from([512.0, 128.0, 32.0]), st.sampled_from([1.0, 60.0, 600.0]))
+def test_record_refreshes_stay_within_the_budget_at_any_network_size(
+        known: int, size: int, budget: float, base: float) -> None:
+    interval = announce_interval(base, known, size, budget)
+    assert interval >= base
+    # What every node takes in: each of the network's nodes refreshes once an interval.
+    taken_in = (known + 1) * (size + BROADCAST_OVERHEAD_BYTES) / interval
+    assert taken_in <= budget * (1 + 1e-9) or interval == base
+
+
+def test_small_networks_keep_the_configured_interval_large_ones_stretch_it() -> None:
+    assert announce_interval(60.0, 50, 320, 512.0) == 60.0
+    assert announce_interval(60.0, 999, 320, 512.0) == pytest.approx(1000 * 480 / 512)
+    # Ten times the nodes, ten times the interval: the per-node cost stays flat.
+    assert announce_interval(60.0, 9999, 320, 512.0) == pytest.approx(
+        10 * announce_interval(60.0, 999, 320, 512.0))
 
 
 def test_own_record_is_ignored() -> None:

@@ -32,7 +32,12 @@ from hartnode.gossip import transport, wire
 from hartnode.gossip.handshake import Initiator
 from hartnode.gossip.hyparview import Join, PeerInfo
 from hartnode.gossip.overlay_config import OverlayConfig, full
-from hartnode.gossip.peer_record import PeerRecordMessage, PeerTable
+from hartnode.gossip.peer_record import (
+    PeerRecordMessage,
+    PeerTable,
+    announce_interval,
+    sign_peer_record,
+)
 from hartnode.gossip.plumtree import Gossip
 from hartnode.gossip.secretbox import FrameSealer
 from hartnode.gossip.service import BOOTSTRAP_BACKOFF, GossipService, GossipSettings
@@ -455,3 +460,23 @@ async def test_concurrent_first_broadcasts_still_leave_a_broadcast_tree(
     late = sorted(round(t - sent[note.text], 2) for n in nodes for t, note in n.delivered
                   if note.text in sent and t - sent[note.text] >= 0.2)
     assert late == [], f"{len(late)} of {len(sent) * len(nodes)} deliveries were late: {late}"
+
+
+async def test_a_node_that_knows_a_large_network_stretches_its_record_refreshes(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    node = await Node("big", announce_interval=60.0).start(nursery)
+    now_ms = int(time.time() * 1000)
+    for i in range(2000):
+        other = identity(f"peer{i}")
+        record = sign_peer_record(other, addrs=(f"ws://10.0.{i // 250}.{i % 250}:6778/hart",),
+                                  tier="flat", region="", seq=1, ts_ms=now_ms)
+        node.svc.peers.observe(record, now_ms)
+    ttl_before = node.svc.peers.ttl_ms
+    await trio.sleep(60 * 1.1)  # virtual: the first refresh is due after one base interval
+    stretched = node.svc.announce_interval_s
+    record_bytes = len(wire.encode(node.svc._own_record()))
+    assert stretched == pytest.approx(
+        announce_interval(60.0, 2000, record_bytes, full().record_budget), rel=0.01)
+    assert stretched > 60.0
+    assert node.svc.peers.ttl_ms == int(2500 * stretched) > ttl_before
+    assert node.svc.overview()["announce_interval_s"] == round(stretched, 1)
