@@ -37,6 +37,7 @@ from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError
 from hartnode.errors import find_in_group
+from hartnode.gossip import peer_store
 from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
@@ -154,6 +155,7 @@ class Node:
 
 
 METRICS_EXPORT_S = 5.0
+PEERS_SAVE_S = 30.0  # seconds between writes of the peer table to ``peer_nodes``
 
 
 async def export_overlay_metrics(gossip: GossipService, registry: Registry,
@@ -183,6 +185,21 @@ async def export_overlay_metrics(gossip: GossipService, registry: Registry,
                     done[reason] = n
         links.set(float(gossip.link_count()))
         await trio.sleep(METRICS_EXPORT_S)  # the export period, not a readiness wait
+
+
+async def keep_peer_nodes(gossip: GossipService, node_ledger: NodeLedger,
+                          access: StoreAccess) -> None:
+    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at exit."""
+    state = node_ledger.views.state
+    try:
+        while True:
+            await trio.sleep(PEERS_SAVE_S)
+            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
+            await access.run(peer_store.write, state, rows)
+    finally:
+        with trio.CancelScope(shield=True):
+            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
+            await access.run(peer_store.write, state, rows)
 
 
 async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:
@@ -319,6 +336,11 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
             node.gossip = build_gossip(data_dir, cfg, node_ledger)
+            remembered = await access.run(peer_store.load, node_ledger.views.state,
+                                          node.gossip.peers, time.time_ns() // 1_000_000)
+            if remembered.loaded or remembered.dropped:
+                log.info("peers_remembered", extra={"fields": {
+                    "loaded": remembered.loaded, "dropped": remembered.dropped}})
             node.replication = ReplicationService(
                 node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
                 on_ingested=lambda r: _count_ingest(metrics, r),
@@ -342,6 +364,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     "stop what uses that port or set network.listen") from e
             await nursery.start(node.replication.run)
             nursery.start_soon(export_overlay_metrics, node.gossip, registry, metrics)
+            nursery.start_soon(keep_peer_nodes, node.gossip, node_ledger, access)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,

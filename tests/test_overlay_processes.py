@@ -1,4 +1,4 @@
-"""Eight real daemons on loopback: the overlay forms, spreads records, and heals a killed node.
+"""Real daemons on loopback: the overlay forms, spreads records, heals, and is remembered.
 
 Each node runs ``hartnode run`` in its own process with a fixed peer port on
 127.0.0.1 and ``network.announce_interval`` = 1 s, so a peer turns ``stale``
@@ -17,12 +17,14 @@ deadline (each poll asks all nodes at once, in parallel child processes).
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import apsw
 import pytest
 from conftest import HARTNODE, Daemon, Hartnode, Node, StartDaemon, clean_env, free_port, init_node
 
@@ -156,3 +158,46 @@ def test_eight_daemons_form_an_overlay_and_heal_a_killed_node(
     wait_until("every node sees 7 other peers active again", all_active(nodes, N - 1))
     back = [s["overlay"]["active_view"] for s in ask_all(nodes, "status")]
     assert back[victim], "the restarted node has no neighbour"
+
+
+def test_peers_are_remembered_across_a_restart_and_found_again_without_the_seed(
+        tmp_path: Path, hartnode: Hartnode, start_daemon: StartDaemon) -> None:
+    seed, a, b = (init_node(hartnode, tmp_path / name) for name in ("seed", "a", "b"))
+    ports = {n.path.name: free_port() for n in (seed, a, b)}
+
+    def env(n: Node) -> Mapping[str, str]:
+        e = {"HARTNODE_NETWORK_LISTEN": f"127.0.0.1:{ports[n.path.name]}",
+             "HARTNODE_NETWORK_ANNOUNCE_INTERVAL": str(int(ANNOUNCE_S)),
+             "HARTNODE_NETWORK_RECORD_BUDGET": str(RECORD_BUDGET)}
+        if n is not seed:
+            e["HARTNODE_NETWORK_SEEDS"] = f"ws://127.0.0.1:{ports['seed']}/hart"
+        return e
+
+    daemons = {n.path.name: start_daemon(n, env=env(n)) for n in (seed, a, b)}
+    wait_until("all three see each other active", all_active([seed, a, b], 2))
+    ids = {n.path.name: s["node_id"] for n, s in zip((seed, a, b), ask_all([seed, a, b], "status"),
+                                                      strict=True)}
+    for d in daemons.values():  # a clean stop writes the peer table one last time
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=10) == 0
+        d.close()
+
+    # What a's state.sqlite holds, read as a file: both peers, records verifiable.
+    conn = apsw.Connection(str(a.path / "state.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+    rows = dict(conn.execute("SELECT node_id, url FROM peer_nodes").fetchall())
+    conn.close()
+    assert rows == {ids["seed"]: f"ws://127.0.0.1:{ports['seed']}/hart",
+                    ids["b"]: f"ws://127.0.0.1:{ports['b']}/hart"}
+
+    # The seed stays down. a and b come back: each knows the other at once, and
+    # they find each other through what they remembered.
+    daemons["a"] = start_daemon(a, env=env(a))
+    known = {r["node_id"] for r in ask_all([a], "peers")[0]}
+    assert known == {ids["seed"], ids["b"]}
+    daemons["b"] = start_daemon(b, env=env(b))
+
+    def linked() -> bool:
+        views = [s["overlay"]["active_view"] for s in ask_all([a, b], "status")]
+        return ids["b"] in views[0] and ids["a"] in views[1]
+
+    wait_until("a and b linked again while their only seed is down", linked)

@@ -13,8 +13,9 @@ This is the only place the membership core (HyParView), the broadcast core
   other links keep their latency;
 - announces this node's signed peer record over Plumtree periodically (and
   directly to each new neighbour) and keeps the ``PeerTable``;
-- bootstraps from the configured seed URLs, retrying with exponential backoff
-  (1 s to 60 s) while none answers, so a lonely node never spins.
+- bootstraps from the configured seed URLs (then from the peers it heard
+  from most recently), retrying with exponential backoff (1 s to 60 s) while
+  none answers, so a lonely node never spins.
 
 A malformed message or a protocol violation ends only that peer's link and is
 counted by reason.
@@ -28,7 +29,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -57,6 +58,7 @@ from hartnode.gossip.peer_record import (
     decode_peer_record,
     sign_peer_record,
 )
+from hartnode.gossip.peer_store import bootstrap_urls
 from hartnode.gossip.plumtree import Deliver, Plumtree
 from hartnode.gossip.token_bucket import TokenBucket
 from hartnode.gossip.trust import RevocationListMessage, TrustState
@@ -66,6 +68,7 @@ log = logging.getLogger(__name__)
 
 SEND_QUEUE = 256  # messages queued per link before further ones are dropped (counted)
 BOOTSTRAP_BACKOFF = (1.0, 60.0)  # seconds: first retry, cap
+REMEMBERED_CONTACTS = 4  # remembered peers dialled when no seed answers
 _URL_RE = re.compile(r"wss?://(\[[0-9a-fA-F:.]+\]|[^\s/:]+):(\d{1,5})(/\S*)?")
 
 PayloadHandler = Callable[[bytes, str], None]
@@ -508,34 +511,50 @@ class GossipService:
         self.peers.ttl_ms = int(2500 * self.announce_interval_s)
 
     async def _bootstrap(self) -> None:
-        """Learn the seeds' node ids by dialling their URLs, then join through them."""
+        """Learn the seeds' node ids by dialling their URLs, then join through them.
+
+        When no seed answers, the peers heard from most recently (remembered in
+        ``peer_nodes`` across restarts) are tried too, so a node rejoins while
+        its seeds are down. A node without seeds is the first of its network:
+        it joins alone if no remembered peer answers either.
+        """
         hv = self._hv
-        assert hv is not None and self._nursery is not None
-        if not self.settings.seeds:
-            self._apply(hv.join([], trio.current_time()))
-            return
+        assert hv is not None
+        seeds = self.settings.seeds
         delay, cap = BOOTSTRAP_BACKOFF
         while True:
-            contacts: list[PeerInfo] = []
-            for url in self.settings.seeds:
-                try:
-                    host, port = parse_url(url)
-                    conn = await transport.dial(
-                        self._nursery, host, port, self.identity, self.settings.network_key,
-                        config=self._transport_config, stats=self.transport_stats)
-                except (transport.DialError, ValueError) as e:
-                    log.info("seed_unreachable url=%s reason=%s", url, e)
-                    continue
-                if conn.remote_node_id == self.node_id:
-                    await conn.aclose("that seed is this node")
-                    continue
-                contacts.append(PeerInfo(conn.remote_node_id, url))
-                # Marked as being dialled, so join's Connect waits for this link.
-                self._dialling.add(conn.remote_node_id)
-                self._nursery.start_soon(partial(self._run_link, conn, initiator=self.node_id))
-            if contacts:
+            contacts = await self._dial_contacts(seeds)
+            if not contacts:
+                remembered = bootstrap_urls(self.peers, REMEMBERED_CONTACTS, exclude=seeds)
+                contacts = await self._dial_contacts(remembered)
+            if contacts or not seeds:
                 self._apply(hv.join(contacts, trio.current_time()))
                 return
             log.info("no seed answered; retrying in %.0f s", delay)
             await trio.sleep(delay)  # backoff between bootstrap rounds, not a readiness wait
             delay = min(delay * 2, cap)
+
+    async def _dial_contacts(self, urls: Sequence[str]) -> list[PeerInfo]:
+        """Dial each URL; the node ids that answered (their links start running)."""
+        assert self._nursery is not None
+        contacts: list[PeerInfo] = []
+        for url in urls:
+            try:
+                host, port = parse_url(url)
+                conn = await transport.dial(
+                    self._nursery, host, port, self.identity, self.settings.network_key,
+                    config=self._transport_config, stats=self.transport_stats)
+            except (transport.DialError, ValueError) as e:
+                log.info("contact_unreachable url=%s reason=%s", url, e)
+                continue
+            if conn.remote_node_id == self.node_id:
+                await conn.aclose("that contact is this node")
+                continue
+            if any(c.node_id == conn.remote_node_id for c in contacts):
+                await conn.aclose("already linked")
+                continue
+            contacts.append(PeerInfo(conn.remote_node_id, url))
+            # Marked as being dialled, so join's Connect waits for this link.
+            self._dialling.add(conn.remote_node_id)
+            self._nursery.start_soon(partial(self._run_link, conn, initiator=self.node_id))
+        return contacts

@@ -135,5 +135,34 @@ STATE_MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+STATE_MIGRATIONS += (
+    Migration(
+        "1.1.0",
+        """
+        -- The peers this node knows, from their signed peer records (gossip,
+        -- not ledger events: not a view, kb rebuild leaves it alone). The seed's
+        -- columns first; record is the signed wire form, verified again on load.
+        CREATE TABLE peer_nodes (
+          id                 INTEGER PRIMARY KEY,
+          node_id            TEXT NOT NULL UNIQUE,
+          url                TEXT,               -- first advertised address; NULL behind NAT
+          status             TEXT NOT NULL,      -- active | stale | dead, when written
+          contribution_score REAL NOT NULL DEFAULT 0,
+          tier               TEXT NOT NULL,      -- verified tier (flat without a valid chain)
+          public_key         TEXT NOT NULL,      -- hex Ed25519 key (equal to node_id)
+          integrity_status   TEXT NOT NULL DEFAULT 'unknown',
+          claimed_tier       TEXT NOT NULL,
+          region             TEXT NOT NULL,
+          addrs_json         TEXT NOT NULL,
+          capabilities_json  TEXT NOT NULL,
+          seq                INTEGER NOT NULL,
+          last_seen_ms       INTEGER NOT NULL,
+          record             BLOB NOT NULL,
+          updated_ms         INTEGER NOT NULL
+        );
+        """,
+    ),
+)
+
 SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version
 STATE_SCHEMA_VERSION = STATE_MIGRATIONS[-1].version
