@@ -172,17 +172,21 @@ async def export_overlay_metrics(gossip: GossipService, registry: Registry,
     protocol = registry.counter("hartnode_peer_protocol_errors_total",
                                 "Links ended because the peer broke the protocol, by reason.",
                                 ("reason",))
+    traffic = registry.counter("hartnode_peer_bytes_total",
+                               "Sealed frame bytes on peer links, by direction (sent, received).",
+                               ("direction",))
     links = registry.gauge("hartnode_peer_links", "Open authenticated peer links.")
-    sources = ((gossip.transport_stats.decode_errors, metrics.wire_decode_errors),
-               (gossip.transport_stats.handshake_failures, handshakes),
-               (gossip.stats.protocol_errors, protocol))
+    sources = ((gossip.transport_stats.decode_errors, metrics.wire_decode_errors, "reason"),
+               (gossip.transport_stats.handshake_failures, handshakes, "reason"),
+               (gossip.stats.protocol_errors, protocol, "reason"),
+               (gossip.transport_stats.link_bytes, traffic, "direction"))
     exported: list[dict[str, int]] = [{} for _ in sources]
     while True:
-        for (counts, series), done in zip(sources, exported, strict=True):
-            for reason, n in list(counts.items()):
-                if n > done.get(reason, 0):
-                    series.inc(n - done.get(reason, 0), reason=reason)
-                    done[reason] = n
+        for (counts, series, label), done in zip(sources, exported, strict=True):
+            for key, n in list(counts.items()):
+                if n > done.get(key, 0):
+                    series.inc(n - done.get(key, 0), **{label: key})
+                    done[key] = n
         links.set(float(gossip.link_count()))
         await trio.sleep(METRICS_EXPORT_S)  # the export period, not a readiness wait
 

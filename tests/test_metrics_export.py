@@ -38,3 +38,6 @@ async def test_wrong_network_key_is_counted_in_metrics(node: Node,
         await trio.sleep(0.2)
         text = await trio.to_thread.run_sync(metrics, node)
     assert "hartnode_wire_decode_errors_total" in text
+    # No link was ever made, so no frame was counted: the series is declared, empty.
+    assert "# TYPE hartnode_peer_bytes_total counter" in text
+    assert 'hartnode_peer_bytes_total{direction="sent"}' not in text

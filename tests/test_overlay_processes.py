@@ -102,6 +102,7 @@ def test_eight_daemons_form_an_overlay_and_heal_a_killed_node(
     ids = [s["node_id"] for s in statuses]
     for s in statuses:
         assert s["peers"] == N - 1, s
+        assert s["overlay"]["link_bytes"]["sent"] > 0 < s["overlay"]["link_bytes"]["received"]
         view = s["overlay"]["active_view"]
         assert 1 <= len(view) <= 5 and s["node_id"] not in view, s["overlay"]
         for peer in view:  # active views are symmetric

@@ -186,6 +186,7 @@ class GossipService:
             "dropped": dict(self.stats.dropped),
             "protocol_errors": dict(self.stats.protocol_errors),
             "throttled": self.stats.throttled,
+            "link_bytes": dict(self.transport_stats.link_bytes),
             "handshake_failures": dict(self.transport_stats.handshake_failures),
             "decode_errors": {k: v for k, v in self.transport_stats.decode_errors.items() if v},
         }

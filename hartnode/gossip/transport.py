@@ -96,6 +96,8 @@ class TransportStats:
     ``frame_errors``: ``secretbox.FRAME_REASONS`` plus ``text_frame`` and
     ``too_large``. ``refused``: ``connection_limit``, ``bad_path``.
     ``links_closed``: ``LinkClosed.reason`` values.
+    ``link_bytes``: ``sent`` and ``received``, sealed frame bytes over every link
+    (WebSocket and TCP headers not included), handshakes excepted.
     """
 
     handshake_failures: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -103,6 +105,7 @@ class TransportStats:
     frame_errors: collections.Counter[str] = field(default_factory=collections.Counter)
     refused: collections.Counter[str] = field(default_factory=collections.Counter)
     links_closed: collections.Counter[str] = field(default_factory=collections.Counter)
+    link_bytes: collections.Counter[str] = field(default_factory=collections.Counter)
     links_opened: int = 0  # handshakes completed, both directions
     inbound_active: int = 0  # inbound connections now held (gauge)
 
@@ -202,6 +205,7 @@ class SecureConnection(trio.abc.AsyncResource):
             frame = self._sealer.seal(data)
             try:
                 await self._ws.send_message(frame)
+                self._stats.link_bytes["sent"] += len(frame)
                 return
             except WsClosed:
                 pass
@@ -245,6 +249,7 @@ class SecureConnection(trio.abc.AsyncResource):
         if not isinstance(frame, bytes):
             self._stats.frame_errors["text_frame"] += 1
             raise await self._end("text_frame")
+        self._stats.link_bytes["received"] += len(frame)
         try:
             plaintext = self._opener.open(frame)
         except FrameError as e:

@@ -21,7 +21,7 @@ import trio_websocket
 
 from hartnode.gossip import wire
 from hartnode.gossip.handshake import Initiator
-from hartnode.gossip.secretbox import FrameOpener, FrameSealer
+from hartnode.gossip.secretbox import TAG_BYTES, FrameOpener, FrameSealer
 from hartnode.gossip.transport import (
     DialError,
     LinkClosed,
@@ -143,6 +143,18 @@ async def test_two_endpoints_exchange_messages(nursery: trio.Nursery) -> None:
     with pytest.raises(LinkClosed) as info:
         await conn.send(_Chat("late", b""))
     assert info.value.reason == "closed_locally"
+
+
+async def test_link_bytes_count_the_sealed_frames_each_way(nursery: trio.Nursery) -> None:
+    server = await _start(nursery)
+    stats = TransportStats()
+    conn = await _dial(nursery, server, stats=stats)
+    frame = len(wire.encode(_Chat("x" * 100, b"y" * 1000))) + TAG_BYTES
+    for _ in range(5):
+        await conn.send(_Chat("x" * 100, b"y" * 1000))
+        await conn.receive()
+    assert stats.link_bytes == {"sent": 5 * frame, "received": 5 * frame}
+    assert server.stats.link_bytes == {"sent": 5 * frame, "received": 5 * frame}
 
 
 async def test_large_messages_after_handshake(nursery: trio.Nursery) -> None:
