@@ -67,11 +67,16 @@ from hartnode.identity import NodeIdentity, short_id
 log = logging.getLogger(__name__)
 
 SEND_QUEUE = 256  # messages queued per link before further ones are dropped (counted)
+PACE_BACKLOG = SEND_QUEUE // 4  # queued messages per link beyond which broadcast_paced waits
 BOOTSTRAP_BACKOFF = (1.0, 60.0)  # seconds: first retry, cap
 REMEMBERED_CONTACTS = 4  # remembered peers dialled when no seed answers
 _URL_RE = re.compile(r"wss?://(\[[0-9a-fA-F:.]+\]|[^\s/:]+):(\d{1,5})(/\S*)?")
 
 PayloadHandler = Callable[[bytes, str], None]
+
+
+def _backlog(link: _Link) -> int:
+    return link.send.statistics().current_buffer_used
 
 
 def parse_url(url: str) -> tuple[str, int]:
@@ -139,6 +144,8 @@ class GossipService:
         self.on_payload = on_payload
         self.rng = rng or random.Random()
         self.announce_interval_s = settings.announce_interval  # stretched with the network
+        self._room = trio.Event()  # set by a link's sender when its backlog fell (pacing)
+        self._room_waiters = 0
         self.transport_stats = transport_stats or transport.TransportStats()
         self.stats = GossipStats()
         self.port = 0
@@ -228,6 +235,24 @@ class GossipService:
         self._apply(self._pt.broadcast(msg_id, payload, trio.current_time()))
         return msg_id
 
+    async def broadcast_paced(self, payload: bytes) -> bytes:
+        """``broadcast``, once no link has more than ``PACE_BACKLOG`` messages queued.
+
+        ``broadcast`` never blocks: beyond a link's ``SEND_QUEUE`` messages it
+        drops (counted ``queue_full``) and leaves the repair to IHAVE/GRAFT,
+        which only works while the payload is still cached. A publisher that
+        may outrun its links (a bulk import, a benchmark) awaits this instead,
+        so the slowest link sets its pace and nothing is dropped on its way.
+        """
+        while any(_backlog(link) > PACE_BACKLOG for link in self._links.values()):
+            self._room_waiters += 1
+            try:
+                await self._room.wait()
+            finally:
+                self._room_waiters -= 1
+            self._room = trio.Event()
+        return self.broadcast(payload)
+
     def _advertised(self) -> tuple[str, ...]:
         if self.settings.advertise:
             return self.settings.advertise
@@ -301,6 +326,7 @@ class GossipService:
         finally:
             if self._links.get(peer) is link:
                 del self._links[peer]
+                self._room.set()  # a paced broadcast may have waited on this link
                 if not link.replaced:
                     self._apply(hv.on_link_down(peer, trio.current_time()))
             # Ended or closed by membership, not replaced by a duplicate: gone.
@@ -317,6 +343,8 @@ class GossipService:
                 except transport.LinkClosed:
                     return
                 self.stats.sent[type(msg).__name__] += 1
+                if self._room_waiters and _backlog(link) <= PACE_BACKLOG:
+                    self._room.set()
         # Only CloseLink closes the queue: what was queued before it has gone
         # out (or its grace period ran out), so now the link may end.
         await link.conn.aclose("closed by membership")
@@ -414,6 +442,7 @@ class GossipService:
                     link.replaced = True
                     link.send.close()  # the sender flushes what is queued, then ends the link
                     link.flush.deadline = now + self._transport_config.close_timeout
+                    self._room.set()  # it no longer holds back a paced broadcast
             elif isinstance(effect, NeighbourUp):
                 self._apply(pt.on_neighbour_up(effect.peer, now))
             elif isinstance(effect, NeighbourDown):

@@ -182,7 +182,8 @@ async def run_hartnode(args: argparse.Namespace) -> None:
                         on_payload=on_payload, rng=random.Random())
 
     async def publish(data: bytes) -> None:
-        svc.broadcast(wire.encode(BenchMessage(identity.public_key, data, identity.sign(data))))
+        message = BenchMessage(identity.public_key, data, identity.sign(data))
+        await svc.broadcast_paced(wire.encode(message))
 
     driver = Driver(args.index, args.size, publish)
     async with trio.open_nursery() as nursery:
