@@ -346,7 +346,7 @@ class Replicator:
         out: list[ReplicationEffect] = []
         while st.queue and len(st.inflight) < self.parallel_wants:
             origin = st.queue.pop(0)
-            if origin in st.inflight or origin in self.forked:
+            if origin in st.inflight:
                 continue
             probe = st.probes.pop(origin, None)
             if probe is not None:
