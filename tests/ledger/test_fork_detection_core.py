@@ -6,6 +6,8 @@ message goes through the wire codec, as a link would carry it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from hartnode.gossip import wire
@@ -30,7 +32,7 @@ F, G = "f" * 64, "1" * 64  # F forks; G is an honest origin in another bucket
 H1, H2, H3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
 
 
-def sent(effects: list[object]) -> list[object]:
+def sent(effects: Sequence[object]) -> list[object]:
     """The messages among ``effects``, each passed through the wire codec."""
     return [wire.decode(wire.encode(e.msg)) for e in effects if isinstance(e, Send)]
 
