@@ -79,6 +79,13 @@ def test_oversize_or_misshapen_parts_are_refused(msg: ForkEvidence, reason: str)
     assert e.value.reason == reason
 
 
+def test_a_frame_larger_than_two_whole_events_is_refused_unread() -> None:
+    with pytest.raises(wire.DecodeError) as e:
+        decode_evidence(bytes(EVIDENCE_LIMITS.max_frame_bytes + 1))
+    assert e.value.reason == "frame_too_large"
+    assert EVIDENCE_LIMITS.max_frame_bytes < 2 * MAX_ENVELOPE_BYTES + 1024
+
+
 def test_another_message_is_not_evidence() -> None:
     with pytest.raises(wire.DecodeError) as e:
         decode_evidence(wire.encode(HeadsRequest((1,))))
@@ -86,7 +93,6 @@ def test_another_message_is_not_evidence() -> None:
     with pytest.raises(wire.DecodeError) as e:  # nested deeper than evidence ever is
         decode_evidence(wire.encode(NewEvents((FeedEvent(b"x", bytes(64)),))))
     assert e.value.reason == "too_deep"
-    assert EVIDENCE_LIMITS.max_frame_bytes < wire.DEFAULT_LIMITS.max_frame_bytes
 
 
 @settings(max_examples=300, deadline=None)
