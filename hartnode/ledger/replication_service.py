@@ -194,7 +194,7 @@ class ReplicationService:
         if self.on_ingested is not None:
             self.on_ingested(result)
         for a, b in result.equivocations:
-            self._fork(a, b, "detected")
+            self._fork(a, b, "fork_detected")
 
     async def _take_evidence(self, msg: ForkEvidence) -> None:
         """Check a peer's fork evidence; record, report and spread it if new."""
@@ -208,11 +208,12 @@ class ReplicationService:
         if pair is None:
             self.stats.evidence_known += 1
             return
-        self._fork(*pair, "proven by a peer")
+        self._fork(*pair, "fork_proven")
 
     def _fork(self, a: Event, b: Event, how: str) -> None:
-        """A fork new on record here: report it once and spread the proof."""
-        log.warning("fork %s origin=%s seq=%d", how, a.origin[:12], a.seq)
+        """A fork new on record here (``how``: detected by ingest, or proven by a
+        peer's evidence): report it once and spread the proof."""
+        log.warning("%s origin=%s seq=%d", how, a.origin[:12], a.seq)
         self.stats.forks += 1
         self.core.mark_forked(a.origin)
         if self.on_fork is not None:
