@@ -38,7 +38,7 @@ from hartnode.gossip import wire
 from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import Draft
+from hartnode.ledger.log import Draft, Head
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
     Batch,
@@ -114,8 +114,8 @@ def catch_up(source: NodeLedger, target: NodeLedger) -> tuple[float, float, int,
     event_bytes = 0
     start = time.perf_counter()
     queue: list[tuple[str, ReplicationEffect]] = [
-        ("src", e) for e in src_core.on_link_up("dst", source.ledger.heads())]
-    dst_core.on_link_up("src", target.ledger.heads())
+        ("src", e) for e in src_core.on_link_up("dst", source.ledger.head_map())]
+    dst_core.on_link_up("src", target.ledger.head_map())
     while queue:
         side, effect = queue.pop(0)
         if isinstance(effect, Send):
@@ -124,11 +124,11 @@ def catch_up(source: NodeLedger, target: NodeLedger) -> tuple[float, float, int,
             if side == "src":
                 msg = dst.run(wire.decode, frame)
                 queue += [("dst", e) for e in dst.run(dst_core.on_message, "src", msg,
-                                                      target.ledger.heads())]
+                                                      target.ledger.head_map())]
             else:
                 msg = wire.decode(frame)
                 queue += [("src", e) for e in src_core.on_message("dst", msg,
-                                                                   source.ledger.heads())]
+                                                                   source.ledger.head_map())]
         elif isinstance(effect, Serve):
             items = source.ledger.serve(effect.origin, effect.from_seq, effect.limit,
                                         frozenset({"network"}))
@@ -141,13 +141,16 @@ def catch_up(source: NodeLedger, target: NodeLedger) -> tuple[float, float, int,
             before = target.ledger.heads().get(effect.origin, 0)
             dst.run(target.ingest, effect.items)
             queue += [("dst", e) for e in dst.run(dst_core.on_ingested, "src", effect.origin,
-                                                  before, target.ledger.heads())]
+                                                  before, target.ledger.head_map())]
     return time.perf_counter() - start, dst.seconds, wire_bytes, event_bytes
 
 
 def quiet_reconnect_bytes(origins: int) -> int:
-    """Both ends know the same ``origins`` feeds: what a reconnect exchanges."""
-    heads = {os.urandom(32).hex(): 1 + i for i in range(origins)}
+    """Both ends know the same ``origins`` feeds: what a reconnect exchanges.
+
+    Heads carry their hashes, as the daemon's do (the digest covers them).
+    """
+    heads = {os.urandom(32).hex(): Head(1 + i, os.urandom(32)) for i in range(origins)}
     a, b = Replicator(), Replicator()
     total = 0
     for me, other in ((a, b), (b, a)):
@@ -194,7 +197,8 @@ def main() -> None:
     quiet = quiet_reconnect_bytes(1000)
     table.add(Row("reconnect with nothing new, 1,000 origins, both directions", quiet, "B",
                   goal="<= 2,048 B", met=quiet <= 2048))
-    digest = len(wire.encode(heads_digest({os.urandom(32).hex(): 1 for _ in range(1000)})))
+    digest = len(wire.encode(heads_digest({os.urandom(32).hex(): Head(1, os.urandom(32))
+                                           for _ in range(1000)})))
     table.note(f"one HeadsDigest frame is {digest} B before sealing; each side sends one")
     table.note("in-process: real cores, wire codec and SQLite ledgers (full verify on ingest); "
                "link bytes add the 16-byte seal tag and the WebSocket header per frame")

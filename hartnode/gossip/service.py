@@ -253,6 +253,19 @@ class GossipService:
             self._room = trio.Event()
         return self.broadcast(payload)
 
+    def spread(self, payload: bytes) -> bool:
+        """Broadcast ``payload`` unless this node already sent or delivered it.
+
+        For proofs a node may learn both over a link and by broadcast: one it
+        got by broadcast is already being relayed by Plumtree. Returns whether
+        it was broadcast now.
+        """
+        assert self._pt is not None, "spread before run"
+        if self._pt.has_seen(blake3.blake3(payload).digest(length=16)):
+            return False
+        self.broadcast(payload)
+        return True
+
     def _advertised(self) -> tuple[str, ...]:
         if self.settings.advertise:
             return self.settings.advertise

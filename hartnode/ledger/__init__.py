@@ -10,6 +10,7 @@ Module map:
 - ``maintenance``  ``kb verify``, ``backup``, ``vacuum``, ``migrate``, ``rebuild``
 - ``node_ledger``  both databases opened together (what the daemon and CLI hold)
 - ``committer``    group commit for the daemon, and the one store-access limiter
-- ``replication``  sans-I/O anti-entropy core: heads digests, pulls, wire types 64-71
+- ``replication``  sans-I/O anti-entropy core: heads digests (with hashes), pulls, probes
+- ``fork_evidence``  the ``ForkEvidence`` message (two signed events at one seq) and its limits
 - ``replication_service``  its trio shell on the gossip links
 """

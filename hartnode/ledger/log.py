@@ -218,7 +218,7 @@ class Ledger:
         self.clock_ms = clock_ms
         self._held: dict[str, dict[int, FeedItem]] = {}
         self._held_total = 0
-        self._heads: dict[str, int] | None = None
+        self._heads: dict[str, Head] | None = None  # origin -> its chain's last link
         self._forked: dict[str, int] | None = None  # origin -> lowest seq it forked at
 
     # -- reading ---------------------------------------------------------
@@ -235,22 +235,36 @@ class Ledger:
         return Head(rows[0][0], bytes(rows[0][1])) if rows else None
 
     def heads(self) -> dict[str, int]:
-        """Per-origin high watermarks (the highest seq held, event or marker).
+        """Per-origin high watermarks (the highest seq held, event or marker)."""
+        return {origin: head.seq for origin, head in self._head_cache().items()}
 
-        Read from the database once, then kept up to date by ``append`` and
-        ``ingest``: replication asks for it on every link and every round.
+    def head_map(self) -> dict[str, Head]:
+        """Per-origin heads with their hashes: what replication compares.
+
+        Two nodes at one seq of a feed may hold different events there (a
+        fork); only the hash tells them apart. Read from the database once,
+        then kept up to date by ``append`` and ``ingest``: replication asks
+        for it on every link, every round and every message.
         """
-        if self._heads is None:
-            heads = dict(self.conn.execute("SELECT origin, MAX(seq) FROM events GROUP BY origin"))
-            for origin, seq in self.conn.execute(
-                    "SELECT origin, MAX(seq) FROM withheld GROUP BY origin"):
-                heads[origin] = max(seq, heads.get(origin, 0))
-            self._heads = heads
-        return dict(self._heads)
+        return dict(self._head_cache())
 
-    def _advance(self, origin: str, seq: int) -> None:
-        if self._heads is not None and seq > self._heads.get(origin, 0):
-            self._heads[origin] = seq
+    def _head_cache(self) -> dict[str, Head]:
+        if self._heads is None:
+            # SQLite's bare-column rule: with MAX() the other columns come
+            # from the row that holds the maximum, i.e. the head's own hash.
+            heads = {origin: Head(seq, bytes(digest)) for origin, seq, digest in
+                     self.conn.execute("SELECT origin, MAX(seq), hash_blake3 FROM events"
+                                       " GROUP BY origin")}
+            for origin, seq, digest in self.conn.execute(
+                    "SELECT origin, MAX(seq), hash_blake3 FROM withheld GROUP BY origin"):
+                if seq > heads.get(origin, Head(0, b"")).seq:
+                    heads[origin] = Head(seq, bytes(digest))
+            self._heads = heads
+        return self._heads
+
+    def _advance(self, origin: str, head: Head) -> None:
+        if self._heads is not None and head.seq > self._heads.get(origin, Head(0, b"")).seq:
+            self._heads[origin] = head
 
     def serve(self, origin: str, from_seq: int, limit: int,
               reaches: frozenset[str]) -> list[FeedItem]:
@@ -354,7 +368,8 @@ class Ledger:
                 next_id += 1
             self.conn.executemany(_INSERT, rows)
         if out:
-            self._advance(origin, out[-1][1].seq)
+            last = out[-1][1]
+            self._advance(origin, Head(last.seq, last.hash))
         return out
 
     # -- ingesting foreign events ----------------------------------------
@@ -411,7 +426,7 @@ class Ledger:
                                     if self._record_equivocation(a, b, now)]
         for origin, head in heads.items():
             if head is not None:
-                self._advance(origin, head.seq)
+                self._advance(origin, head)
         return result
 
     def _decode_all(
@@ -533,6 +548,17 @@ class Ledger:
         with write_transaction(self.conn):
             new = self._record_equivocation(a, b, self.clock_ms())
         return (a, b) if new else None
+
+    def evidence(self, origins: int) -> list[tuple[tuple[bytes, bytes], tuple[bytes, bytes]]]:
+        """Fork evidence to hand a new neighbour: for at most ``origins`` forked
+        origins, most recently detected first, the pair at the lowest seq each
+        forked at (one proof per origin is enough to hold its feed back).
+        Returned as stored, in wire form; the receiver verifies it."""
+        rows = self.conn.execute(
+            "SELECT envelope_a, sig_a, envelope_b, sig_b FROM equivocations AS e"
+            " WHERE seq = (SELECT MIN(seq) FROM equivocations WHERE origin = e.origin)"
+            " ORDER BY id DESC LIMIT ?", (origins,))
+        return [((bytes(ea), bytes(sa)), (bytes(eb), bytes(sb))) for ea, sa, eb, sb in rows]
 
     def equivocations(self) -> list[tuple[Event, Event]]:
         """Stored fork evidence, each pair re-verified from its signed bytes."""

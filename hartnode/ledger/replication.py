@@ -13,30 +13,54 @@ hex digit, and each side sends one 8-byte digest per non-empty bucket
 differ are listed in full (``HeadsRequest`` → ``Heads``). An unchanged feed
 therefore costs one digest each way on reconnect.
 
+A head is a seq *and* the hash of the event there: two nodes holding
+different events at one (origin, seq) — a fork — have equal seqs, and only
+the hash shows it. The digest therefore covers (origin, seq, hash), and
+``Heads`` carries a 16-byte hash prefix per origin; a peer whose head has
+our seq but another hash is asked for that one event (a *probe*), so the
+ledger's ingest sees both and records the equivocation (DESIGN §1). A pull
+that makes no progress while the peer claims more (its chain does not link
+onto ours) probes our head seq once, for the same reason. Origins known to
+have forked are left out of digests and heads on both sides: their feeds
+are held back, and once every node knows the fork the digests agree again.
+
 The core keeps no ledger: the shell passes the current ``heads`` in, and
 carries out ``Serve`` (read a feed range, answer with a ``Batch``) and
 ``Ingest`` (verify and store a batch, then report the new heads through
 ``on_ingested``). Nothing unverified is stored or forwarded: every event
 goes through the ledger's verified ingest before any node serves it on.
 
-Wire type numbers 64-71 (append-only, see ``gossip.wire``).
+Wire type numbers (append-only, see ``gossip.wire``): 64-71, of which 66
+and 68 are retired (the seq-only ``HeadsDigest`` and ``Heads``); 73 and 74
+are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import blake3
 
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.wire import register
-from hartnode.ledger.log import Withheld
+from hartnode.ledger.log import Head, Withheld
 
 BUCKETS = 16
 DIGEST_BYTES = 8
 MAX_BATCH = 1000  # events in one Batch
 MAX_HEADS = 4096  # origins in one Heads message
+# Bytes of a head's hash that Heads carries. Grinding two events of one's own
+# feed whose hashes share 16 bytes (to hide a fork from this comparison)
+# takes ~2^64 hashes; 32 would add 16 B per origin to every Heads for nothing.
+HEAD_HASH_BYTES = 16
+
+# What the core is told about this node's heads: a seq, or a seq and the hash
+# there (the ledger's ``head_map``). Plain seqs still work (e.g. a simulator
+# that models no forks); a fork can then only be found through hashes.
+HeadValue: TypeAlias = int | Head
+HeadsView: TypeAlias = Mapping[str, HeadValue]
 
 
 @register(64)
@@ -56,10 +80,14 @@ class FeedWithheld:
     reach: str
 
 
-@register(66)
+# 66: retired (HeadsDigest of (origin, seq) only); see 73.
+# 68: retired (Heads without hashes); see 74.
+
+
+@register(73)
 @dataclass(frozen=True)
 class HeadsDigest:
-    digests: tuple[bytes, ...]  # BUCKETS entries; b"" for an empty bucket
+    digests: tuple[bytes, ...]  # BUCKETS entries of (origin, seq, hash); b"" when empty
 
 
 @register(67)
@@ -68,11 +96,13 @@ class HeadsRequest:
     buckets: tuple[int, ...]
 
 
-@register(68)
+@register(74)
 @dataclass(frozen=True)
 class Heads:
     origins: tuple[bytes, ...]
     seqs: tuple[int, ...]
+    # One HEAD_HASH_BYTES prefix per origin, or () when the sender knows no hashes.
+    hashes: tuple[bytes, ...] = ()
 
 
 @register(69)
@@ -129,11 +159,29 @@ def bucket_of(origin: str) -> int:
     return int(origin[0], 16)
 
 
-def heads_digest(heads: Mapping[str, int]) -> HeadsDigest:
-    """One 8-byte digest per bucket of ``(origin, seq)`` pairs; b"" when empty."""
+def seq_of(value: HeadValue | None) -> int:
+    """The seq of a head value (0 for a feed not held)."""
+    if value is None:
+        return 0
+    return value if isinstance(value, int) else value.seq
+
+
+def hash_of(value: HeadValue | None) -> bytes:
+    """The head's hash, or b"" when it is not known."""
+    return value.hash if isinstance(value, Head) else b""
+
+
+def heads_digest(heads: HeadsView, skip: frozenset[str] | set[str] = frozenset()
+                 ) -> HeadsDigest:
+    """One 8-byte digest per bucket of ``(origin, seq, hash)``; b"" when empty.
+
+    Origins in ``skip`` (known to have forked) are left out.
+    """
     per_bucket: list[list[str]] = [[] for _ in range(BUCKETS)]
-    for origin, seq in heads.items():
-        per_bucket[bucket_of(origin)].append(f"{origin}:{seq};")
+    for origin, value in heads.items():
+        if origin not in skip:
+            per_bucket[bucket_of(origin)].append(
+                f"{origin}:{seq_of(value)}:{hash_of(value).hex()};")
     return HeadsDigest(tuple(
         blake3.blake3("".join(sorted(b)).encode()).digest(length=DIGEST_BYTES) if b else b""
         for b in per_bucket))
@@ -153,6 +201,10 @@ class _PeerState:
     remote: dict[str, int] = field(default_factory=dict)  # origin -> their head
     queue: list[str] = field(default_factory=list)  # origins to pull, in order
     inflight: set[str] = field(default_factory=set)
+    # origin -> the one seq to fetch from this peer to compare with ours
+    probes: dict[str, int] = field(default_factory=dict)
+    probing: set[str] = field(default_factory=set)  # in flight, and a probe
+    probed: set[str] = field(default_factory=set)  # once per origin per link
 
 
 class Replicator:
@@ -162,17 +214,29 @@ class Replicator:
         self.batch = min(batch, MAX_BATCH)
         self.parallel_wants = parallel_wants
         self._peers: dict[str, _PeerState] = {}
+        # Origins with a fork on record here: left out of digests and heads,
+        # never pulled (the ledger holds their later events back anyway).
+        self.forked: set[str] = set()
 
-    def on_link_up(self, peer: str, heads: Mapping[str, int]) -> list[ReplicationEffect]:
+    def mark_forked(self, origin: str) -> None:
+        """``origin`` forked (detected here or proven by a peer's evidence)."""
+        self.forked.add(origin)
+        for st in self._peers.values():
+            st.remote.pop(origin, None)
+            st.probes.pop(origin, None)
+            if origin in st.queue:
+                st.queue.remove(origin)
+
+    def on_link_up(self, peer: str, heads: HeadsView) -> list[ReplicationEffect]:
         self._peers[peer] = _PeerState()
-        return [Send(peer, heads_digest(heads))]
+        return [Send(peer, heads_digest(heads, self.forked))]
 
     def on_link_down(self, peer: str) -> None:
         self._peers.pop(peer, None)
 
-    def round(self, heads: Mapping[str, int]) -> list[ReplicationEffect]:
+    def round(self, heads: HeadsView) -> list[ReplicationEffect]:
         """One anti-entropy round: a digest to every idle neighbour."""
-        digest = heads_digest(heads)
+        digest = heads_digest(heads, self.forked)
         return [Send(peer, digest) for peer, st in self._peers.items() if not st.inflight]
 
     def pulling(self, peer: str) -> bool:
@@ -180,7 +244,7 @@ class Replicator:
         return bool(st and (st.inflight or st.queue))
 
     def on_message(self, peer: str, msg: object,
-                   heads: Mapping[str, int]) -> list[ReplicationEffect]:
+                   heads: HeadsView) -> list[ReplicationEffect]:
         """Handle a replication message from ``peer``.
 
         Raises:
@@ -190,30 +254,13 @@ class Replicator:
         if isinstance(msg, HeadsDigest):
             if len(msg.digests) != BUCKETS:
                 raise RemoteProtocolError("bad_digest", f"{len(msg.digests)} buckets")
-            ours = heads_digest(heads).digests
+            ours = heads_digest(heads, self.forked).digests
             differ = tuple(i for i in range(BUCKETS) if msg.digests[i] != ours[i])
             return [Send(peer, HeadsRequest(differ))] if differ else []
         if isinstance(msg, HeadsRequest):
-            wanted = {b for b in msg.buckets if 0 <= b < BUCKETS}
-            mine = sorted((o, s) for o, s in heads.items() if bucket_of(o) in wanted)
-            out: list[ReplicationEffect] = []
-            for i in range(0, len(mine), MAX_HEADS):
-                chunk = mine[i:i + MAX_HEADS]
-                out.append(Send(peer, Heads(tuple(bytes.fromhex(o) for o, _ in chunk),
-                                            tuple(s for _, s in chunk))))
-            return out
+            return self._heads_of(peer, msg.buckets, heads)
         if isinstance(msg, Heads):
-            if len(msg.origins) != len(msg.seqs) or len(msg.origins) > MAX_HEADS:
-                raise RemoteProtocolError("bad_heads")
-            for raw, seq in zip(msg.origins, msg.seqs, strict=True):
-                if len(raw) != 32:
-                    raise RemoteProtocolError("bad_heads", "origin is not 32 bytes")
-                origin = raw.hex()
-                if seq > heads.get(origin, 0) and seq > st.remote.get(origin, 0):
-                    st.remote[origin] = seq
-                    if origin not in st.queue and origin not in st.inflight:
-                        st.queue.append(origin)
-            return self._pump(peer, st, heads)
+            return self._on_heads(peer, st, msg, heads)
         if isinstance(msg, Want):
             if len(msg.origin) != 32 or msg.from_seq < 1 or msg.limit < 1:
                 raise RemoteProtocolError("bad_want")
@@ -229,27 +276,88 @@ class Replicator:
         raise RemoteProtocolError("unexpected_message", type(msg).__name__)
 
     def on_ingested(self, peer: str, origin: str, before: int,
-                    heads: Mapping[str, int]) -> list[ReplicationEffect]:
+                    heads: HeadsView) -> list[ReplicationEffect]:
         """A batch from ``peer`` for ``origin`` was ingested; pull on or move on."""
         st = self._peers.get(peer)
         if st is None:
             return []
         st.inflight.discard(origin)
-        now_at = heads.get(origin, 0)
+        was_probe = origin in st.probing
+        st.probing.discard(origin)
+        now_at = seq_of(heads.get(origin))
         if now_at < st.remote.get(origin, 0) and now_at > before:
             st.queue.insert(0, origin)  # progress: keep pulling this feed
+        elif (not was_probe and 0 < now_at < st.remote.get(origin, 0)
+              and origin not in st.probed and origin not in self.forked):
+            # The peer claims more but nothing linked onto our head: its chain
+            # may branch off ours. Fetch its event at our head seq, once, so
+            # ingest can compare the two (a different one there is a fork).
+            st.probes[origin] = now_at
+            st.queue.insert(0, origin)
         else:
             st.remote.pop(origin, None)  # done, or no progress: do not loop on it
         return self._pump(peer, st, heads)
 
+    def _heads_of(self, peer: str, buckets: tuple[int, ...],
+                  heads: HeadsView) -> list[ReplicationEffect]:
+        """Our heads in ``buckets``, with hash prefixes, in Heads of at most MAX_HEADS."""
+        wanted = {b for b in buckets if 0 <= b < BUCKETS}
+        mine = sorted((o, v) for o, v in heads.items()
+                      if bucket_of(o) in wanted and o not in self.forked)
+        with_hashes = all(isinstance(v, Head) for _, v in mine)
+        out: list[ReplicationEffect] = []
+        for i in range(0, len(mine), MAX_HEADS):
+            chunk = mine[i:i + MAX_HEADS]
+            out.append(Send(peer, Heads(
+                tuple(bytes.fromhex(o) for o, _ in chunk), tuple(seq_of(v) for _, v in chunk),
+                tuple(hash_of(v)[:HEAD_HASH_BYTES] for _, v in chunk) if with_hashes else ())))
+        return out
+
+    def _on_heads(self, peer: str, st: _PeerState, msg: Heads,
+                  heads: HeadsView) -> list[ReplicationEffect]:
+        n = len(msg.origins)
+        if len(msg.seqs) != n or n > MAX_HEADS or len(msg.hashes) not in (0, n):
+            raise RemoteProtocolError("bad_heads")
+        hashes = msg.hashes or (b"",) * n
+        for raw, seq, their_hash in zip(msg.origins, msg.seqs, hashes, strict=True):
+            if len(raw) != 32:
+                raise RemoteProtocolError("bad_heads", "origin is not 32 bytes")
+            if len(their_hash) not in (0, HEAD_HASH_BYTES):
+                raise RemoteProtocolError("bad_heads", "hash prefix is not 16 bytes")
+            origin = raw.hex()
+            if origin in self.forked:
+                continue
+            mine = heads.get(origin)
+            my_seq, my_hash = seq_of(mine), hash_of(mine)[:HEAD_HASH_BYTES]
+            if seq > my_seq and seq > st.remote.get(origin, 0):
+                st.remote[origin] = seq
+                if origin not in st.queue and origin not in st.inflight:
+                    st.queue.append(origin)
+            elif (seq == my_seq > 0 and their_hash and my_hash and their_hash != my_hash
+                  and origin not in st.probed and origin not in st.inflight):
+                # Same seq, another event: fetch theirs so ingest records the fork.
+                st.probes[origin] = seq
+                if origin not in st.queue:
+                    st.queue.append(origin)
+        return self._pump(peer, st, heads)
+
     def _pump(self, peer: str, st: _PeerState,
-              heads: Mapping[str, int]) -> list[ReplicationEffect]:
+              heads: HeadsView) -> list[ReplicationEffect]:
         out: list[ReplicationEffect] = []
         while st.queue and len(st.inflight) < self.parallel_wants:
             origin = st.queue.pop(0)
-            if origin in st.inflight or heads.get(origin, 0) >= st.remote.get(origin, 0):
+            if origin in st.inflight:
+                continue
+            probe = st.probes.pop(origin, None)
+            if probe is not None:
+                st.probed.add(origin)
+                st.probing.add(origin)
+                st.inflight.add(origin)
+                out.append(Send(peer, Want(bytes.fromhex(origin), probe, 1)))
+                continue
+            have = seq_of(heads.get(origin))
+            if have >= st.remote.get(origin, 0):
                 continue
             st.inflight.add(origin)
-            out.append(Send(peer, Want(bytes.fromhex(origin), heads.get(origin, 0) + 1,
-                                       self.batch)))
+            out.append(Send(peer, Want(bytes.fromhex(origin), have + 1, self.batch)))
         return out

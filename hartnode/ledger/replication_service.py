@@ -9,6 +9,13 @@ the core sees a consistent ``heads`` and the store is used by one thread.
 ``hierarchy`` ones too once it is a certified parent/child link (DESIGN §3);
 everything else goes as a ``Withheld`` marker, and ``local`` events are never
 broadcast or served.
+
+Forks (DESIGN §1): an equivocation found by ingest, or proven by a peer's
+``ForkEvidence`` (checked by ``Ledger.record_evidence``), is reported once
+per (origin, seq) through ``on_fork`` (the node raises a fraud alert), told
+to the core (the origin leaves digests and heads), and spread: broadcast
+when new here, and sent to every new neighbour on link-up. Evidence that
+does not verify is dropped and counted; it raises nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +31,15 @@ from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.service import GossipService
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import IngestResult, Withheld
+from hartnode.ledger.envelope import EnvelopeError, Event
+from hartnode.ledger.fork_evidence import (
+    MAX_ON_LINK,
+    MAX_ON_LINK_BYTES,
+    ForkEvidence,
+    check_evidence,
+    fork_evidence,
+)
+from hartnode.ledger.log import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
     REPLICATION_TYPES,
@@ -54,6 +68,8 @@ class ReplicationStats:
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     served: int = 0
+    forks: int = 0  # forks new here: detected by ingest or proven by a peer
+    evidence_known: int = 0  # evidence received for a fork already on record
 
 
 class ReplicationService:
@@ -74,7 +90,7 @@ class ReplicationService:
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
-        gossip.app_types = REPLICATION_TYPES
+        gossip.app_types = REPLICATION_TYPES | {ForkEvidence}
         gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
         gossip.on_link = lambda peer, up: self._enqueue("up" if up else "down", peer, None)
         gossip.on_payload = lambda payload, _id: self._enqueue("push", "", payload)
@@ -92,6 +108,8 @@ class ReplicationService:
             self.gossip.broadcast(wire.encode(NewEvents(tuple(fresh[i:i + PUSH_MAX]))))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
+            self.core.mark_forked(origin)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._rounds)
             task_status.started()
@@ -103,12 +121,15 @@ class ReplicationService:
             await trio.sleep(self.round_interval)  # the anti-entropy period, not a readiness wait
             self._enqueue("round", "", None)
 
-    async def _heads(self) -> dict[str, int]:
-        return await self.access.run(self.node_ledger.ledger.heads)
+    async def _heads(self) -> dict[str, Head]:
+        return await self.access.run(self.node_ledger.ledger.head_map)
 
     async def _handle(self, kind: str, peer: str, item: object) -> None:
         if kind == "up":
-            await self._apply(self.core.on_link_up(peer, await self._heads()))
+            effects = self.core.on_link_up(peer, await self._heads())
+            if self.core.forked:  # before the digest: the peer then leaves them out too
+                await self._send_evidence(peer)
+            await self._apply(effects)
         elif kind == "down":
             self.core.on_link_down(peer)
         elif kind == "round":
@@ -121,6 +142,10 @@ class ReplicationService:
                 return
             if isinstance(msg, NewEvents):
                 await self._ingest([(e.envelope, e.sig) for e in msg.events])
+            elif isinstance(msg, ForkEvidence):
+                await self._take_evidence(msg)
+        elif isinstance(item, ForkEvidence):
+            await self._take_evidence(item)
         else:
             try:
                 effects = self.core.on_message(peer, item, await self._heads())
@@ -140,7 +165,8 @@ class ReplicationService:
             elif isinstance(effect, Serve):
                 await self._serve(effect)
             elif isinstance(effect, Ingest):
-                before = (await self._heads()).get(effect.origin, 0)
+                head = (await self._heads()).get(effect.origin)
+                before = head.seq if head else 0
                 await self._ingest(effect.items)
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
                                                         await self._heads()))
@@ -168,6 +194,39 @@ class ReplicationService:
         if self.on_ingested is not None:
             self.on_ingested(result)
         for a, b in result.equivocations:
-            log.warning("fork_detected origin=%s seq=%d", a.origin[:12], a.seq)
-            if self.on_fork is not None:
-                self.on_fork(a, b)
+            self._fork(a, b, "fork_detected")
+
+    async def _take_evidence(self, msg: ForkEvidence) -> None:
+        """Check a peer's fork evidence; record, report and spread it if new."""
+        try:
+            check_evidence(msg)
+            pair = await self.access.run(self.node_ledger.ledger.record_evidence,
+                                         (msg.a.envelope, msg.a.sig), (msg.b.envelope, msg.b.sig))
+        except (wire.DecodeError, EnvelopeError) as e:
+            self.stats.rejected[f"evidence_{e.reason}"] += 1
+            return
+        if pair is None:
+            self.stats.evidence_known += 1
+            return
+        self._fork(*pair, "fork_proven")
+
+    def _fork(self, a: Event, b: Event, how: str) -> None:
+        """A fork new on record here (``how``: detected by ingest, or proven by a
+        peer's evidence): report it once and spread the proof."""
+        log.warning("%s origin=%s seq=%d", how, a.origin[:12], a.seq)
+        self.stats.forks += 1
+        self.core.mark_forked(a.origin)
+        if self.on_fork is not None:
+            self.on_fork(a, b)
+        # Received by broadcast, it is already being relayed; else broadcast it.
+        self.gossip.spread(wire.encode(fork_evidence(a.wire(), b.wire())))
+
+    async def _send_evidence(self, peer: str) -> None:
+        """The forks this node knows, to a new neighbour (bounded: MAX_ON_LINK*)."""
+        budget = MAX_ON_LINK_BYTES
+        for a, b in await self.access.run(self.node_ledger.ledger.evidence, MAX_ON_LINK):
+            size = len(a[0]) + len(a[1]) + len(b[0]) + len(b[1])
+            if size > budget:
+                break
+            budget -= size
+            self.gossip.send(peer, fork_evidence(a, b))

@@ -62,7 +62,11 @@ def test_pulls_continue_while_progress_is_made_and_stop_without_it() -> None:
     assert isinstance(ingest, Ingest) and ingest.items == [(b"e", b"s")]
     [again] = sent(me.on_ingested("p", A, 0, {A: 10}))
     assert isinstance(again, Want) and again.from_seq == 11
-    assert me.on_ingested("p", A, 10, {A: 10}) == []  # no progress: stop, no loop
+    # No progress: one probe of the peer's event at our head (its chain may
+    # branch off ours, a fork), then stop; no loop.
+    [probe] = sent(me.on_ingested("p", A, 10, {A: 10}))
+    assert isinstance(probe, Want) and (probe.from_seq, probe.limit) == (10, 1)
+    assert me.on_ingested("p", A, 10, {A: 10}) == []
     assert not me.pulling("p")
 
 
