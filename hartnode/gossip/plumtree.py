@@ -29,9 +29,13 @@ Driven by the shell like the membership core (``hyparview.py``):
     core.on_neighbour_down(peer, now)      -> effects   from HyParView's NeighbourDown
     core.on_message(peer, msg, now)        -> effects   Gossip, IHave, Graft or Prune arrived
     core.on_timer(now)                     -> effects   once ``now >= next_deadline()``
+    core.validated(msg_id, ok, now)        -> effects   the application's verdict (``validate``)
     core.next_deadline()                   -> float | None
 
-Effects are ``hyparview.Send`` and ``Deliver``. Each message is delivered to
+Effects are ``hyparview.Send`` and ``Deliver``. Built with ``validate``, the
+core relays a received message only after the application judged it valid
+(``validated``): a forged payload is delivered to one node's application,
+which drops it, and goes no further. Each message is delivered to
 the application exactly once per core lifetime (the origin included, with
 ``hops`` 0), as long as its id is still in the bounded seen-cache
 (``seen_cache_size`` ids). Ids are opaque bytes chosen by the application
@@ -117,14 +121,18 @@ class Plumtree:
         node_id: this node's id (only for error messages).
         config: overlay parameters (``overlay_config``).
         rng: the only source of randomness (which lazy peers get a digest).
+        validate: relay a received message only once the application called
+            ``validated(msg_id, True)`` for it (nothing unchecked is forwarded).
 
     ``eager`` and ``lazy`` hold the current neighbours (read them, never write).
     """
 
-    def __init__(self, node_id: str, config: OverlayConfig, rng: random.Random) -> None:
+    def __init__(self, node_id: str, config: OverlayConfig, rng: random.Random, *,
+                 validate: bool = False) -> None:
         self.node_id = node_id
         self.config = config
         self._rng = rng
+        self.validate = validate
         self.eager: dict[str, None] = {}
         self.lazy: dict[str, None] = {}
         self._seen: dict[bytes, None] = {}  # FIFO-bounded: duplicate suppression
@@ -136,6 +144,9 @@ class Plumtree:
         self._flush_at: float | None = None
         self._repair_until = -1.0  # until then, a missing message is grafted sooner
         self._fed_at: dict[str, float] = {}  # peer -> when it last pushed us a first copy
+        # With ``validate``: delivered, not yet judged by the application, so
+        # neither relayed nor announced nor given to a GRAFT (id -> None, FIFO).
+        self._unjudged: dict[bytes, None] = {}
 
     # --- public API ---
 
@@ -253,6 +264,26 @@ class Plumtree:
         """True when ``msg_id`` was delivered here and is still remembered."""
         return msg_id in self._seen
 
+    def validated(self, msg_id: bytes, ok: bool, now: float) -> list[BroadcastEffect]:
+        """The application's verdict on a delivered message (only with ``validate``).
+
+        ``ok``: relay it (eager push, IHAVE) as if it had just arrived. Not ok:
+        forget its payload, so it is never relayed nor served to a GRAFT; its
+        id stays seen, so further copies are dropped as duplicates. A verdict
+        on an unknown, already judged or evicted id does nothing.
+        """
+        if msg_id not in self._unjudged:
+            return []
+        del self._unjudged[msg_id]
+        cached = self._cache.get(msg_id)
+        if cached is None:
+            return []
+        if not ok:
+            del self._cache[msg_id]
+            return []
+        payload, hops, sender = cached
+        return self._relay(msg_id, payload, hops, sender, now)
+
     def _feeds_a_tree(self, peer: str, now: float) -> bool:
         """True while ``peer`` pushed us a first copy less than ``graft_timeout`` ago.
 
@@ -316,8 +347,9 @@ class Plumtree:
                     del self.eager[parent]
                     self.lazy[parent] = None
                     out.append(Send(parent, Prune(msg.msg_id)))
-            forward = Gossip(msg.msg_id, msg.hops + 1, cached[0])
-            out.extend(Send(p, forward) for p in self.eager if p != peer)
+            if msg.msg_id not in self._unjudged:
+                forward = Gossip(msg.msg_id, msg.hops + 1, cached[0])
+                out.extend(Send(p, forward) for p in self.eager if p != peer)
             return out
         if peer == parent:
             return []  # the network duplicated our parent's push: the link is fine
@@ -341,9 +373,20 @@ class Plumtree:
         if len(cache) > self.config.payload_cache_size:
             del cache[next(iter(cache))]
         self._missing.pop(msg_id, None)
-        out: list[BroadcastEffect] = [Deliver(msg_id, msg.payload, msg.hops)]
-        hops = msg.hops + 1
-        forward = Gossip(msg_id, hops, msg.payload)
+        delivered = Deliver(msg_id, msg.payload, msg.hops)
+        if self.validate and sender is not None:
+            unjudged = self._unjudged
+            unjudged[msg_id] = None
+            if len(unjudged) > self.config.payload_cache_size:
+                del unjudged[next(iter(unjudged))]  # never judged: never relayed
+            return [delivered]
+        return [delivered, *self._relay(msg_id, msg.payload, msg.hops, sender, now)]
+
+    def _relay(self, msg_id: bytes, payload: bytes, hops: int, sender: str | None,
+               now: float) -> list[BroadcastEffect]:
+        """Push to the eager neighbours, queue an IHAVE for (some) lazy ones."""
+        out: list[BroadcastEffect] = []
+        forward = Gossip(msg_id, hops + 1, payload)
         for p in self.eager:
             if p != sender:
                 out.append(Send(p, forward))
@@ -355,9 +398,9 @@ class Plumtree:
             for p in lazy:
                 q = queue.get(p)
                 if q is None:
-                    queue[p] = {msg_id: hops}
+                    queue[p] = {msg_id: hops + 1}
                 else:
-                    q[msg_id] = hops
+                    q[msg_id] = hops + 1
             if self._flush_at is None:
                 # Batch digests per tick: one IHave carries all ids of the interval.
                 self._flush_at = now + self.config.ihave_interval
@@ -404,7 +447,7 @@ class Plumtree:
             del self.lazy[peer]
             self.eager[peer] = None
         cached = self._cache.get(msg.msg_id) if msg.msg_id else None
-        if cached is None or peer not in self.eager:
+        if cached is None or peer not in self.eager or msg.msg_id in self._unjudged:
             return []
         return [Send(peer, Gossip(msg.msg_id, cached[1] + 1, cached[0]))]
 

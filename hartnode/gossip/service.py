@@ -142,6 +142,7 @@ class GossipService:
         self.trust = trust or TrustState(peers.master_public_key)
         self.on_revocations = on_revocations
         self.on_payload = on_payload
+        self.app_validates = False  # on_payload's owner calls relay() with its verdict
         self.rng = rng or random.Random()
         self.announce_interval_s = settings.announce_interval  # stretched with the network
         self._room = trio.Event()  # set by a link's sender when its backlog fell (pacing)
@@ -212,7 +213,7 @@ class GossipService:
         # The address to offer is known only once the listener is bound (listen
         # port 0 picks one): until then the core says it has none.
         self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now)
-        self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng)
+        self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng, validate=True)
         host, port = self.settings.listen
         config = transport.TransportConfig(host=host, port=port,
                                            max_connections=self.settings.max_connections)
@@ -463,26 +464,46 @@ class GossipService:
         self._wake.set()
 
     def _deliver(self, d: Deliver) -> None:
+        """Hand a delivered payload to whoever checks it; it is relayed once judged valid.
+
+        Records and revocation lists are checked here; other payloads go to
+        ``on_payload``, and with ``app_validates`` the application answers
+        through ``relay(msg_id, ok)`` (the ledger verifies events in a worker
+        thread first), else they are relayed at once.
+        """
         self.stats.delivered += 1
         try:
             msg = wire.decode(d.payload)
         except wire.DecodeError as e:
             self.transport_stats.decode_errors[e.reason] += 1
+            self.relay(d.msg_id, False)
             return
         if isinstance(msg, PeerRecordMessage):
-            self._take_record(msg)
+            self.relay(d.msg_id, self._take_record(msg))
         elif isinstance(msg, RevocationListMessage):
-            self.take_revocations(msg)
+            self.relay(d.msg_id, self.take_revocations(msg))  # only a newer, master-signed list
         elif self.on_payload is not None:
             self.on_payload(d.payload, d.msg_id.hex())
+            if not self.app_validates:
+                self.relay(d.msg_id, True)
+        else:
+            self.relay(d.msg_id, True)
 
-    def _take_record(self, msg: PeerRecordMessage) -> None:
+    def relay(self, msg_id: bytes | str, ok: bool) -> None:
+        """The verdict on a delivered payload: relay it on (``ok``) or let it die here."""
+        assert self._pt is not None
+        key = bytes.fromhex(msg_id) if isinstance(msg_id, str) else msg_id
+        self._apply(self._pt.validated(key, ok, trio.current_time()))
+
+    def _take_record(self, msg: PeerRecordMessage) -> bool:
+        """Keep a verified record; False when it does not verify."""
         try:
             record = decode_peer_record(msg)
         except PeerRecordError as e:
             self.stats.protocol_errors[f"peer_record_{e.reason}"] += 1
-            return
+            return False
         self.peers.observe(record, time.time_ns() // 1_000_000)
+        return True
 
     def take_revocations(self, msg: RevocationListMessage) -> bool:
         """Apply a revocation list if it is newer and master-signed; spread it.

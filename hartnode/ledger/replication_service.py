@@ -4,6 +4,9 @@ Rides on the gossip service's links (``GossipService.app_types`` routes the
 replication messages here) and on its broadcast (``NewEvents`` payloads).
 Messages are handled one at a time in arrival order from a bounded inbox, so
 the core sees a consistent ``heads`` and the store is used by one thread.
+A broadcast payload (``NewEvents``, ``ForkEvidence``) is relayed on by the
+gossip layer only after it was verified here (``GossipService.relay``): a
+forged event reaches one node's ingest, is refused, and goes no further.
 
 ``reach`` is enforced when serving: a link carries ``network`` events, and
 ``hierarchy`` ones too once it is a certified parent/child link (DESIGN §3);
@@ -93,7 +96,9 @@ class ReplicationService:
         gossip.app_types = REPLICATION_TYPES | {ForkEvidence}
         gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
         gossip.on_link = lambda peer, up: self._enqueue("up" if up else "down", peer, None)
-        gossip.on_payload = lambda payload, _id: self._enqueue("push", "", payload)
+        # Pushed payloads are relayed only once verified here (``_handle``).
+        gossip.on_payload = lambda payload, msg_id: self._enqueue("push", msg_id, payload)
+        gossip.app_validates = True
 
     def _enqueue(self, kind: str, peer: str, item: object) -> None:
         try:
@@ -134,16 +139,8 @@ class ReplicationService:
             self.core.on_link_down(peer)
         elif kind == "round":
             await self._apply(self.core.round(await self._heads()))
-        elif kind == "push":
-            try:
-                msg = wire.decode(item)  # type: ignore[arg-type]
-            except wire.DecodeError:
-                self.stats.rejected["push_undecodable"] += 1
-                return
-            if isinstance(msg, NewEvents):
-                await self._ingest([(e.envelope, e.sig) for e in msg.events])
-            elif isinstance(msg, ForkEvidence):
-                await self._take_evidence(msg)
+        elif kind == "push":  # ``peer`` holds the broadcast's id here
+            self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
         elif isinstance(item, ForkEvidence):
             await self._take_evidence(item)
         else:
@@ -185,7 +182,7 @@ class ReplicationService:
         self.stats.served += len(items)
         self.gossip.send(s.peer, Batch(bytes.fromhex(s.origin), events, markers))
 
-    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> None:
+    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         result = await self.access.run(self.node_ledger.ingest, items)
         self.stats.ingested += len(result.stored)
         self.stats.withheld += result.withheld
@@ -195,20 +192,44 @@ class ReplicationService:
             self.on_ingested(result)
         for a, b in result.equivocations:
             self._fork(a, b, "fork_detected")
+        return result
 
-    async def _take_evidence(self, msg: ForkEvidence) -> None:
-        """Check a peer's fork evidence; record, report and spread it if new."""
+    async def _take_push(self, payload: bytes) -> bool:
+        """Ingest a broadcast payload; whether it is fit to relay (all of it verified).
+
+        A batch with one forged or refused event is not relayed: its good
+        events reach the other nodes by their own pushes and anti-entropy,
+        and no node forwards bytes it could not verify.
+        """
+        try:
+            msg = wire.decode(payload)
+        except wire.DecodeError:
+            self.stats.rejected["push_undecodable"] += 1
+            return False
+        if isinstance(msg, NewEvents):
+            result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
+            return not result.rejected
+        if isinstance(msg, ForkEvidence):
+            return await self._take_evidence(msg)
+        self.stats.rejected["push_unexpected"] += 1
+        return False
+
+    async def _take_evidence(self, msg: ForkEvidence) -> bool:
+        """Check a peer's fork evidence; record, report and spread it if new.
+
+        Returns whether it is true evidence (new or known)."""
         try:
             check_evidence(msg)
             pair = await self.access.run(self.node_ledger.ledger.record_evidence,
                                          (msg.a.envelope, msg.a.sig), (msg.b.envelope, msg.b.sig))
         except (wire.DecodeError, EnvelopeError) as e:
             self.stats.rejected[f"evidence_{e.reason}"] += 1
-            return
+            return False
         if pair is None:
             self.stats.evidence_known += 1
-            return
+            return True
         self._fork(*pair, "fork_proven")
+        return True
 
     def _fork(self, a: Event, b: Event, how: str) -> None:
         """A fork new on record here (``how``: detected by ingest, or proven by a

@@ -503,3 +503,31 @@ async def test_a_paced_publisher_waits_for_its_slowest_link_instead_of_dropping(
         assert a.svc.stats.dropped["queue_full"] == 0
     else:  # what pacing is for: the same burst unpaced overflows the queue
         assert a.svc.stats.dropped["queue_full"] > 0
+
+
+async def test_a_payload_the_application_refuses_is_delivered_there_and_goes_no_further(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    a = await Node("a").start(nursery)
+    b = await Node("b", seeds=[a.url]).start(nursery)
+    await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
+    # a's application judges each payload; b's relays everything.
+    a.svc.app_validates = True
+    deliver = a.svc.on_payload
+    assert deliver is not None
+
+    def judge(payload: bytes, msg_id: str) -> None:
+        deliver(payload, msg_id)
+        a.svc.relay(msg_id, b"forged" not in payload)
+
+    a.svc.on_payload = judge
+    forger = await transport.dial(nursery, HOST, a.svc.port, identity("forger"), NET)
+    for text in ("forged", "fine"):
+        await forger.send(Gossip(text.encode().ljust(16, b"."), 1,
+                                 wire.encode(Note("forger", text))))
+    await until("b got the good one", lambda: bool(b.texts()["fine"]), [a, b])
+    await trio.sleep(10)  # virtual: an IHAVE and a GRAFT for it would have come by now
+    assert a.texts() == {"forged": 1, "fine": 1}
+    assert b.texts() == {"fine": 1}
+    # Nor can a GRAFT fetch it: a keeps no payload of it (white box).
+    assert a.svc._pt is not None
+    assert not any(b"forged" in payload for payload, _, _ in a.svc._pt._cache.values())

@@ -288,3 +288,31 @@ def test_malformed_messages_raise_typed_errors() -> None:
     assert not pt.has_seen(M1) and pt.next_deadline() is None
     with pytest.raises(LocalProtocolError):
         pt.on_message("a", Ping(1), 1.0)
+
+
+def test_with_validate_a_message_is_relayed_only_once_judged_valid() -> None:
+    pt = Plumtree("me", CFG, random.Random(1), validate=True)
+    for p in ("a", "b", "c"):
+        pt.on_neighbour_up(p, 0.0)
+    pt.on_message("c", Prune(M3), 0.0)  # c is lazy: it would get an IHAVE
+    out = pt.on_message("a", Gossip(M1, 1, b"x"), 1.0)
+    assert delivered(out) == [Deliver(M1, b"x", 1)] and sent(out, Gossip) == []
+    assert pt.next_deadline() is None  # no IHAVE queued either
+    assert pt.on_message("b", Graft(M1, 1), 1.1) == []  # nothing to serve yet
+    out = pt.validated(M1, True, 1.2)
+    assert sent(out, Gossip) == [("b", Gossip(M1, 2, b"x"))]
+    assert sent(flush(pt), IHave) == [("c", IHave(((M1, 2),)))]
+    assert pt.validated(M1, True, 1.3) == []  # judged once
+
+
+def test_with_validate_a_refused_message_dies_here() -> None:
+    pt = Plumtree("me", CFG, random.Random(1), validate=True)
+    for p in ("a", "b"):
+        pt.on_neighbour_up(p, 0.0)
+    pt.on_message("a", Gossip(M1, 1, b"forged"), 1.0)
+    assert pt.validated(M1, False, 1.1) == []
+    assert pt.on_message("b", Graft(M1, 1), 1.2) == []  # never served to a GRAFT
+    assert delivered(pt.on_message("b", Gossip(M1, 1, b"forged"), 1.3)) == []  # seen
+    assert pt.next_deadline() is None
+    # Our own broadcasts need no verdict.
+    assert sent(pt.broadcast(M2, b"mine", 2.0), Gossip) == [("a", Gossip(M2, 1, b"mine"))]
