@@ -26,7 +26,7 @@ from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, parse_chain_file
 from hartnode.attestation.commands import CHAIN_FILE
-from hartnode.attestation.fraud import equivocation_alert
+from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.revocation import (
     RevocationError,
     SignedRevocationList,
@@ -351,6 +351,9 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
             committer.on_committed = node.replication.announce
+            for a, b in await access.run(unreported_forks, node_ledger.ledger,
+                                         node_ledger.views.state, node.node_id):
+                nursery.start_soon(committer.append, equivocation_alert(a, b))
             if cfg.network.seeds:  # the first node of a network has no one to ask
                 committer.gate = trio.Event()
                 nursery.start_soon(confirm_own_feed, node.replication, committer.gate)

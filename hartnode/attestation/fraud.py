@@ -16,7 +16,7 @@ import apsw
 
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.kinds import Hex, Int, KindRegistry, KindSpec, Obj, Str
-from hartnode.ledger.log import Draft
+from hartnode.ledger.log import Draft, Ledger
 from hartnode.ledger.views import ViewRegistry
 
 FRAUD_ALERT_RAISED = KindSpec(
@@ -51,6 +51,23 @@ def equivocation_alert(a: Event, b: Event) -> Draft:
         "node_id": a.origin, "alert_type": "equivocation", "severity": "critical",
         "evidence": {"seq": a.seq, "hash_a": a.hash_hex, "hash_b": b.hash_hex},
     })
+
+
+def unreported_forks(ledger: Ledger, state: apsw.Connection,
+                     reporter: str) -> list[tuple[Event, Event]]:
+    """Forks on record here for which ``reporter`` has raised no alert yet.
+
+    A crash between recording a fork and appending the alert would otherwise
+    leave the fork known (so never reported again) and unreported; the node
+    runs this at start, once its views have caught up with its ledger.
+    """
+    reported = {
+        (node_id, json.loads(evidence)["seq"])
+        for node_id, evidence in state.execute(
+            "SELECT node_id, evidence_json FROM fraud_alerts"
+            " WHERE reporter = ? AND alert_type = 'equivocation'", (reporter,))
+    }
+    return [(a, b) for a, b in ledger.equivocations() if (a.origin, a.seq) not in reported]
 
 
 def _project(state: apsw.Connection, event_id: int, event: Event) -> None:
