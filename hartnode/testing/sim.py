@@ -7,6 +7,8 @@ Example (DESIGN §2: 10,000 nodes on one laptop, reproducible from the seed)::
     python -m hartnode.testing.sim --nodes 1000 --flood-baseline
 
 The flags mirror ``ScenarioOptions``; ``--json`` prints the result as JSON.
+``python -m hartnode.testing.sim replication --help`` runs the ledger
+replication scenarios instead (``repsim_cli``).
 Exit status 0 always when the run finished; the figures are for a human or a
 benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 """
@@ -71,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, run the scenario, print its figures; return the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "replication":
+        from hartnode.testing import repsim_cli  # the ledger is not loaded for overlay runs
+
+        return repsim_cli.main(argv[1:])
     args = vars(build_parser().parse_args(argv))
     as_json = args.pop("json")
     try:

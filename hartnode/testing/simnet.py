@@ -117,6 +117,25 @@ class BroadcastCore(Protocol):
 BroadcastFactory = Callable[[str, OverlayConfig, random.Random], BroadcastCore]
 
 
+class SimApp(Protocol):
+    """An application riding on the overlay (e.g. ledger replication), as SimNet drives it.
+
+    Like ``GossipService.app_types``/``on_app_message``/``on_payload`` in the
+    daemon: messages of ``types`` arriving on a link go to ``on_message`` (a
+    ``RemoteProtocolError`` from it ends the link), every broadcast delivered
+    at a node goes to ``on_deliver``, and active-view changes go to
+    ``on_neighbour``. The app sends with ``SimNet.send``; ``size`` gives the
+    bytes of one of its messages before framing.
+    """
+
+    types: frozenset[type]
+
+    def size(self, msg: object) -> int: ...
+    def on_neighbour(self, node: SimNode, peer: str, up: bool) -> None: ...
+    def on_message(self, node: SimNode, peer: str, msg: object) -> None: ...
+    def on_deliver(self, node: SimNode, msg_id: bytes, payload: bytes) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LatencyModel:
     """One-way link latency: log-normal around ``median`` seconds, clipped."""
@@ -252,6 +271,7 @@ class SimNet:
         self._seq = 0
         self._sized: object = None  # the last message sized, and its size
         self._size = 0
+        self.app: SimApp | None = None  # set before the first node starts
 
     # --- building and faults ---
 
@@ -311,6 +331,10 @@ class SimNet:
         self._apply_bc(node, node.bc.broadcast(msg_id, payload, self.now))
         self._schedule_bc(node)
         return msg_id
+
+    def send(self, node: SimNode, peer_id: str, msg: object) -> None:
+        """Send an app message from ``node`` on its link to ``peer_id`` (dropped if none)."""
+        self._send(node, peer_id, msg)
 
     def call_at(self, t: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` at virtual time ``t``."""
@@ -445,6 +469,8 @@ class SimNet:
             if type(msg) in _HV_TYPES:
                 self._apply(dst, dst.hv.on_message(src_id, msg, self.now))
                 self._schedule_timer(dst)
+            elif self.app is not None and type(msg) in self.app.types:
+                self.app.on_message(dst, src_id, msg)
             else:
                 self._apply_bc(dst, dst.bc.on_message(src_id, msg, self.now))
                 self._schedule_bc(dst)
@@ -503,8 +529,12 @@ class SimNet:
                 self._send(node, e.peer, e.msg)  # type: ignore[union-attr]
             elif t is NeighbourUp:
                 self._apply_bc(node, node.bc.on_neighbour_up(e.peer, self.now))
+                if self.app is not None:
+                    self.app.on_neighbour(node, e.peer, True)
             elif t is NeighbourDown:
                 self._apply_bc(node, node.bc.on_neighbour_down(e.peer, self.now))
+                if self.app is not None:
+                    self.app.on_neighbour(node, e.peer, False)
             elif t is Connect:
                 self._dial(node, e.peer, e.addr)  # type: ignore[union-attr]
             elif t is CloseLink:
@@ -515,6 +545,8 @@ class SimNet:
             if type(e) is Send:
                 self._send(node, e.peer, e.msg)
             else:
+                if self.app is not None:
+                    self.app.on_deliver(node, e.msg_id, e.payload)  # type: ignore[union-attr]
                 rec = self.records.get(e.msg_id)  # type: ignore[union-attr]
                 if rec is None:
                     continue
@@ -534,7 +566,13 @@ class SimNet:
         if msg is self._sized:
             size = self._size  # one Gossip object is pushed to every eager neighbour
         else:
-            size = FRAME_OVERHEAD + _SIZES[t](msg)
+            sizer = _SIZES.get(t)
+            if sizer is not None:
+                size = FRAME_OVERHEAD + sizer(msg)
+            elif self.app is not None:
+                size = FRAME_OVERHEAD + self.app.size(msg)
+            else:
+                raise KeyError(t)  # not an overlay message, and no app to size it
             self._sized = msg
             self._size = size
         stats = self.type_stats.get(t)

@@ -1,0 +1,389 @@
+"""Ledger replication on SimNet: the real ``Replicator`` core on every simulated node.
+
+``ReplicationApp`` is the simulator's stand-in for ``ReplicationService``
+(the daemon's trio shell), step for step: a neighbour coming up gets a heads
+digest, every ``sync_interval`` seconds each node sends a digest to its idle
+neighbours, ``Serve`` answers with a ``Batch`` from the ledger, ``Ingest``
+runs the verified ingest and then ``on_ingested``, fresh events are pushed as
+``NewEvents`` over the node's real Plumtree core, and a detected fork makes
+the node append a fraud alert (``equivocation_alert``) and announce it.
+Each node's ledger is a ``MemLedger`` (same verdicts as ``Ledger.ingest``).
+
+Where it differs from the daemon, on purpose:
+- the core hears active-view changes (``NeighbourUp``/``Down``), not every
+  transport link: the daemon also exchanges digests on the short-lived links
+  HyParView opens for joins and shuffles;
+- handling takes no virtual time: the figures are protocol time (latency,
+  rounds, byte budgets), not CPU time (verifying is ~75 µs per event);
+- the inbox never overflows (the daemon drops beyond ``INBOX`` messages).
+
+Misbehaving nodes (``Role``): a *forger* lies about its heads so that every
+neighbour pulls from it, serves an impostor event at the top of every feed,
+and pushes forged events (impostor signatures, tampered bytes, non-canonical
+bytes, broken chain links); a *forker* signs two events at one seq, serves
+one (``fork_serve``), pushes the other later (``fork_push``), and goes on
+writing on the served branch.
+
+Byte counts: ``replication_size`` is the exact msgpack size of each message
+(``tests/ledger/test_replication_sim.py`` checks it against ``wire.encode``).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+import blake3
+
+from hartnode.attestation.fraud import equivocation_alert
+from hartnode.gossip import wire
+from hartnode.gossip.hyparview import Send
+from hartnode.identity import NodeIdentity
+from hartnode.ledger.envelope import Event, sign_event
+from hartnode.ledger.kinds import KindRegistry
+from hartnode.ledger.log import Draft, Withheld
+from hartnode.ledger.replication import (
+    REPLICATION_TYPES,
+    Batch,
+    FeedEvent,
+    FeedWithheld,
+    Heads,
+    HeadsDigest,
+    HeadsRequest,
+    Ingest,
+    NewEvents,
+    ReplicationEffect,
+    Replicator,
+    Serve,
+    Want,
+    withheld_to_wire,
+)
+from hartnode.ledger.replication_service import PUSH_MAX
+from hartnode.testing.mem_ledger import MemLedger, Verifier
+from hartnode.testing.simnet import SimNet, SimNode
+
+NETWORK = frozenset({"network"})  # what a flat link carries (``reaches_for``)
+TEXT = "x" * 96  # note text: a ~420-byte envelope, a typical small event
+
+
+# --- exact msgpack sizes of the replication messages ---
+
+
+def _bin(n: int) -> int:
+    return n + (2 if n < 256 else 3 if n < 65536 else 5)
+
+
+def _str(n: int) -> int:
+    return n + (1 if n < 32 else 2 if n < 256 else 3 if n < 65536 else 5)
+
+
+def _arr(n: int) -> int:
+    return 1 if n < 16 else 3 if n < 65536 else 5
+
+
+def _uint(v: int) -> int:
+    return 1 if v < 128 else 2 if v < 256 else 3 if v < 65536 else 5 if v < 2**32 else 9
+
+
+def _feed_event(e: FeedEvent) -> int:
+    return 2 + _bin(len(e.envelope)) + _bin(len(e.sig))
+
+
+def _feed_withheld(w: FeedWithheld) -> int:
+    return (2 + _bin(len(w.origin)) + _uint(w.seq) + _bin(len(w.hash)) + _bin(len(w.prev))
+            + _str(len(w.reach)))
+
+
+def replication_size(msg: object) -> int:
+    """Bytes of ``wire.encode(msg)`` for a replication message, computed without encoding.
+
+    Raises:
+        KeyError: not a replication message.
+    """
+    t = type(msg)
+    if t is Batch:
+        b: Batch = msg  # type: ignore[assignment]
+        return (2 + _bin(len(b.origin)) + _arr(len(b.events)) + sum(map(_feed_event, b.events))
+                + _arr(len(b.withheld)) + sum(map(_feed_withheld, b.withheld)))
+    if t is HeadsDigest:
+        d: HeadsDigest = msg  # type: ignore[assignment]
+        return 2 + _arr(len(d.digests)) + sum(_bin(len(x)) for x in d.digests)
+    if t is HeadsRequest:
+        r: HeadsRequest = msg  # type: ignore[assignment]
+        return 2 + _arr(len(r.buckets)) + sum(map(_uint, r.buckets))
+    if t is Heads:
+        h: Heads = msg  # type: ignore[assignment]
+        return (2 + _arr(len(h.origins)) + sum(_bin(len(o)) for o in h.origins)
+                + _arr(len(h.seqs)) + sum(map(_uint, h.seqs)))
+    if t is Want:
+        w: Want = msg  # type: ignore[assignment]
+        return 2 + _bin(len(w.origin)) + _uint(w.from_seq) + _uint(w.limit)
+    if t is NewEvents:
+        n: NewEvents = msg  # type: ignore[assignment]
+        return 2 + _arr(len(n.events)) + sum(map(_feed_event, n.events))
+    raise KeyError(t)
+
+
+# --- the nodes ---
+
+
+class Role(enum.Enum):
+    HONEST = "honest"
+    FORGER = "forger"
+    FORKER = "forker"
+
+
+class RepNode:
+    """One node's replication state: its key, ledger and (per incarnation) core."""
+
+    __slots__ = ("core", "identity", "incarnation", "ledger", "role", "sim")
+
+    def __init__(self, sim: SimNode, identity: NodeIdentity, ledger: MemLedger,
+                 role: Role) -> None:
+        self.sim = sim
+        self.identity = identity
+        self.ledger = ledger  # survives crashes: it is on disk in a real node
+        self.role = role
+        self.core = Replicator()
+        self.incarnation = sim.incarnation
+
+    @property
+    def origin(self) -> str:
+        return self.identity.node_id
+
+
+class ReplicationApp:
+    """Drives one ``Replicator`` + ``MemLedger`` per node of ``net`` (see the module docstring).
+
+    Args:
+        net: the simulated network (this app registers itself as ``net.app``).
+        kinds: the event kinds every node knows (the daemon's catalog).
+        sync_interval: seconds between anti-entropy rounds (``network.sync_interval``).
+    """
+
+    types = REPLICATION_TYPES
+
+    def __init__(self, net: SimNet, kinds: KindRegistry, *, sync_interval: float = 10.0) -> None:
+        self.net = net
+        self.verifier = Verifier(kinds)
+        self.sync_interval = sync_interval
+        self.nodes: dict[str, RepNode] = {}  # by overlay node id
+        self.by_origin: dict[str, RepNode] = {}
+        self.written: list[Event] = []  # every event appended by a node, in order
+        self.forged: set[tuple[bytes, bytes]] = set()  # wire forms of forged events
+        self.forged_hashes: set[bytes] = set()  # BLAKE3 of each forged envelope's bytes
+        self.forged_pushes: list[bytes] = []  # msg ids of NewEvents a forger broadcast
+        self.forwarded_forged = 0  # forged events an honest node served or pushed
+        self.fork: tuple[RepNode, Event, Event] | None = None  # forker, pushed A, served B
+        self.saw_fork_version: dict[str, set[bytes]] = {}  # node -> fork hashes offered to it
+        self.stored_after_detection = 0  # forker events stored by a node that knew of its fork
+        self.alerts = 0
+        self._impostors: dict[tuple[str, int], FeedEvent] = {}
+        self._fork_wires: dict[tuple[bytes, bytes], bytes] = {}
+        self._payloads: dict[bytes, object] = {}  # wire.decode memo (pure function of bytes)
+        net.app = self
+
+    # --- building ---
+
+    def add(self, sim: SimNode, role: Role = Role.HONEST) -> RepNode:
+        """Give ``sim`` a key (drawn from the net's seeded generator) and a ledger."""
+        identity = NodeIdentity.from_seed(self.net.rng.randbytes(32))
+        node = RepNode(sim, identity, MemLedger(self.verifier, identity), role)
+        self.nodes[sim.node_id] = node
+        self.by_origin[identity.node_id] = node
+        return node
+
+    def start_rounds(self) -> None:
+        """Schedule every node's anti-entropy rounds, each at its own phase."""
+        for node in self.nodes.values():
+            t = self.net.now + self.net.rng.uniform(0.0, self.sync_interval)
+            self.net.call_at(t, self._round_at(node))
+
+    def _round_at(self, node: RepNode) -> Callable[[], None]:
+        def tick() -> None:
+            if node.sim.alive:
+                self._fresh(node)
+                self._apply(node, node.core.round(self._heads(node)))
+            self.net.call_at(self.net.now + self.sync_interval, tick)
+
+        return tick
+
+    # --- writing ---
+
+    def write(self, node: RepNode, drafts: Sequence[Draft]) -> list[Event]:
+        """Append ``drafts`` to ``node``'s feed and push them (the committer's path)."""
+        events = node.ledger.append(drafts, ts_ms=int(self.net.now * 1000))
+        self.written += events
+        self._announce(node, events)
+        return events
+
+    def note(self, node: RepNode, text: str = TEXT) -> Event:
+        [event] = self.write(node, [Draft("note.created", {"text": text})])
+        return event
+
+    def _announce(self, node: RepNode, events: Sequence[Event]) -> None:
+        fresh = [FeedEvent(*e.wire()) for e in events if e.reach == "network"]
+        for i in range(0, len(fresh), PUSH_MAX):
+            self._push(node, NewEvents(tuple(fresh[i:i + PUSH_MAX])))
+
+    def _push(self, node: RepNode, msg: NewEvents) -> bytes:
+        if node.role is Role.HONEST:
+            self._check_outgoing(msg.events)
+        payload = wire.encode(msg)
+        self._payloads[payload] = msg
+        return self.net.broadcast(node.sim, payload)
+
+    # --- SimApp ---
+
+    def size(self, msg: object) -> int:
+        return replication_size(msg)
+
+    def on_neighbour(self, sim: SimNode, peer: str, up: bool) -> None:
+        node = self._fresh(self.nodes[sim.node_id])
+        if up:
+            self._apply(node, node.core.on_link_up(peer, self._heads(node)))
+        else:
+            node.core.on_link_down(peer)
+
+    def on_message(self, sim: SimNode, peer: str, msg: object) -> None:
+        node = self._fresh(self.nodes[sim.node_id])
+        self._apply(node, node.core.on_message(peer, msg, self._heads(node)))
+
+    def on_deliver(self, sim: SimNode, msg_id: bytes, payload: bytes) -> None:
+        node = self._fresh(self.nodes[sim.node_id])
+        msg = self._payloads.get(payload)
+        if msg is None:
+            try:
+                msg = wire.decode(payload)
+            except wire.DecodeError:
+                return  # the daemon counts it as ``push_undecodable``
+            self._payloads[payload] = msg
+        if isinstance(msg, NewEvents):
+            self._ingest(node, [(e.envelope, e.sig) for e in msg.events])
+
+    # --- the shell's duties (as ReplicationService) ---
+
+    def _fresh(self, node: RepNode) -> RepNode:
+        """A restarted node starts with a new core (its ledger survived)."""
+        if node.incarnation != node.sim.incarnation:
+            node.incarnation = node.sim.incarnation
+            node.core = Replicator()
+        return node
+
+    def _heads(self, node: RepNode) -> Mapping[str, int]:
+        if node.role is Role.FORGER:
+            # Claims one more event of every feed than it has, so that every
+            # neighbour keeps pulling from it.
+            return {o: s + 1 for o, s in node.ledger.heads.items()}
+        return node.ledger.heads
+
+    def _apply(self, node: RepNode, effects: list[ReplicationEffect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                self.net.send(node.sim, effect.peer, effect.msg)
+            elif isinstance(effect, Serve):
+                self._serve(node, effect)
+            elif isinstance(effect, Ingest):
+                before = node.ledger.heads.get(effect.origin, 0)
+                self._ingest(node, effect.items)
+                self._apply(node, node.core.on_ingested(effect.peer, effect.origin, before,
+                                                        self._heads(node)))
+
+    def _serve(self, node: RepNode, s: Serve) -> None:
+        items = node.ledger.serve(s.origin, s.from_seq, s.limit, NETWORK)
+        events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
+        markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
+        if node.role is Role.FORGER and len(items) < s.limit and s.origin != node.origin:
+            events += (self._impostor(node, s.origin),)
+        elif node.role is Role.HONEST:
+            self._check_outgoing(events)
+        self.net.send(node.sim, s.peer, Batch(bytes.fromhex(s.origin), events, markers))
+
+    def _ingest(self, node: RepNode, items: list[tuple[bytes, bytes] | Withheld]) -> None:
+        fork = self.fork
+        knew = fork is not None and fork[0].origin in node.ledger.forked()
+        if fork is not None:
+            self._note_fork_versions(node, items)
+        result = node.ledger.ingest(items)
+        if knew and fork is not None:
+            self.stored_after_detection += sum(
+                1 for _, e in result.stored if e.origin == fork[0].origin and e.seq > fork[1].seq)
+        for a, b in result.equivocations:
+            if node.role is Role.HONEST and node.sim.alive:
+                self.alerts += 1
+                self.write(node, [equivocation_alert(a, b)])
+
+    def _check_outgoing(self, events: Sequence[FeedEvent]) -> None:
+        if self.forged:
+            self.forwarded_forged += sum((e.envelope, e.sig) in self.forged for e in events)
+
+    # --- misbehaviour ---
+
+    def _impostor(self, forger: RepNode, origin: str) -> FeedEvent:
+        """An event at the top of ``origin``'s feed, signed with the forger's key."""
+        head = forger.ledger.head(origin)
+        seq, prev = (head.seq + 1, head.hash.hex()) if head else (1, None)
+        known = self._impostors.get((origin, seq))
+        if known is not None:
+            return known
+        event = sign_event(forger.identity, seq=seq, prev=prev, ts_ms=int(self.net.now * 1000),
+                           actor="node", kind="note.created", scope="system", reach="network",
+                           payload={"text": "impostor"}, provenance={})
+        envelope = event.wire()[0].replace(forger.origin.encode(), origin.encode())
+        forged = self._impostors[(origin, seq)] = self._forged(envelope, event.sig)
+        return forged
+
+    def _forged(self, envelope: bytes, sig: bytes) -> FeedEvent:
+        self.forged.add((envelope, sig))
+        self.forged_hashes.add(blake3.blake3(envelope).digest())
+        return FeedEvent(envelope, sig)
+
+    def forge_push(self, forger: RepNode, rng: random.Random) -> None:
+        """Broadcast one ``NewEvents`` of forged events (see the module docstring)."""
+        victims = [e for e in self.written[-50:] if e.origin != forger.origin]
+        forged: list[FeedEvent] = []
+        for victim in rng.sample(victims, min(2, len(victims))):
+            env, sig = victim.wire()
+            forged.append(self._impostor(forger, victim.origin))
+            tampered = env.replace(TEXT.encode(), b"y" * len(TEXT))
+            if tampered != env:
+                forged.append(self._forged(tampered, sig))
+            forged.append(self._forged(env.replace(b'{"actor"', b'{ "actor"'), sig))
+        head = forger.ledger.head(forger.origin)
+        seq = head.seq + 1 if head else 1
+        broken = sign_event(forger.identity, seq=seq, prev=rng.randbytes(32).hex() if seq > 1
+                            else None, ts_ms=int(self.net.now * 1000), actor="node",
+                            kind="note.created", scope="system", reach="network",
+                            payload={"text": "broken link"}, provenance={})
+        if seq > 1:  # signed and well-formed, but linked to no event: never storable
+            forged.append(self._forged(*broken.wire()))
+        self.forged_pushes.append(self._push(forger, NewEvents(tuple(forged))))
+
+    def fork_serve(self, forker: RepNode) -> None:
+        """Append version B at the forker's next seq without pushing it: pulls find it."""
+        head = forker.ledger.head(forker.origin)
+        seq, prev = (head.seq + 1, head.hash.hex()) if head else (1, None)
+        a = sign_event(forker.identity, seq=seq, prev=prev, ts_ms=int(self.net.now * 1000),
+                       actor="node", kind="note.created", scope="system", reach="network",
+                       payload={"text": "version A"}, provenance={})
+        [b] = forker.ledger.append([Draft("note.created", {"text": "version B"})],
+                                   ts_ms=int(self.net.now * 1000))
+        self.written.append(b)
+        self.fork = (forker, a, b)
+        self._fork_wires = {a.wire(): a.hash, b.wire(): b.hash}
+
+    def fork_push(self) -> None:
+        """Push version A to everyone (after B had time to spread by pulls)."""
+        assert self.fork is not None
+        forker, a, _ = self.fork
+        self._push(forker, NewEvents((FeedEvent(*a.wire()),)))
+
+    def _note_fork_versions(self, node: RepNode,
+                            items: list[tuple[bytes, bytes] | Withheld]) -> None:
+        wanted = self._fork_wires
+        for item in items:
+            if not isinstance(item, Withheld):
+                h = wanted.get(item)
+                if h is not None:
+                    self.saw_fork_version.setdefault(node.sim.node_id, set()).add(h)
