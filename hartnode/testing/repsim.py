@@ -41,6 +41,7 @@ from hartnode.gossip import wire
 from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event, sign_event
+from hartnode.ledger.fork_evidence import ForkEvidence
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.log import Draft, Withheld
 from hartnode.ledger.replication import (
@@ -115,13 +116,17 @@ def replication_size(msg: object) -> int:
     if t is Heads:
         h: Heads = msg  # type: ignore[assignment]
         return (2 + _arr(len(h.origins)) + sum(_bin(len(o)) for o in h.origins)
-                + _arr(len(h.seqs)) + sum(map(_uint, h.seqs)))
+                + _arr(len(h.seqs)) + sum(map(_uint, h.seqs))
+                + _arr(len(h.hashes)) + sum(_bin(len(x)) for x in h.hashes))
     if t is Want:
         w: Want = msg  # type: ignore[assignment]
         return 2 + _bin(len(w.origin)) + _uint(w.from_seq) + _uint(w.limit)
     if t is NewEvents:
         n: NewEvents = msg  # type: ignore[assignment]
         return 2 + _arr(len(n.events)) + sum(map(_feed_event, n.events))
+    if t is ForkEvidence:
+        f: ForkEvidence = msg  # type: ignore[assignment]
+        return 2 + _feed_event(f.a) + _feed_event(f.b)
     raise KeyError(t)
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from hartnode.gossip import wire
 from hartnode.ledger import envelope
+from hartnode.ledger.fork_evidence import ForkEvidence
 from hartnode.ledger.replication import (
     Batch,
     FeedEvent,
@@ -133,6 +134,8 @@ W = FeedWithheld(bytes(32), 70000, bytes(32), bytes(32), "hierarchy")
     HeadsDigest((b"",) * 8 + (bytes(8),) * 8),
     HeadsRequest(tuple(range(16))),
     Heads((bytes(32),) * 20, tuple(range(0, 2**20, 2**20 // 20))),
+    Heads((bytes(32),) * 3, (1, 200, 70000), (bytes(16),) * 3),
+    ForkEvidence(E, FeedEvent(b"{}", bytes(64))),
     Want(bytes(32), 300, 1000),
     Batch(bytes(32), (E,) * 17 + (FeedEvent(b"{}", bytes(64)),), (W, replace(W, prev=b""))),
     Batch(bytes(32), (), ()),
