@@ -8,7 +8,11 @@ the core sees a consistent ``heads`` and the store is used by one thread.
 ``reach`` is enforced when serving: a link carries ``network`` events, and
 ``hierarchy`` ones too once it is a certified parent/child link (DESIGN §3);
 everything else goes as a ``Withheld`` marker, and ``local`` events are never
-broadcast or served.
+broadcast or served. On a parent/child link the direction decides further
+(``hartnode.hierarchy.direction``): to the parent go all ``hierarchy`` events
+but policy ones, to a child only policy ones (``policy.*``). So a local's
+events climb to central, central's policy comes down, and a sibling's events
+never reach another local. ``hierarchy`` holds who is parent or child.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import trio
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.service import GossipService
+from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import IngestResult, Withheld
@@ -73,6 +78,7 @@ class ReplicationService:
         # pull from it: from then on this node knows its own feed's true head
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
+        self.hierarchy: direction.Roles | None = None  # set by the node (issue #4)
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.app_types = REPLICATION_TYPES
         gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
@@ -148,18 +154,29 @@ class ReplicationService:
                     self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
-        """What a link to ``peer`` may carry. Hierarchy links come with issue #4's sync."""
-        return frozenset({"network"})
+        """What a link to ``peer`` may carry: ``hierarchy`` too on a parent/child link."""
+        return direction.reaches_for(self._role(peer))
+
+    def _role(self, peer: str) -> direction.Role | None:
+        return self.hierarchy.role(peer) if self.hierarchy is not None else None
 
     async def _serve(self, s: Serve) -> None:
+        role = self._role(s.peer)
         items = await self.access.run(self.node_ledger.ledger.serve, s.origin, s.from_seq,
-                                      s.limit, self.reaches_for(s.peer))
+                                      s.limit, direction.reaches_for(role))
+        if role is not None:  # the link carries hierarchy events, but only one way each
+            items = [i if isinstance(i, Withheld) or direction.may_send(role, i.reach, i.kind)
+                     else Withheld(i.origin, i.seq, i.hash, i.prev, i.reach) for i in items]
         events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
         markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
         self.stats.served += len(items)
         self.gossip.send(s.peer, Batch(bytes.fromhex(s.origin), events, markers))
 
-    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> None:
+    async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
+        """Verified ingest with this service's counting and fork alerts (for other services)."""
+        return await self._ingest(items)
+
+    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         result = await self.access.run(self.node_ledger.ingest, items)
         self.stats.ingested += len(result.stored)
         self.stats.withheld += result.withheld
@@ -171,3 +188,4 @@ class ReplicationService:
             log.warning("fork_detected origin=%s seq=%d", a.origin[:12], a.seq)
             if self.on_fork is not None:
                 self.on_fork(a, b)
+        return result
