@@ -110,8 +110,10 @@ class ParentChoice:
         """Every candidate in preference order (configured first, then records)."""
         out = [Candidate(url, self._url_ids.get(url), True) for url in self.configured]
         known = {c.node_id for c in out if c.node_id is not None}
+        # A configured parent's own record is the same candidate (and its backoff).
         found = [o for o in offers if o.node_id not in known and o.node_id != self.node_id
-                 and o.alive and o.addrs and self.accepts(o.tier, o.region)]
+                 and o.alive and o.addrs and not set(o.addrs) & set(self.configured)
+                 and self.accepts(o.tier, o.region)]
         found.sort(key=lambda o: blake3.blake3(
             bytes.fromhex(self.node_id) + bytes.fromhex(o.node_id)).digest())
         out += [Candidate(o.addrs[0], o.node_id, False) for o in found]
