@@ -227,8 +227,8 @@ def test_central_regionals_locals_sync_fail_over_and_restart(
     wait("central holds the event R2 held for it", lambda: holds(n["c"], e3))
     for name in NAMES:
         now = status(n[name])
-        for key, count in acked(before_kill[name]).items():
-            assert acked(now).get(key, 0) >= count, (name, key)
+        for row, count in acked(before_kill[name]).items():
+            assert acked(now).get(row, 0) >= count, (name, row)
         if "events" in before_kill[name]:
             assert before_kill[name]["events"] <= set(events(n[name])), name
     assert {e1["hash"], e2["hash"], e3["hash"]} <= set(events(n["c"]))

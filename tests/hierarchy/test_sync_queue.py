@@ -14,6 +14,7 @@ from hartnode.hierarchy.sync_queue import (
     TRANSITIONS,
     Queued,
     SyncQueue,
+    Trigger,
     backoff_ms,
     transition,
 )
@@ -46,7 +47,7 @@ def statuses(q: SyncQueue, peer: str = PARENT) -> list[str]:
 
 
 def test_every_status_and_trigger_has_a_decided_transition_or_is_a_bug() -> None:
-    triggers = ("send", "ack", "refuse", "timeout", "link_down")
+    triggers: tuple[Trigger, ...] = ("send", "ack", "refuse", "timeout", "link_down")
     for status, trigger in itertools.product(STATUSES, triggers):
         if (status, trigger) in TRANSITIONS:
             assert transition(status, trigger) in (*STATUSES, None)
@@ -87,7 +88,7 @@ def test_send_ack_and_a_late_or_repeated_ack_changes_nothing_more(queue: SyncQue
 
 def test_an_unacknowledged_push_is_retried_with_exponential_backoff(queue: SyncQueue) -> None:
     queue.enqueue(PARENT, "up", events(1), 0)
-    now, sends = 0, []
+    now, sends = 0, list[int]()
     while len(sends) < 6:
         due = queue.next_due_ms([PARENT])
         assert due is not None
@@ -104,7 +105,7 @@ def test_an_unacknowledged_push_is_retried_with_exponential_backoff(queue: SyncQ
 
 def test_a_refusal_or_a_lost_link_backs_off_and_nothing_is_due_before(queue: SyncQueue) -> None:
     queue.enqueue(PARENT, "up", events(2), 0)
-    a, b = queue.take_due(PARENT, 0, limit=10)
+    a, _ = queue.take_due(PARENT, 0, limit=10)
     assert queue.refuse(PARENT, [a.event_hash], "not_stored", 50) == 1
     assert queue.release(PARENT, 60) == 1  # b was in flight when the link went
     rows = {r.seq: r for r in queue.rows(PARENT)}
@@ -130,7 +131,7 @@ def test_the_window_bounds_rows_in_flight_and_the_next_deadline_skips_a_full_one
 def test_nothing_is_lost_across_a_restart(tmp_path: Path) -> None:
     q = open_queue(tmp_path)
     q.enqueue(PARENT, "up", events(3), 0)
-    first, second = q.take_due(PARENT, 0, limit=2)
+    first, _ = q.take_due(PARENT, 0, limit=2)
     q.ack(PARENT, [first.event_hash], 10)
     q.conn.close()  # the process dies with the second row in flight
     again = open_queue(tmp_path)
