@@ -170,6 +170,8 @@ def test_central_regionals_locals_sync_fail_over_and_restart(
     assert parent("l1") == parent("l2") == ids["r1"]
     assert {parent("l3"), parent("l4")} <= {ids["r1"], ids["r2"]}
     assert set(status(n["c"])["hierarchy"]["children"]) == {ids["r1"], ids["r2"]}
+    human = n["l1"].run("status")
+    assert human.returncode == 0 and f"parent   {ids['r1']}" in human.stdout, str(human)
 
     # 2. Up: L1's hierarchy event reaches central; its sibling sees only the marker.
     e1 = append(n["l1"], "note.created", "hierarchy", "from l1 up")
