@@ -413,9 +413,9 @@ class GossipService:
             await conn.aclose("that is this node")
             raise ValueError(f"{url} leads to this node")
         self.keep_link(peer, True)
-        if peer in self._links:
-            await conn.aclose("already linked")
-            return peer
+        # Even when a link to the peer exists (it dialled us meanwhile), the
+        # new one goes through the duplicate rule both ends apply alike:
+        # closing it here could leave each end keeping the link the other closed.
         await self._nursery.start(partial(self._run_link, conn, initiator=self.node_id))
         return peer
 
