@@ -125,7 +125,11 @@ def test_central_regionals_locals_sync_fail_over_and_restart(
             "--out", str(out))
         cli(capsys, "cert", "install", "--data-dir", str(n[name].path), "--master-key", mk,
             str(out))
-    ports = {name: free_port() for name in NAMES}
+    ports: dict[str, int] = {}
+    for name in NAMES:  # free a moment ago, and not another node's API port
+        while (port := free_port()) in {*ports.values(), *(x.api_port for x in n.values())}:
+            pass
+        ports[name] = port
     url = {name: f"ws://127.0.0.1:{ports[name]}/hart" for name in NAMES}
 
     def env(name: str) -> dict[str, str]:
@@ -167,7 +171,8 @@ def test_central_regionals_locals_sync_fail_over_and_restart(
     wait("every regional and local has a parent",
                lambda: all(parent(x) for x in NAMES if x != "c"))
     assert parent("r1") == parent("r2") == ids["c"]
-    assert parent("l1") == parent("l2") == ids["r1"]
+    wait("L1 and L2 have the first parent they name",
+         lambda: parent("l1") == parent("l2") == ids["r1"])
     assert {parent("l3"), parent("l4")} <= {ids["r1"], ids["r2"]}
     assert set(status(n["c"])["hierarchy"]["children"]) == {ids["r1"], ids["r2"]}
     human = n["l1"].run("status")
