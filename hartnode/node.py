@@ -364,6 +364,15 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                                               hierarchy_settings(cfg, node.gossip),
                                               ingest=node.replication.ingest)
             node.replication.hierarchy = node.hierarchy
+            keep_revocations = node.gossip.on_revocations
+
+            def revocations_applied(signed: SignedRevocationList) -> None:
+                if keep_revocations is not None:
+                    keep_revocations(signed)
+                if node.hierarchy is not None:
+                    node.hierarchy.recheck()  # a parent or child may have lost its standing
+
+            node.gossip.on_revocations = revocations_applied
             committer.on_committed = lambda events: _committed(node, events)
             if cfg.network.seeds:  # the first node of a network has no one to ask
                 committer.gate = trio.Event()

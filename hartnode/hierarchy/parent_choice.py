@@ -166,10 +166,10 @@ class ParentChoice:
                 self._backoff.pop(key, None)  # it served well: one short retry, like new
             self._fail(key, now, reason)
 
-    def backoff(self) -> dict[str, dict[str, object]]:
-        """Candidates held back, for ``status``: key -> failures, retry_at, reason."""
-        return {k: {"failures": b.failures, "retry_at": b.retry_at, "reason": b.last_reason}
-                for k, b in self._backoff.items()}
+    def backoff(self, now: float) -> dict[str, dict[str, object]]:
+        """Candidates that failed, for ``status``: key -> failures, retry_in_s, reason."""
+        return {k: {"failures": b.failures, "retry_in_s": round(max(0.0, b.retry_at - now), 3),
+                    "reason": b.last_reason} for k, b in self._backoff.items()}
 
     def _keys_of(self, node_id: str) -> list[str]:
         return [url for url, nid in self._url_ids.items() if nid == node_id] + [f"id:{node_id}"]

@@ -132,6 +132,18 @@ class HierarchyService:
             return "parent"
         return "child" if peer in self.children else None
 
+    def recheck(self) -> None:
+        """Drop a parent or children whose verified standing no longer fits
+        (a new revocation list made a chain invalid; revoked nodes themselves
+        are cut off by the gossip service already)."""
+        if self.parent is not None and not self._certified_parent(self.parent):
+            log.info("parent_uncertified parent=%s", short_id(self.parent))
+            self._parent_lost.set()
+        for child in [c for c in self.children if self._child_problem(c) is not None]:
+            del self.children[child]
+            self.gossip.keep_link(child, False)
+            log.info("child_uncertified child=%s", short_id(child))
+
     def wake(self) -> None:
         """New events are in the ledger (the node calls this after commits and ingests)."""
         self._wake.set()
@@ -142,7 +154,7 @@ class HierarchyService:
         return {
             "tier": self.settings.tier, "region": self.settings.region,
             "parent": self.parent, "children": sorted(self.children),
-            "backoff": self.choice.backoff(),
+            "backoff": self.choice.backoff(trio.current_time()),
             "sync_queue": summary,
             "stats": {"pushed": self.stats.pushed, "acked": self.stats.acked,
                       "refused": dict(self.stats.refused), "received": self.stats.received,

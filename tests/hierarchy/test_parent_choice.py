@@ -76,7 +76,7 @@ def test_failures_back_off_exponentially_to_the_cap_and_the_next_candidate_goes_
         times.append(now)
         choice.on_failed(dialled(action), now, "connect_failed")
     assert times == [1.0, 3.0, 7.0, 15.0, 23.0, 31.0]  # waits 1, 2, 4, 8, then the 8 s cap
-    assert choice.backoff()[a.key]["failures"] == 7
+    assert choice.backoff(0.0)[a.key]["failures"] == 7
 
 
 def test_a_lost_parent_fails_over_at_once_and_is_retried_later() -> None:

@@ -23,11 +23,12 @@ import trio
 import trio.testing
 
 from hartnode.attestation.certificate import SignedCertificate, issue_certificate
+from hartnode.attestation.revocation import RevocationList, sign_revocations
 from hartnode.catalog import build_catalog
 from hartnode.gossip.overlay_config import full
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
-from hartnode.gossip.trust import TrustState
+from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.hierarchy.messages import HierarchyAck, HierarchyPush
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.identity import NodeIdentity
@@ -238,4 +239,20 @@ async def test_a_regional_refuses_a_local_of_another_region(
     assert local.hier.parent is None and not regional.hier.children
     # Tried at 0, 1, 3, 7, 15 and 23 s (backoff 1, 2, 4, 8, 8 s): never spinning.
     assert regional.hier.stats.joins_refused == {"wrong_tier_or_region": 6}
-    assert local.hier.choice.backoff()[regional.url]["reason"] == "wrong_tier_or_region"
+    backoff = local.hier.choice.backoff(trio.current_time())
+    assert backoff[regional.url]["reason"] == "wrong_tier_or_region"
+
+
+async def test_a_child_whose_chain_a_revocation_list_breaks_is_dropped(
+        tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    regional = await Node(tmp_path, "r", "regional", "eu").start(nursery)
+    local = await Node(tmp_path, "l", "local", "eu", parents=[regional.url]).start(nursery)
+    await until("the local joined", lambda: local.id in regional.hier.children,
+                [local, regional])
+    # The local's certificate (not its key) is revoked: it stays linked, but flat.
+    revoked = sign_revocations(RevocationList.build(
+        seq=1, issued_ms=time.time_ns() // 1_000_000, serials=[local.id[:32]]), MASTER)
+    assert regional.gossip.take_revocations(RevocationListMessage(*revoked.to_wire()))
+    regional.hier.recheck()  # what the node does after every new list
+    assert local.id not in regional.hier.children
+    assert regional.hier.role(local.id) is None  # replication serves it network events only
