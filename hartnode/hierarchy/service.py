@@ -190,12 +190,14 @@ class HierarchyService:
         if wait is not None:
             wait.reason = "link_lost"
             wait.done.set()
+        was_target = peer == self.parent or peer in self.children
         if peer == self.parent:
             self._parent_lost.set()
         if self.children.pop(peer, None) is not None:
             self.gossip.keep_link(peer, False)
             log.info("child_left child=%s", short_id(peer))
-        self._enqueue("down", peer, None)
+        if was_target:  # only a parent or child has rows in flight to release
+            self._enqueue("down", peer, None)
 
     def _on_message(self, peer: str, msg: object) -> None:
         """Raises RemoteProtocolError for a malformed message (gossip ends the link)."""
