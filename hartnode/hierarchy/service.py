@@ -376,7 +376,8 @@ class HierarchyService:
             now = self.clock_ms()
             targets = self._targets()
             backfill, self._backfill = self._backfill, []
-            await self.access.run(self._scan, now, targets, backfill)
+            if targets or backfill:  # with no one to sync with, a later backfill covers it
+                await self.access.run(self._scan, now, targets, backfill)
             await self.access.run(self.queue.expire, now)
             for peer, _ in targets:
                 if self.gossip.has_link(peer):
