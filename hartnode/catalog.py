@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from hartnode.apps import notes
 from hartnode.attestation import fraud
+from hartnode.hierarchy import policy
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.views import ViewRegistry
 
@@ -23,6 +24,6 @@ class Catalog:
 def build_catalog() -> Catalog:
     kinds = KindRegistry()
     views = ViewRegistry()
-    for app in (notes, fraud):
+    for app in (notes, fraud, policy):
         app.register(kinds, views)
     return Catalog(kinds, views)

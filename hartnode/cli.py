@@ -258,6 +258,16 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"uptime   {info['uptime_s']:.0f} s\npeers    {info['peers']}\n"
               f"ledger   own seq {head['seq']}, {head['events']} events from "
               f"{head['origins']} origins")
+        hier = info.get("hierarchy")
+        if hier and hier["tier"] != "flat":
+            counts = {"pending": 0, "in_flight": 0, "acked": 0}
+            for by_dir in hier["sync_queue"].values():
+                for row in by_dir.values():
+                    for k in counts:
+                        counts[k] += row[k]
+            print(f"parent   {hier['parent'] or '(none)'}\nchildren {len(hier['children'])}\n"
+                  f"sync     {counts['pending']} pending, {counts['in_flight']} in flight, "
+                  f"{counts['acked']} acknowledged")
     return EXIT_OK
 
 

@@ -106,10 +106,26 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class HierarchyConfig:
+    parents: tuple[str, ...] = field(default=(), metadata=_doc(
+        "peer URLs of parents to prefer, in order (a local's regionals, a regional's "
+        "centrals), e.g. [\"ws://203.0.113.9:6778/hart\"]; empty = choose among peers whose "
+        "records carry a verified chain of the tier above (and, for a local, its region)"))
+    retry_min: int = field(default=1, metadata=_doc(
+        "seconds before the first retry of a parent that failed or of an unacknowledged "
+        "sync; each further failure doubles it up to `retry_max`"))
+    retry_max: int = field(default=60, metadata=_doc(
+        "longest wait between retries, in seconds"))
+    ack_timeout: int = field(default=10, metadata=_doc(
+        "seconds a pushed event waits for its acknowledgement before it is sent again"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -233,7 +249,8 @@ def validate(cfg: Config) -> Config:
     parse_hostport(cfg.network.listen, "network.listen")
     parse_hostport(cfg.api.listen, "api.listen")
     for key, urls in (("network.seeds", cfg.network.seeds),
-                      ("network.advertise", cfg.network.advertise)):
+                      ("network.advertise", cfg.network.advertise),
+                      ("hierarchy.parents", cfg.hierarchy.parents)):
         for url in urls:
             if not re.fullmatch(r"wss?://[^\s/]+:\d{1,5}(/\S*)?", url):
                 raise ConfigError(f"{key}: {url!r} is not a ws://HOST:PORT/PATH URL")
@@ -245,6 +262,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("network.record_budget: expected 0 (the profile's) to 10000000 bytes/s")
     if not 1 <= cfg.network.max_connections <= 10_000:
         raise ConfigError("network.max_connections: expected 1 to 10000")
+    if not 1 <= cfg.hierarchy.retry_min <= cfg.hierarchy.retry_max <= 86_400:
+        raise ConfigError("hierarchy.retry_min, retry_max: expected 1 <= retry_min <= "
+                          "retry_max <= 86400 seconds")
+    if not 1 <= cfg.hierarchy.ack_timeout <= 3600:
+        raise ConfigError("hierarchy.ack_timeout: expected 1 to 3600 seconds")
     if not 1 <= cfg.ledger.group_commit_max <= 100_000:
         raise ConfigError("ledger.group_commit_max: expected 1 to 100000")
     return cfg

@@ -24,7 +24,7 @@ import trio
 
 from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
-from hartnode.attestation.certificate import CertificateError, parse_chain_file
+from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.revocation import (
@@ -42,9 +42,10 @@ from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import RevocationListMessage, TrustState
+from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
-from hartnode.ledger.envelope import EnvelopeError
+from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
@@ -75,6 +76,7 @@ class Node:
     started_monotonic: float
     gossip: GossipService | None = None
     replication: ReplicationService | None = None
+    hierarchy: HierarchyService | None = None
 
     @property
     def node_id(self) -> str:
@@ -112,6 +114,8 @@ class Node:
             "overlay": self.gossip.overview() if self.gossip is not None else None,
             "replication": (dataclasses.asdict(self.replication.stats)
                             if self.replication is not None else None),
+            "hierarchy": (await self.hierarchy.status()
+                          if self.hierarchy is not None else None),
         }
 
     def _active_peers(self) -> int:
@@ -238,6 +242,19 @@ def overlay_config(cfg: Config) -> OverlayConfig:
     return overlay
 
 
+def _ingested(node: Node, metrics: NodeMetrics, result: IngestResult) -> None:
+    _count_ingest(metrics, result)
+    if result.stored and node.hierarchy is not None:
+        node.hierarchy.wake()  # it may owe a parent (or children) some of them
+
+
+def _committed(node: Node, events: list[Event]) -> None:
+    if node.replication is not None:
+        node.replication.announce(events)
+    if node.hierarchy is not None:
+        node.hierarchy.wake()
+
+
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
     """The overlay service, configured from ``cfg`` and the installed certificate chain."""
     identity = node_ledger.ledger.identity
@@ -283,6 +300,33 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         os.replace(tmp, revocations_file)
 
     return GossipService(identity, settings, table, trust=trust, on_revocations=keep)
+
+
+def hierarchy_settings(cfg: Config, gossip: GossipService) -> HierarchySettings:
+    """This node's place in the hierarchy: the standing its own chain proves.
+
+    A tier claimed in config without a chain that proves it (no master key,
+    no chain, an invalid or revoked one, another tier) syncs as ``flat``:
+    peers would not treat it as more either.
+    """
+    standing = "flat", ""
+    master = gossip.peers.master_public_key
+    if master is not None and gossip.settings.chain:
+        current = gossip.trust.current
+        verified, error = effective_tier(
+            gossip.settings.chain, master_public_key=master, now_ms=time.time_ns() // 1_000_000,
+            revocations=current.revocations if current else None,
+            presenter_node_id=gossip.node_id)
+        if verified.tier == cfg.node.tier:
+            standing = verified.tier, verified.region
+        else:
+            log.warning("hierarchy: this node's chain does not prove its tier; syncing as flat",
+                        extra={"fields": {"claimed": cfg.node.tier, "proven": verified.tier,
+                                          "error": error.reason if error else ""}})
+    h = cfg.hierarchy
+    return HierarchySettings(tier=standing[0], region=standing[1], parents=h.parents,
+                             retry_min=float(h.retry_min), retry_max=float(h.retry_max),
+                             ack_timeout=float(h.ack_timeout))
 
 
 def open_node(data_dir: DataDir, cfg: Config, catalog: Catalog) -> NodeLedger:
@@ -347,10 +391,23 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     "loaded": remembered.loaded, "dropped": remembered.dropped}})
             node.replication = ReplicationService(
                 node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-                on_ingested=lambda r: _count_ingest(metrics, r),
+                on_ingested=lambda r: _ingested(node, metrics, r),
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
-            committer.on_committed = node.replication.announce
+            node.hierarchy = HierarchyService(node.gossip, node_ledger, access,
+                                              hierarchy_settings(cfg, node.gossip),
+                                              ingest=node.replication.ingest)
+            node.replication.hierarchy = node.hierarchy
+            keep_revocations = node.gossip.on_revocations
+
+            def revocations_applied(signed: SignedRevocationList) -> None:
+                if keep_revocations is not None:
+                    keep_revocations(signed)
+                if node.hierarchy is not None:
+                    node.hierarchy.recheck()  # a parent or child may have lost its standing
+
+            node.gossip.on_revocations = revocations_applied
+            committer.on_committed = lambda events: _committed(node, events)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
@@ -370,6 +427,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     f"{bind_error.strerror or bind_error}; "
                     "stop what uses that port or set network.listen") from e
             await nursery.start(node.replication.run)
+            await nursery.start(node.hierarchy.run)
             nursery.start_soon(export_overlay_metrics, node.gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, node.gossip, node_ledger, access)
             try:

@@ -15,7 +15,10 @@ This is the only place the membership core (HyParView), the broadcast core
   directly to each new neighbour) and keeps the ``PeerTable``;
 - bootstraps from the configured seed URLs (then from the peers it heard
   from most recently), retrying with exponential backoff (1 s to 60 s) while
-  none answers, so a lonely node never spins.
+  none answers, so a lonely node never spins;
+- keeps the links other services ask it to keep (``connect``, ``keep_link``:
+  hierarchy parent and child links, DESIGN §3 "Sync") open even when the
+  membership core lets go of them; they carry everything an ordinary link does.
 
 A malformed message or a protocol violation ends only that peer's link and is
 counted by reason.
@@ -154,6 +157,11 @@ class GossipService:
         self.app_types: frozenset[type] = frozenset()
         self.on_app_message: Callable[[str, object], None] | None = None
         self.on_link: Callable[[str, bool], None] | None = None
+        # More link watchers and message handlers, for further services (hierarchy).
+        self.link_watchers: list[Callable[[str, bool], None]] = []
+        self.handlers: dict[type, Callable[[str, object], None]] = {}
+        self._kept: set[str] = set()  # peers whose links stay open whatever membership says
+        self._let_go: set[str] = set()  # kept links membership has closed (close when unkept)
         self._links: dict[str, _Link] = {}
         self._dialling: set[str] = set()
         self._wake = trio.Event()
@@ -171,6 +179,9 @@ class GossipService:
     def link_count(self) -> int:
         """Open authenticated links (the active view plus links not yet placed)."""
         return len(self._links)
+
+    def has_link(self, peer: str) -> bool:
+        return peer in self._links
 
     def neighbours(self) -> frozenset[str]:
         return frozenset(self._hv.active) if self._hv else frozenset()
@@ -299,13 +310,17 @@ class GossipService:
         self._dialling.discard(peer)
         await self._run_link(conn, initiator=self.node_id)
 
-    async def _run_link(self, conn: transport.SecureConnection, *, initiator: str) -> None:
+    async def _run_link(self, conn: transport.SecureConnection, *, initiator: str,
+                        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run one link until it ends; ``task_status.started()`` once sends on it are queued
+        behind this node's own record (or at once when the link is refused)."""
         peer = conn.remote_node_id
         hv = self._hv
         assert hv is not None
         self._dialling.discard(peer)
         if self.trust.is_revoked(peer):
             self.stats.dropped["revoked_peer"] += 1
+            task_status.started()
             await conn.aclose("revoked by the master key")
             return
         existing = self._links.get(peer)
@@ -315,6 +330,7 @@ class GossipService:
             # it lost the first (it restarted, or that end died half-open, or
             # it closed it and dialled again): the newer link replaces it.
             if existing.initiator != initiator and existing.initiator < initiator:
+                task_status.started()
                 await conn.aclose("duplicate link")
                 return
             existing.replaced = True
@@ -324,6 +340,7 @@ class GossipService:
         link = _Link(peer, conn, initiator, send, receive,
                      TokenBucket(ov.link_rate, ov.link_burst, trio.current_time()))
         self._links[peer] = link
+        self._let_go.discard(peer)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._sender, link)
@@ -335,6 +352,10 @@ class GossipService:
                 revocations = self.trust.message()
                 if revocations is not None:  # a neighbour back from away pulls it on connect
                     self._send(peer, revocations)
+                if existing is None:
+                    for watch in self.link_watchers:
+                        watch(peer, True)
+                task_status.started()
                 await self._reader(link)
                 nursery.cancel_scope.cancel()
         finally:
@@ -344,8 +365,12 @@ class GossipService:
                 if not link.replaced:
                     self._apply(hv.on_link_down(peer, trio.current_time()))
             # Ended or closed by membership, not replaced by a duplicate: gone.
-            if self.on_link is not None and peer not in self._links:
-                self.on_link(peer, False)
+            if peer not in self._links:
+                self._let_go.discard(peer)
+                if self.on_link is not None:
+                    self.on_link(peer, False)
+                for watch in self.link_watchers:
+                    watch(peer, False)
             with trio.CancelScope(shield=True):
                 await conn.aclose("link ended")
 
@@ -398,6 +423,8 @@ class GossipService:
                 self.take_revocations(msg)  # type: ignore[arg-type]
             elif kind in self.app_types and self.on_app_message is not None:
                 self.on_app_message(link.peer, msg)
+            elif kind in self.handlers:
+                self.handlers[kind](link.peer, msg)
             else:
                 self.stats.dropped["unexpected_message"] += 1
         except RemoteProtocolError as e:
@@ -410,6 +437,49 @@ class GossipService:
     def send(self, peer: str, msg: object) -> bool:
         """Queue ``msg`` on the link to ``peer``; False when there is none or it is full."""
         return self._send(peer, msg)
+
+    async def connect(self, url: str, *, expected: str | None = None) -> str:
+        """Dial ``url`` and keep the link open (see ``keep_link``); returns the peer's node id.
+
+        An existing link to the peer is reused. Once this returns, what is
+        sent on the link follows this node's own peer record.
+
+        Raises:
+            transport.DialError: the dial or handshake failed (``expected``
+                set and another node answered included).
+            ValueError: ``url`` is not a ws:// URL, or it leads to this node.
+        """
+        assert self._nursery is not None, "connect before run"
+        if expected is not None and expected in self._links:
+            self.keep_link(expected, True)
+            return expected
+        host, port = parse_url(url)
+        conn = await transport.dial(
+            self._nursery, host, port, self.identity, self.settings.network_key,
+            expected_node_id=expected, config=self._transport_config, stats=self.transport_stats)
+        peer = conn.remote_node_id
+        if peer == self.node_id:
+            await conn.aclose("that is this node")
+            raise ValueError(f"{url} leads to this node")
+        self.keep_link(peer, True)
+        # Even when a link to the peer exists (it dialled us meanwhile), the
+        # new one goes through the duplicate rule both ends apply alike:
+        # closing it here could leave each end keeping the link the other closed.
+        await self._nursery.start(partial(self._run_link, conn, initiator=self.node_id))
+        return peer
+
+    def keep_link(self, peer: str, keep: bool) -> None:
+        """Hold the link to ``peer`` open whatever membership decides, or stop doing so.
+
+        A kept link that membership closed meanwhile is closed when let go.
+        """
+        if keep:
+            self._kept.add(peer)
+            return
+        self._kept.discard(peer)
+        if peer in self._let_go:
+            self._let_go.discard(peer)
+            self.close_link(peer, "no longer needed")
 
     def close_link(self, peer: str, reason: str) -> None:
         """End the link to ``peer`` (e.g. it broke another service's protocol)."""
@@ -451,6 +521,11 @@ class GossipService:
                     self._dialling.add(effect.peer)
                     self._nursery_start(self._dial, effect.peer, effect.addr)
             elif isinstance(effect, CloseLink):
+                if effect.peer in self._kept and effect.peer in self._links:
+                    # Membership is done with it, the hierarchy is not: the link
+                    # stays, outside the active view (the core forgot it).
+                    self._let_go.add(effect.peer)
+                    continue
                 link = self._links.pop(effect.peer, None)
                 if link is not None:
                     link.replaced = True

@@ -319,16 +319,27 @@ def _allow_messages_up_to(ws: WebSocketConnection, size: int) -> None:
 
 
 async def _run_handshake(
-    ws: WebSocketConnection, core: Initiator | Responder, first: bytes | None
+    ws: WebSocketConnection, core: Initiator | Responder, first: bytes | None,
+    max_message_bytes: int,
 ) -> HandshakeResult:
-    """Move handshake messages between ``ws`` and the sans-I/O core until it is done."""
+    """Move handshake messages between ``ws`` and the sans-I/O core until it is done.
+
+    The message limit is raised to ``max_message_bytes`` as soon as the peer
+    is authenticated, *before* this side's last handshake message goes out:
+    the responder sends its first frames the moment that message arrives, and
+    the initiator's WebSocket reader would otherwise refuse them as too large
+    (close code 1009) if they came in before it got to raise its limit.
+    """
     if first is not None:
         await ws.send_message(first)
     while core.result is None:
         data = await ws.get_message()
         if not isinstance(data, bytes):
             raise _TextFrame
-        for out in core.receive(data):
+        outs = core.receive(data)
+        if core.result is not None:
+            _allow_messages_up_to(ws, max_message_bytes)
+        for out in outs:
             await ws.send_message(out)
     return core.result
 
@@ -411,8 +422,8 @@ class _Listener:
                 responder = Responder(
                     self._identity, self._network_key, os.urandom(EPHEMERAL_BYTES)
                 )
-                result = await _run_handshake(ws, responder, None)
-                _allow_messages_up_to(ws, self._config.max_message_bytes)
+                result = await _run_handshake(ws, responder, None,
+                                              self._config.max_message_bytes)
             except HandshakeError as e:
                 failures[e.reason] += 1
                 log.debug("handshake_failed dir=in reason=%s detail=%s", e.reason, e.detail)
@@ -588,8 +599,8 @@ async def _client_handshake(
             initiator = Initiator(
                 identity, network_key, os.urandom(EPHEMERAL_BYTES), expected_node_id
             )
-            result = await _run_handshake(ws, initiator, initiator.start())
-            _allow_messages_up_to(ws, config.max_message_bytes)
+            result = await _run_handshake(ws, initiator, initiator.start(),
+                                          config.max_message_bytes)
         except HandshakeError as e:
             return e.reason, e.detail
         except _TextFrame:

@@ -18,6 +18,9 @@ payload schema, chain link) before it is stored:
 - a second, different event at a stored (origin, seq) is equivocation: both
   signed events are kept as evidence in ``equivocations`` and the new one is
   rejected;
+- an event whose place this node holds only as a ``Withheld`` marker with the
+  same hash is stored (it came later, over a link that carries its reach:
+  hierarchical sync, issue #4); the chain and the head do not change;
 - an event whose ``prev`` is not the stored predecessor's hash is rejected.
 """
 
@@ -194,6 +197,7 @@ class IngestResult:
     held: int = 0
     opaque: int = 0
     withheld: int = 0  # markers stored for events this node may not see
+    filled: int = 0  # events stored where only their marker was held (in ``stored`` too)
     rejected: Counter[str] = field(default_factory=Counter)
     equivocations: list[tuple[Event, Event]] = field(default_factory=list)
 
@@ -395,6 +399,7 @@ class Ledger:
             next_id = self.max_id() + 1
             rows: list[tuple[Any, ...]] = []
             marker_rows: list[tuple[Any, ...]] = []
+            filled: set[tuple[str, int]] = set()
             queue = deque(decoded)
             while queue:
                 item = queue.popleft()
@@ -402,6 +407,16 @@ class Ledger:
                     heads[item.origin] = self.head(item.origin)
                 head = heads[item.origin]
                 verdict = self._place(item, head, result)
+                if verdict == "fill" and isinstance(item, Event):
+                    if (item.origin, item.seq) in filled:  # twice in this batch
+                        result.duplicates += 1
+                        continue
+                    filled.add((item.origin, item.seq))
+                    rows.append(_row(next_id, item, now))
+                    result.stored.append((next_id, item))
+                    result.filled += 1
+                    next_id += 1
+                    continue
                 if verdict != "store":
                     continue
                 if isinstance(item, Withheld):
@@ -483,8 +498,14 @@ class Ledger:
                     result.equivocations.append((stored[0], event))
                 else:
                     result.rejected["withheld_conflict"] += 1  # unsigned: no evidence
+            elif isinstance(event, Event) and self._marker_hash(event.origin,
+                                                                event.seq) == event.hash:
+                # Only its marker was here (it went by a link that did not carry
+                # its reach); the marker's hash already links the chain, so the
+                # event itself may join it (DESIGN §3 "Sync").
+                return "fill"
             else:
-                # We hold only a marker there: the event is known, not stored out of order.
+                # A marker again, or an event that is not the one the chain holds.
                 result.duplicates += 1
             return "skip"
         if event.seq > head_seq + 1:
@@ -495,6 +516,11 @@ class Ledger:
             result.rejected["bad_prev"] += 1
             return "skip"
         return "store"
+
+    def _marker_hash(self, origin: str, seq: int) -> bytes | None:
+        digest = store.scalar(self.conn, "SELECT hash_blake3 FROM withheld WHERE origin = ? AND"
+                              " seq = ?", (origin, seq))
+        return None if digest is None else bytes(digest)
 
     def _hold(self, event: FeedItem, result: IngestResult) -> None:
         held = self._held.setdefault(event.origin, {})

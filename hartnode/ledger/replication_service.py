@@ -11,7 +11,11 @@ forged event reaches one node's ingest, is refused, and goes no further.
 ``reach`` is enforced when serving: a link carries ``network`` events, and
 ``hierarchy`` ones too once it is a certified parent/child link (DESIGN §3);
 everything else goes as a ``Withheld`` marker, and ``local`` events are never
-broadcast or served.
+broadcast or served. On a parent/child link the direction decides further
+(``hartnode.hierarchy.direction``): to the parent go all ``hierarchy`` events
+but policy ones, to a child only policy ones (``policy.*``). So a local's
+events climb to central, central's policy comes down, and a sibling's events
+never reach another local. ``hierarchy`` holds who is parent or child.
 
 Forks (DESIGN §1): an equivocation found by ingest, or proven by a peer's
 ``ForkEvidence`` (checked by ``Ledger.record_evidence``), is reported once
@@ -33,6 +37,7 @@ import trio
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.service import GossipService
+from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.fork_evidence import (
@@ -92,6 +97,7 @@ class ReplicationService:
         # pull from it: from then on this node knows its own feed's true head
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
+        self.hierarchy: direction.Roles | None = None  # set by the node (issue #4)
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.app_types = REPLICATION_TYPES | {ForkEvidence}
         gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
@@ -171,16 +177,27 @@ class ReplicationService:
                     self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
-        """What a link to ``peer`` may carry. Hierarchy links come with issue #4's sync."""
-        return frozenset({"network"})
+        """What a link to ``peer`` may carry: ``hierarchy`` too on a parent/child link."""
+        return direction.reaches_for(self._role(peer))
+
+    def _role(self, peer: str) -> direction.Role | None:
+        return self.hierarchy.role(peer) if self.hierarchy is not None else None
 
     async def _serve(self, s: Serve) -> None:
+        role = self._role(s.peer)
         items = await self.access.run(self.node_ledger.ledger.serve, s.origin, s.from_seq,
-                                      s.limit, self.reaches_for(s.peer))
+                                      s.limit, direction.reaches_for(role))
+        if role is not None:  # the link carries hierarchy events, but only one way each
+            items = [i if isinstance(i, Withheld) or direction.may_send(role, i.reach, i.kind)
+                     else Withheld(i.origin, i.seq, i.hash, i.prev, i.reach) for i in items]
         events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
         markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
         self.stats.served += len(items)
         self.gossip.send(s.peer, Batch(bytes.fromhex(s.origin), events, markers))
+
+    async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
+        """Verified ingest with this service's counting and fork alerts (for other services)."""
+        return await self._ingest(items)
 
     async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         result = await self.access.run(self.node_ledger.ingest, items)

@@ -164,5 +164,40 @@ STATE_MIGRATIONS += (
     ),
 )
 
+STATE_MIGRATIONS += (
+    Migration(
+        "1.2.0",
+        """
+        -- Hierarchical sync (DESIGN §3 "Sync", hartnode.hierarchy.sync_queue): one
+        -- row per event to deliver to one parent (up) or child (down). Not a
+        -- view: acknowledgements come from the peer, not from the ledger, so
+        -- `kb rebuild` leaves it alone. Idempotent by (peer, event_hash).
+        CREATE TABLE sync_queue (
+          id               INTEGER PRIMARY KEY,
+          peer             TEXT NOT NULL,      -- node id of the parent or child
+          direction        TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+          event_hash       BLOB NOT NULL,
+          event_id         INTEGER NOT NULL,   -- ledger events.id, to read it back
+          origin           TEXT NOT NULL,
+          seq              INTEGER NOT NULL,
+          status           TEXT NOT NULL CHECK (status IN ('pending', 'in_flight', 'acked')),
+          attempts         INTEGER NOT NULL DEFAULT 0,
+          next_attempt_ms  INTEGER NOT NULL,   -- pending: not before; in_flight: ack deadline
+          last_error       TEXT,
+          created_ms       INTEGER NOT NULL,
+          updated_ms       INTEGER NOT NULL,
+          UNIQUE (peer, event_hash)
+        );
+        CREATE INDEX idx_sync_queue_due ON sync_queue(peer, status, next_attempt_ms);
+        -- How far the ledger has been scanned for events to queue (events.id).
+        CREATE TABLE sync_scan (
+          id           INTEGER PRIMARY KEY CHECK (id = 1),
+          scanned_id   INTEGER NOT NULL
+        );
+        INSERT INTO sync_scan (id, scanned_id) VALUES (1, 0);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version
 STATE_SCHEMA_VERSION = STATE_MIGRATIONS[-1].version
