@@ -221,6 +221,7 @@ class Cluster:
         for c in receivers:
             c.send(cmd="expect", phase=name, count=count, every=4)
         pub.send(cmd="expect", phase=name, count=count, every=4)
+        self.wait("expecting", self.children, 30, name)
         progress = {c.index: 0 for c in receivers}
         pub.send(cmd="publish", phase=name, count=count, rate=None, credit=WINDOW)
         deadline = time.monotonic() + PHASE_TIMEOUT_S
@@ -267,6 +268,7 @@ class Cluster:
         """
         for c in self.children[1:]:
             c.send(cmd="expect", phase=name, count=1, every=1)
+        self.wait("expecting", self.children[1:], 30, name)
         self.children[0].send(cmd="publish", phase=name, count=1, rate=None, credit=None)
         self.wait("done", self.children[1:], 30, name)
         self.wait("sent", self.children[:1], 30, name)
@@ -277,6 +279,7 @@ class Cluster:
         expect = count_each * (n - 1)
         for c in self.children:
             c.send(cmd="expect", phase=name, count=expect, every=10**9)
+        self.wait("expecting", self.children, 30, name)
         for c in self.children:
             c.send(cmd="publish", phase=name, count=count_each, rate=RATE / n, credit=None)
         self.wait("sent", self.children, count_each * n / RATE + 60, name)

@@ -134,6 +134,9 @@ class Driver:
                     nursery.start_soon(connect, cmd["addrs"])
                 elif kind == "expect":
                     self.phase = Phase(cmd["phase"], cmd["count"], cmd.get("every", 50))
+                    # The parent waits for this before anyone publishes: a message
+                    # that arrived before the phase began would not be counted.
+                    emit({"ev": "expecting", "phase": cmd["phase"]})
                 elif kind == "publish":
                     nursery.start_soon(self.run_publish, cmd["phase"], cmd["count"],
                                        cmd.get("rate"), cmd.get("credit") or math.inf)
