@@ -220,6 +220,15 @@ class MemLedger:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         return (a, b) if self._record_equivocation(a, b) else None
 
+    def evidence(self, origins: int) -> list[tuple[tuple[bytes, bytes], tuple[bytes, bytes]]]:
+        """As ``Ledger.evidence``: for at most ``origins`` forked origins, most
+        recently detected first, the pair at the lowest seq each forked at."""
+        firsts: list[tuple[int, tuple[Event, Event]]] = [
+            (i, pair) for i, ((origin, seq), pair) in enumerate(self._evidence.items())
+            if seq == self._forked[origin]]
+        firsts.sort(key=lambda t: t[0], reverse=True)
+        return [(a.wire(), b.wire()) for _, (a, b) in firsts[:origins]]
+
     def _store(self, item: FeedItem) -> None:
         self.feeds.setdefault(item.origin, []).append(item)
         self.heads[item.origin] = item.seq

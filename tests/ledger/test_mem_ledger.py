@@ -56,7 +56,7 @@ def item_mix(rng: random.Random) -> list[Item]:
                 items.append(Withheld(e.origin, e.seq, e.hash, e.prev, e.reach))
             else:
                 items.append(e.wire())
-        if i == 0:  # a fork at seq 4 with its own continuation
+        if i < 2:  # a fork at seq 4 with its own continuation
             items += [e.wire() for e in chain(ident, 3, "f", start=main[2], rng=rng)]
         forged = main[5].wire()
         items.append((forged[0].replace(b'"m6"', b'"x6"'), forged[1]))  # tampered: bad hash/sig
@@ -101,6 +101,8 @@ def test_mem_ledger_matches_sqlite_ledger(tmp_path: Path, seed: int) -> None:
                                                                           REACHES)
         assert [(a.hash, b.hash) for a, b in mem.equivocations()] == [
             (a.hash, b.hash) for a, b in real.equivocations()]
+        for origins in (1, 16):  # what a new neighbour is handed
+            assert mem.evidence(origins) == real.evidence(origins)
         assert mem.hashes == {bytes(r[0]) for r in conn.execute(
             "SELECT hash_blake3 FROM events")}
         assert Auditor().unverified(mem) == 0
