@@ -23,7 +23,10 @@ Where it differs from the daemon, on purpose:
   HyParView opens for joins and shuffles;
 - handling takes no virtual time: the figures are protocol time (latency,
   rounds, byte budgets), not CPU time (verifying is ~75 µs per event);
-- the inbox never overflows (the daemon drops beyond ``INBOX`` messages).
+- the inbox never overflows (the daemon drops beyond ``INBOX`` messages);
+- a ``NewEvents`` push gets a random message id (the daemon: its payload's
+  BLAKE3); no two pushes here carry the same bytes, so nothing changes;
+- misbehaving nodes neither report nor spread forks.
 
 Misbehaving nodes (``Role``): a *forger* lies about its heads so that every
 neighbour pulls from it, serves an impostor event at the top of every feed,
