@@ -82,6 +82,8 @@ def test_a_want_left_unanswered_for_two_rounds_is_dropped_and_the_peer_digested(
     assert not me.pulling("p") and me.wants_dropped == 1
     [again] = sent(me.on_message("p", Heads((bytes.fromhex(A),), (25,)), {}))
     assert again == want
+    with pytest.raises(ValueError):
+        Replicator(want_rounds=0)  # a want must get at least one round
 
 
 def test_a_peer_that_answers_slowly_keeps_its_wants() -> None:
