@@ -335,6 +335,46 @@ def test_a_forking_origins_later_events_are_held_back(node: NodeLedger,
     assert peer.ledger.max_id() == 2
 
 
+def test_a_fork_and_its_continuation_in_one_batch_are_caught(node: NodeLedger,
+                                                             peer: NodeLedger) -> None:
+    node.append(notes(2))
+    stored, other = _fork(node, 2)
+    node.append(notes(1, 2))  # seq 3 on the stored branch
+    r = peer.ingest([*wire_feed(node), other.wire()])
+    assert [e.seq for _, e in r.stored] == [1, 2]
+    assert dict(r.rejected) == {"equivocation": 1, "forked_origin": 1}
+    assert [(a.hash, b.hash) for a, b in r.equivocations] == [(stored.hash, other.hash)]
+    assert [(a.hash, b.hash) for a, b in peer.ledger.equivocations()] == [
+        (stored.hash, other.hash)]
+
+
+class _FailingInserts:
+    """A connection whose bulk inserts fail (e.g. a full disk), everything else passes."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+    def executemany(self, *args: object) -> None:
+        raise apsw.FullError("database or disk is full")
+
+
+def test_a_fork_found_by_a_rolled_back_ingest_is_not_left_marked(
+        node: NodeLedger, peer: NodeLedger) -> None:
+    node.append(notes(1))
+    stored, other = _fork(node, 1)
+    conn = peer.ledger.conn
+    peer.ledger.conn = _FailingInserts(conn)  # type: ignore[assignment]
+    with pytest.raises(apsw.FullError):
+        peer.ingest([stored.wire(), other.wire()])
+    peer.ledger.conn = conn
+    assert peer.ledger.forked() == {} and peer.ledger.equivocations() == []
+    r = peer.ingest([stored.wire(), other.wire()])  # found again, and reported this time
+    assert len(r.equivocations) == 1 and peer.ledger.forked() == {stored.origin: 1}
+
+
 def test_fork_evidence_from_a_peer_is_verified_before_it_is_kept(
         node: NodeLedger, peer: NodeLedger) -> None:
     from hartnode.ledger.envelope import EnvelopeError

@@ -17,7 +17,9 @@ payload schema, chain link) before it is stored:
   soon as the missing events arrive; never stored out of order;
 - a second, different event at a stored (origin, seq) is equivocation: both
   signed events are kept as evidence in ``equivocations`` and the new one is
-  rejected;
+  rejected; "stored" includes events stored earlier in the same call (rows
+  are inserted at its end), so a batch carrying both versions is caught, and
+  the origin's events past the fork are refused from that item on;
 - an event whose place this node holds only as a ``Withheld`` marker with the
   same hash is stored (it came later, over a link that carries its reach:
   hierarchical sync, issue #4); the chain and the head do not change;
@@ -394,55 +396,66 @@ class Ledger:
         if not decoded:
             return result
         now = self.clock_ms()
-        with write_transaction(self.conn):
-            heads: dict[str, Head | None] = {}
-            next_id = self.max_id() + 1
-            rows: list[tuple[Any, ...]] = []
-            marker_rows: list[tuple[Any, ...]] = []
-            filled: set[tuple[str, int]] = set()
-            queue = deque(decoded)
-            while queue:
-                item = queue.popleft()
-                if item.origin not in heads:
-                    heads[item.origin] = self.head(item.origin)
-                head = heads[item.origin]
-                verdict = self._place(item, head, result)
-                if verdict == "fill" and isinstance(item, Event):
-                    if (item.origin, item.seq) in filled:  # twice in this batch
-                        result.duplicates += 1
-                        continue
-                    filled.add((item.origin, item.seq))
-                    rows.append(_row(next_id, item, now))
-                    result.stored.append((next_id, item))
-                    result.filled += 1
-                    next_id += 1
-                    continue
-                if verdict != "store":
-                    continue
-                if isinstance(item, Withheld):
-                    marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
-                                        else bytes.fromhex(item.prev), item.reach, now))
-                    result.withheld += 1
-                else:
-                    rows.append(_row(next_id, item, now))
-                    result.stored.append((next_id, item))
-                    next_id += 1
-                heads[item.origin] = Head(item.seq, item.hash)
-                following = self._held.get(item.origin, {}).pop(item.seq + 1, None)
-                if following is not None:
-                    self._held_total -= 1
-                    queue.appendleft(following)
-            self.conn.executemany(_INSERT, rows)
-            self.conn.executemany(
-                "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
-                " VALUES (?,?,?,?,?,?)", marker_rows)
-            # Only forks new on record are reported, so each is alerted once.
-            result.equivocations = [(a, b) for a, b in result.equivocations
-                                    if self._record_equivocation(a, b, now)]
+        try:
+            with write_transaction(self.conn):
+                heads = self._ingest_decoded(decoded, result, now)
+        except BaseException:
+            self._forked = None  # a fork marked in the rolled-back transaction is not on record
+            raise
         for origin, head in heads.items():
             if head is not None:
                 self._advance(origin, head)
         return result
+
+    def _ingest_decoded(self, decoded: list[FeedItem], result: IngestResult,
+                        now: int) -> dict[str, Head | None]:
+        """``ingest``'s work inside its transaction; returns the new heads."""
+        heads: dict[str, Head | None] = {}
+        next_id = self.max_id() + 1
+        rows: list[tuple[Any, ...]] = []
+        marker_rows: list[tuple[Any, ...]] = []
+        # Items stored by this call: their rows are inserted at its end, so
+        # ``_place`` looks here before the database (a fork within one batch).
+        pending: dict[tuple[str, int], FeedItem] = {}
+        filled: set[tuple[str, int]] = set()
+        queue = deque(decoded)
+        while queue:
+            item = queue.popleft()
+            if item.origin not in heads:
+                heads[item.origin] = self.head(item.origin)
+            head = heads[item.origin]
+            verdict = self._place(item, head, pending, result, now)
+            if verdict == "fill" and isinstance(item, Event):
+                if (item.origin, item.seq) in filled:  # twice in this batch
+                    result.duplicates += 1
+                    continue
+                filled.add((item.origin, item.seq))
+                rows.append(_row(next_id, item, now))
+                result.stored.append((next_id, item))
+                result.filled += 1
+                next_id += 1
+                continue
+            if verdict != "store":
+                continue
+            if isinstance(item, Withheld):
+                marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
+                                    else bytes.fromhex(item.prev), item.reach, now))
+                result.withheld += 1
+            else:
+                rows.append(_row(next_id, item, now))
+                result.stored.append((next_id, item))
+                next_id += 1
+            pending[(item.origin, item.seq)] = item
+            heads[item.origin] = Head(item.seq, item.hash)
+            following = self._held.get(item.origin, {}).pop(item.seq + 1, None)
+            if following is not None:
+                self._held_total -= 1
+                queue.appendleft(following)
+        self.conn.executemany(_INSERT, rows)
+        self.conn.executemany(
+            "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
+            " VALUES (?,?,?,?,?,?)", marker_rows)
+        return heads
 
     def _decode_all(
         self, items: Sequence[tuple[bytes, bytes] | Withheld], executor: Executor | None,
@@ -479,8 +492,12 @@ class Ledger:
         decoded.sort(key=lambda e: (e.origin, e.seq))
         return decoded
 
-    def _place(self, event: FeedItem, head: Head | None, result: IngestResult) -> str:
-        """Decide what to do with a verified event or marker given its origin's head."""
+    def _place(self, event: FeedItem, head: Head | None,
+               pending: dict[tuple[str, int], FeedItem], result: IngestResult, now: int) -> str:
+        """Decide what to do with a verified event or marker given its origin's head.
+
+        ``pending``: what this ``ingest`` call stored so far, not yet in the table.
+        """
         head_seq = head.seq if head else 0
         forked_at = self.forked().get(event.origin)
         if forked_at is not None and event.seq > forked_at:
@@ -489,13 +506,17 @@ class Ledger:
             result.rejected["forked_origin"] += 1
             return "skip"
         if event.seq <= head_seq:
-            stored = self.feed(event.origin, event.seq, 1)
-            if stored and stored[0].seq == event.seq:
-                if stored[0].hash == event.hash:
+            stored = self._stored_event(event.origin, event.seq, pending)
+            if stored is not None:
+                if stored.hash == event.hash:
                     result.duplicates += 1
                 elif isinstance(event, Event):
                     result.rejected["equivocation"] += 1
-                    result.equivocations.append((stored[0], event))
+                    # Recorded now, in this transaction, so that the origin's
+                    # later events in this very call are already held back.
+                    # Only forks new on record are reported: each is alerted once.
+                    if self._record_equivocation(stored, event, now):
+                        result.equivocations.append((stored, event))
                 else:
                     result.rejected["withheld_conflict"] += 1  # unsigned: no evidence
             elif isinstance(event, Event) and self._marker_hash(event.origin,
@@ -521,6 +542,15 @@ class Ledger:
         digest = store.scalar(self.conn, "SELECT hash_blake3 FROM withheld WHERE origin = ? AND"
                               " seq = ?", (origin, seq))
         return None if digest is None else bytes(digest)
+
+    def _stored_event(self, origin: str, seq: int,
+                      pending: dict[tuple[str, int], FeedItem]) -> Event | None:
+        """The event stored at (origin, seq), by this call or before; None for a marker."""
+        item = pending.get((origin, seq))
+        if item is not None:
+            return item if isinstance(item, Event) else None
+        stored = self.feed(origin, seq, 1)
+        return stored[0] if stored and stored[0].seq == seq else None
 
     def _hold(self, event: FeedItem, result: IngestResult) -> None:
         held = self._held.setdefault(event.origin, {})

@@ -24,6 +24,17 @@ onto ours) probes our head seq once, for the same reason. Origins known to
 have forked are left out of digests and heads on both sides: their feeds
 are held back, and once every node knows the fork the digests agree again.
 
+A Want or its Batch can be lost (a lossy link; in the daemon a full send
+queue or replication inbox drops it). The core keeps no clock, so it counts
+anti-entropy rounds instead: a peer that answered none of our wants for
+``want_rounds`` rounds in a row (2: 10 to 20 s at the default interval) has
+its pulls dropped and is sent a digest again, which starts them afresh.
+Any answer from the peer resets the count, so a slow link that delivers a
+1,000-event batch every few seconds is never taken for a lossy one. A link
+slower than one batch per round is: the ``minimal`` profile (4 KB/s) needs
+~100 s for 1,000 events of ~420 B, and would ask again for what is still
+on its way (a smaller ``batch`` fits it).
+
 The core keeps no ledger: the shell passes the current ``heads`` in, and
 carries out ``Serve`` (read a feed range, answer with a ``Batch``) and
 ``Ingest`` (verify and store a batch, then report the new heads through
@@ -55,6 +66,9 @@ MAX_HEADS = 4096  # origins in one Heads message
 # feed whose hashes share 16 bytes (to hide a fork from this comparison)
 # takes ~2^64 hashes; 32 would add 16 B per origin to every Heads for nothing.
 HEAD_HASH_BYTES = 16
+# Rounds in a row that a peer may leave all our wants unanswered before they
+# are taken for lost; the answer to a lost Want would never come.
+WANT_ROUNDS = 2
 
 # What the core is told about this node's heads: a seq, or a seq and the hash
 # there (the ledger's ``head_map``). Plain seqs still work (e.g. a simulator
@@ -205,14 +219,20 @@ class _PeerState:
     probes: dict[str, int] = field(default_factory=dict)
     probing: set[str] = field(default_factory=set)  # in flight, and a probe
     probed: set[str] = field(default_factory=set)  # once per origin per link
+    silent_rounds: int = 0  # rounds in a row with wants in flight and none answered
 
 
 class Replicator:
     """Per-node replication state over all links. Single-threaded, like the cores."""
 
-    def __init__(self, *, batch: int = MAX_BATCH, parallel_wants: int = 4) -> None:
+    def __init__(self, *, batch: int = MAX_BATCH, parallel_wants: int = 4,
+                 want_rounds: int = WANT_ROUNDS) -> None:
+        if want_rounds < 1:
+            raise ValueError("want_rounds must be at least 1")
         self.batch = min(batch, MAX_BATCH)
         self.parallel_wants = parallel_wants
+        self.want_rounds = want_rounds
+        self.wants_dropped = 0  # wants given up as lost (their peer stayed silent)
         self._peers: dict[str, _PeerState] = {}
         # Origins with a fork on record here: left out of digests and heads,
         # never pulled (the ledger holds their later events back anyway).
@@ -235,9 +255,33 @@ class Replicator:
         self._peers.pop(peer, None)
 
     def round(self, heads: HeadsView) -> list[ReplicationEffect]:
-        """One anti-entropy round: a digest to every idle neighbour."""
+        """One anti-entropy round: a digest to every idle neighbour.
+
+        A neighbour still pulling is skipped, unless it has answered none of
+        our wants for ``want_rounds`` rounds: those are taken for lost,
+        dropped, and the digest sent, so the exchange starts over.
+        """
         digest = heads_digest(heads, self.forked)
-        return [Send(peer, digest) for peer, st in self._peers.items() if not st.inflight]
+        out: list[ReplicationEffect] = []
+        for peer, st in self._peers.items():
+            if st.inflight:
+                st.silent_rounds += 1
+                if st.silent_rounds < self.want_rounds:
+                    continue  # answers may still be on their way
+                self._drop_pulls(st)
+            out.append(Send(peer, digest))
+        return out
+
+    def _drop_pulls(self, st: _PeerState) -> None:
+        """Forget every pull from a silent peer; its next Heads starts them again."""
+        self.wants_dropped += len(st.inflight)
+        st.probed -= st.probing  # a probe that got no answer may be sent again
+        st.inflight.clear()
+        st.probing.clear()
+        st.queue.clear()
+        st.probes.clear()
+        st.remote.clear()
+        st.silent_rounds = 0
 
     def pulling(self, peer: str) -> bool:
         st = self._peers.get(peer)
@@ -281,6 +325,7 @@ class Replicator:
         st = self._peers.get(peer)
         if st is None:
             return []
+        st.silent_rounds = 0  # the peer answers: its other wants are queued, not lost
         st.inflight.discard(origin)
         was_probe = origin in st.probing
         st.probing.discard(origin)

@@ -74,6 +74,14 @@ class FloodGossip:
         """Flooding has no timers."""
         return []
 
+    def validated(self, msg_id: bytes, ok: bool, now: float) -> list[BroadcastEffect]:
+        """Flooding relays at once (no validate mode): a verdict changes nothing."""
+        return []
+
+    def has_seen(self, msg_id: bytes) -> bool:
+        """True when ``msg_id`` was delivered here and is still remembered."""
+        return msg_id in self._seen
+
     def next_deadline(self) -> float | None:
         """Flooding has no timers."""
         return None

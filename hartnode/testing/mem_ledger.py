@@ -7,8 +7,8 @@ re-implemented: ``decode_event`` (size, JSON shape, members, canonical
 bytes, BLAKE3 hash, Ed25519 signature), the kind registry's payload schema
 check, ``check_withheld``, and the same limits on held-back events. What is
 re-written here is only the bookkeeping around them, line for line after
-``Ledger.ingest`` / ``_place`` / ``_hold`` / ``serve``, including two of its
-quirks (see ``ingest``). ``tests/ledger/test_mem_ledger.py`` feeds the same
+``Ledger.ingest`` / ``_place`` / ``_hold`` / ``serve``.
+``tests/ledger/test_mem_ledger.py`` feeds the same
 item sequences to both and demands identical results, so the two cannot
 drift apart unnoticed.
 
@@ -183,24 +183,21 @@ class MemLedger:
     def ingest(self, items: Sequence[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         """Verify and store events and markers with ``Ledger.ingest``'s verdicts.
 
-        Two quirks of ``Ledger.ingest`` are kept on purpose, so the simulator
-        predicts what nodes do: rows are inserted at the end of the call, so
-        a second version of a seq stored earlier *in the same call* is not
-        seen as a fork (it counts as a duplicate); and a fork found in a call
-        holds back the origin's later events only from the next call on.
+        Items are stored as they are placed, so a second version of a seq
+        stored earlier in the same call is a fork, and the origin's later
+        items in that call are refused: as ``Ledger.ingest``, which looks at
+        the rows it has yet to insert before the table.
         """
         result = IngestResult()
         decoded = self._decode_all(items, result)
         if not decoded:
             return result
-        pending: set[tuple[str, int]] = set()  # stored by this call: not "in the database" yet
         queue = deque(decoded)
         while queue:
             item = queue.popleft()
-            if self._place(item, self.head(item.origin), pending, result) != "store":
+            if self._place(item, self.head(item.origin), result) != "store":
                 continue
             self._store(item)
-            pending.add((item.origin, item.seq))
             if isinstance(item, Withheld):
                 result.withheld += 1
             else:
@@ -209,8 +206,6 @@ class MemLedger:
             if following is not None:
                 self._held_total -= 1
                 queue.appendleft(following)
-        result.equivocations = [(a, b) for a, b in result.equivocations
-                                if self._record_equivocation(a, b)]
         return result
 
     def record_evidence(self, a_wire: tuple[bytes, bytes],
@@ -224,6 +219,15 @@ class MemLedger:
         if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         return (a, b) if self._record_equivocation(a, b) else None
+
+    def evidence(self, origins: int) -> list[tuple[tuple[bytes, bytes], tuple[bytes, bytes]]]:
+        """As ``Ledger.evidence``: for at most ``origins`` forked origins, most
+        recently detected first, the pair at the lowest seq each forked at."""
+        firsts: list[tuple[int, tuple[Event, Event]]] = [
+            (i, pair) for i, ((origin, seq), pair) in enumerate(self._evidence.items())
+            if seq == self._forked[origin]]
+        firsts.sort(key=lambda t: t[0], reverse=True)
+        return [(a.wire(), b.wire()) for _, (a, b) in firsts[:origins]]
 
     def _store(self, item: FeedItem) -> None:
         self.feeds.setdefault(item.origin, []).append(item)
@@ -256,8 +260,7 @@ class MemLedger:
         decoded.sort(key=lambda e: (e.origin, e.seq))
         return decoded
 
-    def _place(self, event: FeedItem, head: Head | None, pending: set[tuple[str, int]],
-               result: IngestResult) -> str:
+    def _place(self, event: FeedItem, head: Head | None, result: IngestResult) -> str:
         head_seq = head.seq if head else 0
         forked_at = self._forked.get(event.origin)
         if forked_at is not None and event.seq > forked_at:
@@ -265,18 +268,17 @@ class MemLedger:
             return "skip"
         if event.seq <= head_seq:
             stored = self.event_at(event.origin, event.seq)
-            if (event.origin, event.seq) in pending:
-                stored = None  # inserted at the end of the call, as in SQLite
             if isinstance(stored, Event):
                 if stored.hash == event.hash:
                     result.duplicates += 1
                 elif isinstance(event, Event):
                     result.rejected["equivocation"] += 1
-                    result.equivocations.append((stored, event))
+                    if self._record_equivocation(stored, event):  # at once, as ``Ledger``
+                        result.equivocations.append((stored, event))
                 else:
                     result.rejected["withheld_conflict"] += 1
             else:
-                result.duplicates += 1  # a marker there (or not visible yet)
+                result.duplicates += 1  # a marker there
             return "skip"
         if event.seq > head_seq + 1:
             self._hold(event, result)

@@ -5,9 +5,17 @@
 digest, every ``sync_interval`` seconds each node sends a digest to its idle
 neighbours, ``Serve`` answers with a ``Batch`` from the ledger, ``Ingest``
 runs the verified ingest and then ``on_ingested``, fresh events are pushed as
-``NewEvents`` over the node's real Plumtree core, and a detected fork makes
-the node append a fraud alert (``equivocation_alert``) and announce it.
-Each node's ledger is a ``MemLedger`` (same verdicts as ``Ledger.ingest``).
+``NewEvents`` over the node's real Plumtree core, built with ``validate``:
+a delivered push is relayed on only once judged as ``_take_push`` judges it
+(``NewEvents``: ingest refused none of its events; ``ForkEvidence``: it
+proves a fork), so nothing unverified is forwarded. A fork detected by
+ingest or proven by a peer's ``ForkEvidence`` is handled as ``_fork`` does:
+the node appends a fraud alert (``equivocation_alert``) once and announces
+it, tells its core (``mark_forked``), and spreads the proof by broadcast
+(with the daemon's content-derived message id, so a proof found by many
+nodes is one broadcast); each new neighbour is handed the known proofs on
+link-up, before the digest. Each node's ledger is a ``MemLedger`` (same
+verdicts as ``Ledger.ingest``).
 
 Where it differs from the daemon, on purpose:
 - the core hears active-view changes (``NeighbourUp``/``Down``), not every
@@ -15,7 +23,10 @@ Where it differs from the daemon, on purpose:
   HyParView opens for joins and shuffles;
 - handling takes no virtual time: the figures are protocol time (latency,
   rounds, byte budgets), not CPU time (verifying is ~75 µs per event);
-- the inbox never overflows (the daemon drops beyond ``INBOX`` messages).
+- the inbox never overflows (the daemon drops beyond ``INBOX`` messages);
+- a ``NewEvents`` push gets a random message id (the daemon: its payload's
+  BLAKE3); no two pushes here carry the same bytes, so nothing changes;
+- misbehaving nodes neither report nor spread forks.
 
 Misbehaving nodes (``Role``): a *forger* lies about its heads so that every
 neighbour pulls from it, serves an impostor event at the top of every feed,
@@ -40,10 +51,16 @@ from hartnode.attestation.fraud import equivocation_alert
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.envelope import Event, sign_event
-from hartnode.ledger.fork_evidence import ForkEvidence
+from hartnode.ledger.envelope import EnvelopeError, Event, sign_event
+from hartnode.ledger.fork_evidence import (
+    MAX_ON_LINK,
+    MAX_ON_LINK_BYTES,
+    ForkEvidence,
+    check_evidence,
+    fork_evidence,
+)
 from hartnode.ledger.kinds import KindRegistry
-from hartnode.ledger.log import Draft, Withheld
+from hartnode.ledger.log import Draft, IngestResult, Withheld
 from hartnode.ledger.replication import (
     REPLICATION_TYPES,
     Batch,
@@ -167,7 +184,7 @@ class ReplicationApp:
         sync_interval: seconds between anti-entropy rounds (``network.sync_interval``).
     """
 
-    types = REPLICATION_TYPES
+    types = REPLICATION_TYPES | {ForkEvidence}
 
     def __init__(self, net: SimNet, kinds: KindRegistry, *, sync_interval: float = 10.0) -> None:
         self.net = net
@@ -178,12 +195,18 @@ class ReplicationApp:
         self.written: list[Event] = []  # every event appended by a node, in order
         self.forged: set[tuple[bytes, bytes]] = set()  # wire forms of forged events
         self.forged_hashes: set[bytes] = set()  # BLAKE3 of each forged envelope's bytes
+        self.honest_pushes: list[bytes] = []  # msg ids of NewEvents honest nodes broadcast
         self.forged_pushes: list[bytes] = []  # msg ids of NewEvents a forger broadcast
+        # msg id of each forged push -> indices of the forger and its neighbours then
+        self.forged_push_allowed: dict[bytes, set[int]] = {}
         self.forwarded_forged = 0  # forged events an honest node served or pushed
         self.fork: tuple[RepNode, Event, Event] | None = None  # forker, pushed A, served B
         self.saw_fork_version: dict[str, set[bytes]] = {}  # node -> fork hashes offered to it
         self.stored_after_detection = 0  # forker events stored by a node that knew of its fork
         self.alerts = 0
+        self.fork_pushed_at: float | None = None  # when version A was pushed
+        self.fork_known_at: dict[str, float] = {}  # honest node -> when the fork was new to it
+        self.evidence_refused = 0  # ForkEvidence that proved nothing (daemon: evidence_*)
         self._impostors: dict[tuple[str, int], FeedEvent] = {}
         self._fork_wires: dict[tuple[bytes, bytes], bytes] = {}
         self._payloads: dict[bytes, object] = {}  # wire.decode memo (pure function of bytes)
@@ -199,9 +222,9 @@ class ReplicationApp:
         self.by_origin[identity.node_id] = node
         return node
 
-    def start_rounds(self) -> None:
-        """Schedule every node's anti-entropy rounds, each at its own phase."""
-        for node in self.nodes.values():
+    def start_rounds(self, nodes: Sequence[RepNode] | None = None) -> None:
+        """Schedule the anti-entropy rounds of ``nodes`` (all when None), each at its own phase."""
+        for node in self.nodes.values() if nodes is None else nodes:
             t = self.net.now + self.net.rng.uniform(0.0, self.sync_interval)
             self.net.call_at(t, self._round_at(node))
 
@@ -237,7 +260,10 @@ class ReplicationApp:
             self._check_outgoing(msg.events)
         payload = wire.encode(msg)
         self._payloads[payload] = msg
-        return self.net.broadcast(node.sim, payload)
+        msg_id = self.net.broadcast(node.sim, payload)
+        if node.role is Role.HONEST:
+            self.honest_pushes.append(msg_id)
+        return msg_id
 
     # --- SimApp ---
 
@@ -247,33 +273,91 @@ class ReplicationApp:
     def on_neighbour(self, sim: SimNode, peer: str, up: bool) -> None:
         node = self._fresh(self.nodes[sim.node_id])
         if up:
-            self._apply(node, node.core.on_link_up(peer, self._heads(node)))
+            effects = node.core.on_link_up(peer, self._heads(node))
+            if node.core.forked:  # before the digest: the peer then leaves them out too
+                self._send_evidence(node, peer)
+            self._apply(node, effects)
         else:
             node.core.on_link_down(peer)
 
     def on_message(self, sim: SimNode, peer: str, msg: object) -> None:
         node = self._fresh(self.nodes[sim.node_id])
+        if isinstance(msg, ForkEvidence):
+            self._take_evidence(node, msg)
+            return
         self._apply(node, node.core.on_message(peer, msg, self._heads(node)))
 
     def on_deliver(self, sim: SimNode, msg_id: bytes, payload: bytes) -> None:
         node = self._fresh(self.nodes[sim.node_id])
+        self.net.validated(sim, msg_id, self._take_push(node, payload))
+
+    # --- the shell's duties (as ReplicationService) ---
+
+    def _take_push(self, node: RepNode, payload: bytes) -> bool:
+        """Take a delivered broadcast; whether it is fit to relay (as the daemon's)."""
         msg = self._payloads.get(payload)
         if msg is None:
             try:
                 msg = wire.decode(payload)
             except wire.DecodeError:
-                return  # the daemon counts it as ``push_undecodable``
+                return False  # the daemon counts it as ``push_undecodable``
             self._payloads[payload] = msg
         if isinstance(msg, NewEvents):
-            self._ingest(node, [(e.envelope, e.sig) for e in msg.events])
+            result = self._ingest(node, [(e.envelope, e.sig) for e in msg.events])
+            return not result.rejected
+        if isinstance(msg, ForkEvidence):
+            return self._take_evidence(node, msg)
+        return False
 
-    # --- the shell's duties (as ReplicationService) ---
+    def _take_evidence(self, node: RepNode, msg: ForkEvidence) -> bool:
+        """Check a peer's fork evidence; record, report and spread it if new.
+
+        Returns whether it is true evidence (new or known)."""
+        try:
+            check_evidence(msg)
+            pair = node.ledger.record_evidence((msg.a.envelope, msg.a.sig),
+                                               (msg.b.envelope, msg.b.sig))
+        except (wire.DecodeError, EnvelopeError):
+            self.evidence_refused += 1
+            return False
+        if pair is not None:
+            self._fork(node, *pair)
+        return True
+
+    def _fork(self, node: RepNode, a: Event, b: Event) -> None:
+        """A fork new on record at ``node``: report it once and spread the proof.
+
+        Misbehaving nodes keep their ledger's verdicts but do not report."""
+        if node.role is not Role.HONEST or not node.sim.alive:
+            return
+        self.fork_known_at.setdefault(node.sim.node_id, self.net.now)
+        node.core.mark_forked(a.origin)
+        self.alerts += 1
+        self.write(node, [equivocation_alert(a, b)])
+        # ``GossipService.spread``: the daemon's id is the payload's BLAKE3, so
+        # a proof this node got by broadcast is already being relayed.
+        payload = wire.encode(fork_evidence(a.wire(), b.wire()))
+        msg_id = blake3.blake3(payload).digest(length=16)
+        if not node.sim.bc.has_seen(msg_id):
+            self.net.broadcast(node.sim, payload, msg_id)
+
+    def _send_evidence(self, node: RepNode, peer: str) -> None:
+        """The forks ``node`` knows, to a new neighbour (bounded as the daemon's)."""
+        budget = MAX_ON_LINK_BYTES
+        for a, b in node.ledger.evidence(MAX_ON_LINK):
+            size = len(a[0]) + len(a[1]) + len(b[0]) + len(b[1])
+            if size > budget:
+                break
+            budget -= size
+            self.net.send(node.sim, peer, fork_evidence(a, b))
 
     def _fresh(self, node: RepNode) -> RepNode:
-        """A restarted node starts with a new core (its ledger survived)."""
+        """A restarted node starts with a new core (its ledger, forks included, survived)."""
         if node.incarnation != node.sim.incarnation:
             node.incarnation = node.sim.incarnation
             node.core = Replicator()
+            for origin in node.ledger.forked():  # as ``ReplicationService.run``
+                node.core.mark_forked(origin)
         return node
 
     def _heads(self, node: RepNode) -> Mapping[str, int]:
@@ -305,7 +389,8 @@ class ReplicationApp:
             self._check_outgoing(events)
         self.net.send(node.sim, s.peer, Batch(bytes.fromhex(s.origin), events, markers))
 
-    def _ingest(self, node: RepNode, items: list[tuple[bytes, bytes] | Withheld]) -> None:
+    def _ingest(self, node: RepNode,
+                items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         fork = self.fork
         knew = fork is not None and fork[0].origin in node.ledger.forked()
         if fork is not None:
@@ -315,9 +400,8 @@ class ReplicationApp:
             self.stored_after_detection += sum(
                 1 for _, e in result.stored if e.origin == fork[0].origin and e.seq > fork[1].seq)
         for a, b in result.equivocations:
-            if node.role is Role.HONEST and node.sim.alive:
-                self.alerts += 1
-                self.write(node, [equivocation_alert(a, b)])
+            self._fork(node, a, b)
+        return result
 
     def _check_outgoing(self, events: Sequence[FeedEvent]) -> None:
         if self.forged:
@@ -363,7 +447,10 @@ class ReplicationApp:
                             payload={"text": "broken link"}, provenance={})
         if seq > 1:  # signed and well-formed, but linked to no event: never storable
             forged.append(self._forged(*broken.wire()))
-        self.forged_pushes.append(self._push(forger, NewEvents(tuple(forged))))
+        allowed = {forger.sim.index} | {self.net.by_id[p].index for p in forger.sim.hv.active}
+        msg_id = self._push(forger, NewEvents(tuple(forged)))
+        self.forged_pushes.append(msg_id)
+        self.forged_push_allowed[msg_id] = allowed
 
     def fork_serve(self, forker: RepNode) -> None:
         """Append version B at the forker's next seq without pushing it: pulls find it."""
@@ -382,6 +469,7 @@ class ReplicationApp:
         """Push version A to everyone (after B had time to spread by pulls)."""
         assert self.fork is not None
         forker, a, _ = self.fork
+        self.fork_pushed_at = self.net.now
         self._push(forker, NewEvents((FeedEvent(*a.wire()),)))
 
     def _note_fork_versions(self, node: RepNode,

@@ -37,6 +37,7 @@ _HELP = {
     "forge_interval": "forged: virtual seconds between two forged pushes",
     "join_rate": "joins per virtual second while the overlay forms",
     "settle": "virtual seconds after the overlay is connected, before writing",
+    "late_joiners": "nodes that join with empty ledgers when the fault ends",
 }
 
 

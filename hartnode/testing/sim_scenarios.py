@@ -34,7 +34,7 @@ from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import announce_interval
 from hartnode.gossip.plumtree import Gossip, Graft, IHave, Prune
 from hartnode.testing.flood import FloodGossip
-from hartnode.testing.simnet import BroadcastCore, SimNet, SimNode
+from hartnode.testing.simnet import BroadcastCore, BroadcastFactory, SimNet, SimNode
 
 CONNECT_CHECK = 0.25  # virtual seconds between connectivity checks
 CONNECT_LIMIT = 120.0  # virtual seconds after the last join before giving up on connectivity
@@ -141,11 +141,16 @@ class ScenarioResult:
         return asdict(self)
 
 
-def make_net(options: ScenarioOptions, config: OverlayConfig | None = None) -> SimNet:
-    """A SimNet with the scenario's faults and broadcast core."""
+def make_net(options: ScenarioOptions, config: OverlayConfig | None = None, *,
+             broadcast_factory: BroadcastFactory | None = None) -> SimNet:
+    """A SimNet with the scenario's faults and broadcast core.
+
+    ``broadcast_factory`` builds the nodes' broadcast cores instead (e.g. a
+    validating Plumtree); None: the scenario's (plain Plumtree, or flooding).
+    """
     cfg = config or for_profile(options.profile)
-    factory: Callable[[str, OverlayConfig, random.Random], BroadcastCore] | None = None
-    if options.flood_baseline:
+    factory = broadcast_factory
+    if factory is None and options.flood_baseline:
         fanout = options.fanout
 
         def factory(node_id: str, c: OverlayConfig, rng: random.Random) -> BroadcastCore:

@@ -111,6 +111,8 @@ class BroadcastCore(Protocol):
     def on_neighbour_down(self, peer: str, now: float) -> list[BroadcastEffect]: ...
     def on_message(self, peer: str, msg: object, now: float) -> list[BroadcastEffect]: ...
     def on_timer(self, now: float) -> list[BroadcastEffect]: ...
+    def validated(self, msg_id: bytes, ok: bool, now: float) -> list[BroadcastEffect]: ...
+    def has_seen(self, msg_id: bytes) -> bool: ...
     def next_deadline(self) -> float | None: ...
 
 
@@ -125,7 +127,9 @@ class SimApp(Protocol):
     ``RemoteProtocolError`` from it ends the link), every broadcast delivered
     at a node goes to ``on_deliver``, and active-view changes go to
     ``on_neighbour``. The app sends with ``SimNet.send``; ``size`` gives the
-    bytes of one of its messages before framing.
+    bytes of one of its messages before framing. With a validating broadcast
+    core (``Plumtree(..., validate=True)``) the app gives its verdict on each
+    delivery through ``SimNet.validated``, as the daemon's ``GossipService.relay``.
     """
 
     types: frozenset[type]
@@ -324,13 +328,30 @@ class SimNet:
         for node in self.nodes:
             node.group = 0
 
-    def broadcast(self, node: SimNode, payload: bytes) -> bytes:
-        """Originate a broadcast at ``node`` with a fresh 16-byte id; return the id."""
-        msg_id = self.rng.randbytes(16)
-        self.records[msg_id] = BroadcastRecord(msg_id, node.index, self.now)
+    def broadcast(self, node: SimNode, payload: bytes, msg_id: bytes | None = None) -> bytes:
+        """Originate a broadcast at ``node``; return its id.
+
+        Args:
+            msg_id: the id to use, e.g. one derived from the payload as the
+                daemon does (two nodes broadcasting the same proof then send
+                one message); a fresh random 16-byte id when None. The record
+                of an id broadcast by several nodes is the first one's.
+
+        Raises:
+            LocalProtocolError: ``node`` has already seen ``msg_id``.
+        """
+        if msg_id is None:
+            msg_id = self.rng.randbytes(16)
+        if msg_id not in self.records:
+            self.records[msg_id] = BroadcastRecord(msg_id, node.index, self.now)
         self._apply_bc(node, node.bc.broadcast(msg_id, payload, self.now))
         self._schedule_bc(node)
         return msg_id
+
+    def validated(self, node: SimNode, msg_id: bytes, ok: bool) -> None:
+        """The app's verdict on a broadcast delivered at ``node``: relay it on or drop it."""
+        self._apply_bc(node, node.bc.validated(msg_id, ok, self.now))
+        self._schedule_bc(node)
 
     def send(self, node: SimNode, peer_id: str, msg: object) -> None:
         """Send an app message from ``node`` on its link to ``peer_id`` (dropped if none)."""

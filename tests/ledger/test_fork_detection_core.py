@@ -128,3 +128,15 @@ def test_head_messages_round_trip_and_the_retired_numbers_are_refused() -> None:
         with pytest.raises(wire.DecodeError) as e:
             wire.decode(bytes([0x92, retired, 0x90]))
         assert e.value.reason == "unknown_type"
+
+
+def test_a_probe_lost_on_the_way_is_sent_again_after_the_want_deadline() -> None:
+    me = Replicator()
+    mine = {F: Head(5, H1)}
+    me.on_link_up("p", mine)
+    theirs = Heads((bytes.fromhex(F),), (5,), (H2[:16],))
+    [probe] = sent(me.on_message("p", theirs, mine))
+    assert probe == Want(bytes.fromhex(F), 5, 1)  # ... lost
+    me.round(mine)
+    me.round(mine)  # dropped after two silent rounds; the next Heads probes again
+    assert sent(me.on_message("p", theirs, mine)) == [probe]

@@ -56,7 +56,7 @@ def item_mix(rng: random.Random) -> list[Item]:
                 items.append(Withheld(e.origin, e.seq, e.hash, e.prev, e.reach))
             else:
                 items.append(e.wire())
-        if i == 0:  # a fork at seq 4 with its own continuation
+        if i < 2:  # a fork at seq 4 with its own continuation
             items += [e.wire() for e in chain(ident, 3, "f", start=main[2], rng=rng)]
         forged = main[5].wire()
         items.append((forged[0].replace(b'"m6"', b'"x6"'), forged[1]))  # tampered: bad hash/sig
@@ -101,6 +101,8 @@ def test_mem_ledger_matches_sqlite_ledger(tmp_path: Path, seed: int) -> None:
                                                                           REACHES)
         assert [(a.hash, b.hash) for a, b in mem.equivocations()] == [
             (a.hash, b.hash) for a, b in real.equivocations()]
+        for origins in (1, 16):  # what a new neighbour is handed
+            assert mem.evidence(origins) == real.evidence(origins)
         assert mem.hashes == {bytes(r[0]) for r in conn.execute(
             "SELECT hash_blake3 FROM events")}
         assert Auditor().unverified(mem) == 0
@@ -108,15 +110,44 @@ def test_mem_ledger_matches_sqlite_ledger(tmp_path: Path, seed: int) -> None:
         conn.close()
 
 
-def test_a_fork_within_one_call_is_not_seen_by_either() -> None:
-    """``Ledger.ingest`` inserts rows at the end of a call: both ledgers miss this fork."""
+def test_a_fork_within_one_call_is_caught_by_both(tmp_path: Path) -> None:
+    """Both versions of seq 1 in one batch: a fork, and the origin's seq 2 is refused."""
     ident = NodeIdentity.from_seed(bytes(range(32)))
-    a, b = sign(ident, 1, None, "a"), sign(ident, 1, None, "b")
+    a1, b1 = sign(ident, 1, None, "a"), sign(ident, 1, None, "b")
+    a2 = sign(ident, 2, a1.hash_hex, "a2")
+    conn = store.open_database(tmp_path, store.LEDGER, create=True)
+    real = Ledger(conn, NodeIdentity.from_seed(bytes(32)), CATALOG.kinds)
     mem = MemLedger(Verifier(CATALOG.kinds))
-    result = mem.ingest([a.wire(), b.wire()])
-    assert (len(result.stored), result.duplicates, result.equivocations) == (1, 1, [])
-    assert mem.ingest([b.wire()]).rejected["equivocation"] == 1
-    assert mem.forked() == {ident.node_id: 1}
+    try:
+        for ledger in (real, mem):
+            result = ledger.ingest([a1.wire(), b1.wire(), a2.wire()])
+            assert [e.hash for _, e in result.stored] == [a1.hash]
+            assert dict(result.rejected) == {"equivocation": 1, "forked_origin": 1}
+            assert [(a.hash, b.hash) for a, b in result.equivocations] == [(a1.hash, b1.hash)]
+            assert ledger.forked() == {ident.node_id: 1}
+            again = ledger.ingest([b1.wire()])  # on record already: refused, not re-reported
+            assert (again.rejected["equivocation"], again.equivocations) == (1, [])
+        assert [(a.hash, b.hash) for a, b in real.equivocations()] == [(a1.hash, b1.hash)]
+        assert Ledger(conn, None, CATALOG.kinds).forked() == {ident.node_id: 1}  # on disk
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mem_ledger_matches_sqlite_ledger_in_one_call(tmp_path: Path, seed: int) -> None:
+    """The whole mix in one call: every fork is found among rows not yet inserted."""
+    items = item_mix(random.Random(seed))
+    conn = store.open_database(tmp_path, store.LEDGER, create=True)
+    real = Ledger(conn, NodeIdentity.from_seed(bytes(32)), CATALOG.kinds)
+    mem = MemLedger(Verifier(CATALOG.kinds))
+    try:
+        result = real.ingest(items)
+        assert result.equivocations  # the mix's fork, found within the call
+        assert summary(mem.ingest(items)) == summary(result)
+        assert (mem.heads, mem.forked(), mem.held_count()) == (
+            real.heads(), real.forked(), real.held_count())
+    finally:
+        conn.close()
 
 
 def test_auditor_finds_an_event_that_does_not_verify() -> None:

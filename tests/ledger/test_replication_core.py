@@ -70,6 +70,52 @@ def test_pulls_continue_while_progress_is_made_and_stop_without_it() -> None:
     assert not me.pulling("p")
 
 
+def test_a_want_left_unanswered_for_two_rounds_is_dropped_and_the_peer_digested() -> None:
+    me = Replicator(batch=10)
+    me.on_link_up("p", {})
+    [want] = sent(me.on_message("p", Heads((bytes.fromhex(A),), (25,)), {}))
+    assert want == Want(bytes.fromhex(A), 1, 10)  # ... and it is lost on the way
+    assert me.round({}) == []  # one round: still waiting for the answer
+    assert me.pulling("p")
+    [digest] = sent(me.round({}))  # two: taken for lost, the exchange starts over
+    assert digest == heads_digest({})
+    assert not me.pulling("p") and me.wants_dropped == 1
+    [again] = sent(me.on_message("p", Heads((bytes.fromhex(A),), (25,)), {}))
+    assert again == want
+    with pytest.raises(ValueError):
+        Replicator(want_rounds=0)  # a want must get at least one round
+
+
+def test_a_peer_that_answers_slowly_keeps_its_wants() -> None:
+    """One answer per round: C's want waits behind A's batches, as on a slow FIFO link."""
+    me = Replicator(batch=10, parallel_wants=2)
+    me.on_link_up("p", {})
+    wants = sent(me.on_message("p", Heads((bytes.fromhex(A), bytes.fromhex(C)), (25, 5)), {}))
+    assert len(wants) == 2
+    for have in (10, 20):
+        assert me.round({A: have - 10}) == []
+        [more] = sent(me.on_ingested("p", A, have - 10, {A: have}))
+        assert more == Want(bytes.fromhex(A), have + 1, 10)
+    assert me.round({A: 20}) == []
+    assert sent(me.on_ingested("p", A, 20, {A: 25})) == []  # A is complete
+    assert me.round({A: 25}) == []  # C's answer is one round late: not yet lost
+    assert me.pulling("p") and me.wants_dropped == 0
+    [digest] = sent(me.round({A: 25}))  # a second silent round: C's want is taken for lost
+    assert isinstance(digest, HeadsDigest) and me.wants_dropped == 1
+
+
+def test_a_late_answer_to_a_dropped_want_starts_no_pull() -> None:
+    me = Replicator(batch=10)
+    me.on_link_up("p", {})
+    me.on_message("p", Heads((bytes.fromhex(A),), (25,)), {})
+    me.round({})
+    me.round({})
+    [ingest] = me.on_message("p", Batch(bytes.fromhex(A), (FeedEvent(b"e", b"s"),), ()), {})
+    assert isinstance(ingest, Ingest)  # still verified and stored by the shell
+    assert me.on_ingested("p", A, 0, {A: 10}) == []
+    assert not me.pulling("p")
+
+
 @pytest.mark.parametrize("msg", [
     HeadsDigest((b"",) * (BUCKETS - 1)),
     Heads((b"short",), (1,)),
