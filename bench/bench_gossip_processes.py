@@ -263,8 +263,8 @@ class Cluster:
 
         hartnode's Plumtree builds its tree from the first message that
         floods the overlay; when many nodes send their first messages at
-        once, the tree is cut into pieces and stays so (a bug, see the
-        table's last rows and ``test_service``'s strict xfail).
+        once, crossing duplicates could cut the tree (fixed by not pruning a
+        link that just fed a first copy; the table's last rows measure it).
         """
         for c in self.children[1:]:
             c.send(cmd="expect", phase=name, count=1, every=1)
@@ -419,7 +419,7 @@ def main() -> int:
         table.note(f"{label}: messages not delivered: hartnode {lost['hartnode']}"
                    + (f", gossipsub {lost['libp2p']}" if theirs else ""))
     # The same latency phase on a fresh 10-node overlay whose nodes all send
-    # their first messages at once: what the Plumtree bug costs.
+    # their first messages at once (the case that used to cut Plumtree's tree).
     print("10 nodes, concurrent first broadcasts ...", flush=True)
     fresh = Cluster("hartnode", 10, sys.executable)
     try:
@@ -430,12 +430,12 @@ def main() -> int:
     finally:
         fresh.close()
     for q, name in ((0.5, "p50"), (0.99, "p99")):
-        table.add(Row(f"10 nodes, concurrent first broadcasts (BUG): latency {name}",
+        table.add(Row(f"10 nodes, concurrent first broadcasts: latency {name}",
                       pct(cut, q), "ms"))
     table.note("first broadcast: in every other row node 0 broadcasts one message alone "
-               "before the rest, which lets Plumtree build its tree; without it (last two "
-               "rows) concurrent first messages cut the tree and deliveries wait for "
-               "IHAVE + GRAFT (1.25 s at full)")
+               "before the rest; the last two rows start with every node's first message "
+               "at once (before the fix, the tree was cut and deliveries waited for "
+               "IHAVE + GRAFT, p99 2.5 s)")
     table.note(f"payload {SIZE} B signed (Ed25519); throughput: {tput_count} messages from one "
                f"publisher, window {WINDOW}; latency: {RATE:.0f} msg/s network-wide, "
                f"{lat_each} per node per repeat; {repeats} repeats")
