@@ -50,6 +50,7 @@ from hartnode.ledger.replication import (
     heads_digest,
     withheld_to_wire,
 )
+from hartnode.ledger.store import StoreError
 
 TAG = 16  # XChaCha20-Poly1305 tag of every sealed frame
 T = TypeVar("T")
@@ -66,7 +67,12 @@ def source_ledger(n: int) -> tuple[Path, NodeIdentity]:
     path = out_dir(f"replication-source-{n}")
     key = path / "seed"
     if key.exists() and (path / "ledger.sqlite").exists():
-        return path, NodeIdentity.from_seed(key.read_bytes())
+        try:
+            NodeLedger(path, NodeIdentity.from_seed(key.read_bytes()), build_catalog()).close()
+            return path, NodeIdentity.from_seed(key.read_bytes())
+        except StoreError:  # built by an older schema: build it again
+            shutil.rmtree(path)
+            path = out_dir(f"replication-source-{n}")
     identity = NodeIdentity.generate()
     with NodeLedger(path, identity, build_catalog(), create=True) as nl:
         for i in range(0, n, 1000):
