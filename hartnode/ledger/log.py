@@ -204,6 +204,34 @@ class IngestResult:
     equivocations: list[tuple[Event, Event]] = field(default_factory=list)
 
 
+
+class HeldBack:
+    """Events that arrived beyond a gap in their feed, kept in memory until it
+    closes; bounded per origin and in total (one rule for every ledger)."""
+
+    def __init__(self) -> None:
+        self._by_origin: dict[str, dict[int, FeedItem]] = {}
+        self.total = 0
+
+    def hold(self, event: FeedItem, result: IngestResult) -> None:
+        held = self._by_origin.setdefault(event.origin, {})
+        if event.seq in held:
+            result.duplicates += 1
+            return
+        if len(held) >= MAX_HELD_PER_ORIGIN or self.total >= MAX_HELD_TOTAL:
+            result.rejected["held_overflow"] += 1
+            return
+        held[event.seq] = event
+        self.total += 1
+        result.held += 1
+
+    def take(self, origin: str, seq: int) -> FeedItem | None:
+        """The held event at (origin, seq), removed; None if there is none."""
+        item = self._by_origin.get(origin, {}).pop(seq, None)
+        if item is not None:
+            self.total -= 1
+        return item
+
 class Ledger:
     """The node's ledger: its own feed plus every verified foreign feed.
 
@@ -222,8 +250,7 @@ class Ledger:
         self.identity = identity
         self.kinds = kinds
         self.clock_ms = clock_ms
-        self._held: dict[str, dict[int, FeedItem]] = {}
-        self._held_total = 0
+        self._held = HeldBack()
         self._heads: dict[str, Head] | None = None  # origin -> its chain's last link
         self._forked: dict[str, int] | None = None  # origin -> lowest seq it forked at
 
@@ -447,9 +474,8 @@ class Ledger:
                 next_id += 1
             pending[(item.origin, item.seq)] = item
             heads[item.origin] = Head(item.seq, item.hash)
-            following = self._held.get(item.origin, {}).pop(item.seq + 1, None)
+            following = self._held.take(item.origin, item.seq + 1)
             if following is not None:
-                self._held_total -= 1
                 queue.appendleft(following)
         self.conn.executemany(_INSERT, rows)
         self.conn.executemany(
@@ -553,19 +579,10 @@ class Ledger:
         return stored[0] if stored and stored[0].seq == seq else None
 
     def _hold(self, event: FeedItem, result: IngestResult) -> None:
-        held = self._held.setdefault(event.origin, {})
-        if event.seq in held:
-            result.duplicates += 1
-            return
-        if len(held) >= MAX_HELD_PER_ORIGIN or self._held_total >= MAX_HELD_TOTAL:
-            result.rejected["held_overflow"] += 1
-            return
-        held[event.seq] = event
-        self._held_total += 1
-        result.held += 1
+        self._held.hold(event, result)
 
     def held_count(self) -> int:
-        return self._held_total
+        return self._held.total
 
     def _record_equivocation(self, a: Event, b: Event, now: int) -> bool:
         """Keep both signed events as evidence; False if this fork was on record."""

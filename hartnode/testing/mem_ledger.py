@@ -7,7 +7,7 @@ re-implemented: ``decode_event`` (size, JSON shape, members, canonical
 bytes, BLAKE3 hash, Ed25519 signature), the kind registry's payload schema
 check, ``check_withheld``, and the same limits on held-back events. What is
 re-written here is only the bookkeeping around them, line for line after
-``Ledger.ingest`` / ``_place`` / ``_hold`` / ``serve``.
+``Ledger.ingest`` / ``_place`` / ``serve`` (gaps: the same ``HeldBack``).
 ``tests/ledger/test_mem_ledger.py`` feeds the same
 item sequences to both and demands identical results, so the two cannot
 drift apart unnoticed.
@@ -32,11 +32,10 @@ from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_canonical
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 from hartnode.ledger.log import (
-    MAX_HELD_PER_ORIGIN,
-    MAX_HELD_TOTAL,
     Draft,
     FeedItem,
     Head,
+    HeldBack,
     IngestResult,
     Withheld,
     check_draft,
@@ -104,8 +103,7 @@ class MemLedger:
         self.heads: dict[str, int] = {}
         self.hashes: set[bytes] = set()  # hashes of stored events (not markers)
         self.fingerprint = 0  # XOR of ``fingerprint(hash)`` over ``hashes``: cheap set compare
-        self._held: dict[str, dict[int, FeedItem]] = {}
-        self._held_total = 0
+        self._held = HeldBack()  # the real ledger's own bookkeeping of gaps
         self._forked: dict[str, int] = {}  # origin -> lowest seq it forked at
         self._evidence: dict[tuple[str, int], tuple[Event, Event]] = {}
         self._next_id = 1
@@ -132,7 +130,7 @@ class MemLedger:
         return list(self._evidence.values())
 
     def held_count(self) -> int:
-        return self._held_total
+        return self._held.total
 
     def events(self) -> Iterable[Event]:
         """Every stored event (markers left out)."""
@@ -202,9 +200,8 @@ class MemLedger:
                 result.withheld += 1
             else:
                 result.stored.append((self._next_id - 1, item))
-            following = self._held.get(item.origin, {}).pop(item.seq + 1, None)
+            following = self._held.take(item.origin, item.seq + 1)
             if following is not None:
-                self._held_total -= 1
                 queue.appendleft(following)
         return result
 
@@ -281,25 +278,13 @@ class MemLedger:
                 result.duplicates += 1  # a marker there
             return "skip"
         if event.seq > head_seq + 1:
-            self._hold(event, result)
+            self._held.hold(event, result)
             return "skip"
         expected_prev = head.hash.hex() if head else None
         if event.prev != expected_prev:
             result.rejected["bad_prev"] += 1
             return "skip"
         return "store"
-
-    def _hold(self, event: FeedItem, result: IngestResult) -> None:
-        held = self._held.setdefault(event.origin, {})
-        if event.seq in held:
-            result.duplicates += 1
-            return
-        if len(held) >= MAX_HELD_PER_ORIGIN or self._held_total >= MAX_HELD_TOTAL:
-            result.rejected["held_overflow"] += 1
-            return
-        held[event.seq] = event
-        self._held_total += 1
-        result.held += 1
 
     def _record_equivocation(self, a: Event, b: Event) -> bool:
         # As the SQLite table: one pair per (origin, seq), the first one kept;
