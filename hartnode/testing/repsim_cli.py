@@ -14,12 +14,10 @@ flags.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
-from dataclasses import fields
 
 from hartnode.gossip.overlay_config import PROFILES
+from hartnode.testing import options_cli
 from hartnode.testing.repsim_scenarios import SCENARIOS, RepOptions, run_replication
 
 _HELP = {
@@ -43,32 +41,14 @@ _HELP = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags derived from ``RepOptions`` (one declaration per option)."""
-    parser = argparse.ArgumentParser(prog="python -m hartnode.testing.sim replication",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = RepOptions()
-    for f in fields(RepOptions):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        choices = {"scenario": SCENARIOS, "profile": sorted(PROFILES)}.get(f.name)
-        parser.add_argument(flag, type=type(default), default=default, choices=choices,
-                            help=f"{_HELP[f.name]} ({default})")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
+    return options_cli.build_parser(
+        RepOptions, _HELP, prog="python -m hartnode.testing.sim replication",
+        description=__doc__ or "", choices={"scenario": SCENARIOS, "profile": sorted(PROFILES)},
+        formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, run the scenario, print its figures; return the exit status."""
-    args = vars(build_parser().parse_args(argv))
-    as_json = args.pop("json")
-    try:
-        options = RepOptions(**args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    result = run_replication(options)
-    if as_json:
-        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        print(result.summary())
-    return 0 if result.converged_after is not None and result.unverified_stored == 0 else 1
+    return options_cli.run_cli(
+        build_parser(), RepOptions, run_replication, argv,
+        lambda r: 0 if r.converged_after is not None and r.unverified_stored == 0 else 1)

@@ -16,12 +16,11 @@ benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 
 from hartnode.gossip.overlay_config import PROFILES
+from hartnode.testing import options_cli
 from hartnode.testing.sim_scenarios import ScenarioOptions, run_scenario
 
 _HELP = {
@@ -51,24 +50,9 @@ _HELP = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags derived from ``ScenarioOptions`` (one declaration per option)."""
-    parser = argparse.ArgumentParser(prog="python -m hartnode.testing.sim", description=__doc__)
-    defaults = ScenarioOptions()
-    for f in fields(ScenarioOptions):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        help_text = _HELP[f.name]
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
-        elif f.name == "profile":
-            parser.add_argument(flag, choices=sorted(PROFILES), default=default, help=help_text)
-        else:
-            parser.add_argument(
-                flag, type=type(default), default=default, help=f"{help_text} ({default})"
-            )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    return parser
+    return options_cli.build_parser(ScenarioOptions, _HELP, prog="python -m hartnode.testing.sim",
+                                    description=__doc__ or "",
+                                    choices={"profile": sorted(PROFILES)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,19 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hartnode.testing import repsim_cli  # the ledger is not loaded for overlay runs
 
         return repsim_cli.main(argv[1:])
-    args = vars(build_parser().parse_args(argv))
-    as_json = args.pop("json")
-    try:
-        options = ScenarioOptions(**args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    result = run_scenario(options)
-    if as_json:
-        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        print(result.summary())
-    return 0
+    return options_cli.run_cli(build_parser(), ScenarioOptions, run_scenario, argv)
 
 
 if __name__ == "__main__":
