@@ -324,11 +324,19 @@ async def _run_handshake(
 ) -> HandshakeResult:
     """Move handshake messages between ``ws`` and the sans-I/O core until it is done.
 
-    The message limit is raised to ``max_message_bytes`` as soon as the peer
-    is authenticated, *before* this side's last handshake message goes out:
-    the responder sends its first frames the moment that message arrives, and
-    the initiator's WebSocket reader would otherwise refuse them as too large
-    (close code 1009) if they came in before it got to raise its limit.
+    The message limit is raised to ``max_message_bytes`` *before* this side's
+    last handshake message goes out, since the peer sends its first frames the
+    moment that message arrives, and our WebSocket reader (its own task) would
+    refuse them as too large (close code 1009) if they came in before we got to
+    raise the limit. The initiator has authenticated the responder by then.
+    The responder's last message is msg2, sent before msg3 authenticates the
+    initiator: it raises the limit once msg1's network-key MAC verified (a
+    peer of this network, or a replay of one's msg1), so until the handshake
+    timeout such a peer can make it buffer one frame (64 KiB) per queued
+    message, not megabytes. Raising it only after msg3 lost the initiator's
+    first large frame (a peer record with its certificate chain) in a
+    real-process hierarchy run (``frame_too_large`` at the responder; a race
+    between two tasks that no in-process test reproduced on demand).
     """
     if first is not None:
         await ws.send_message(first)
@@ -337,7 +345,7 @@ async def _run_handshake(
         if not isinstance(data, bytes):
             raise _TextFrame
         outs = core.receive(data)
-        if core.result is not None:
+        if core.result is not None or (outs and isinstance(core, Responder)):
             _allow_messages_up_to(ws, max_message_bytes)
         for out in outs:
             await ws.send_message(out)
