@@ -287,13 +287,12 @@ def write_private(path: Path, data: bytes | Path, *, mode: int = PRIVATE_MODE) -
 def replace_private(path: Path, data: bytes | Path, *, mode: int = PRIVATE_MODE) -> None:
     """Replace ``path`` atomically with ``data``: readers see the old file or the new.
 
-    The temporary file is ``<name>.tmp`` beside it, created with
+    The temporary file is ``<name>.tmp`` beside it (``revocations.json.tmp``), created with
     :func:`write_private` (O_EXCL|O_NOFOLLOW). A leftover one from a crash,
     or a symlink planted there, is unlinked (the link itself, never its
     target) and the create tried once more.
     """
-    tmp = path.with_name(path.name.rsplit(".", 1)[0] + ".tmp" if "." in path.name
-                         else path.name + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")  # per target: two files never share one
     try:
         write_private(tmp, data, mode=mode)
     except OSError as e:

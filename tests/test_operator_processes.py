@@ -248,11 +248,11 @@ def test_a_planted_symlink_never_redirects_a_write(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("untouched")
     target = tmp_path / "revocations.json"
-    (tmp_path / "revocations.tmp").symlink_to(victim)
+    (tmp_path / "revocations.json.tmp").symlink_to(victim)
     replace_private(target, b"new list")
     assert victim.read_text() == "untouched"
     assert target.read_bytes() == b"new list" and mode(target) == 0o600
-    assert not (tmp_path / "revocations.tmp").exists()
+    assert not (tmp_path / "revocations.json.tmp").exists()
     (tmp_path / "node.key").symlink_to(victim)
     with pytest.raises(FileExistsError):
         write_private(tmp_path / "node.key", b"seed")

@@ -326,20 +326,22 @@ def restore(src: Path, data_dir: Path, files: Sequence[str], *, force: bool = Fa
     first, so SQLite cannot replay them onto the restored copy.
 
     Raises:
-        store.StoreError: ``src`` holds no backup, or ``data_dir`` already
-            holds a node and ``force`` is not given, or a write failed.
+        store.StoreError: ``src`` holds no backup, or ``data_dir`` is not
+            empty and ``force`` is not given.
     """
     databases = [kind.file for kind in (store.LEDGER, store.STATE)]
     missing = [name for name in databases if not (src / name).is_file()]
     if missing:
         raise store.StoreError(f"{src} is not a hartnode backup ({', '.join(missing)} missing)",
                                "pass the directory `hartnode kb backup DEST` wrote")
-    present = [name for name in (*databases, *files) if (data_dir / name).exists()]
+    present = sorted(p.name for p in data_dir.iterdir() if p.name != "daemon.lock")
     if present and not force:
+        node = any(name in present for name in (*databases, *files))
         raise store.StoreError(
-            f"{data_dir} already holds a node ({', '.join(present)})",
-            "restore into a new or empty data directory, or pass --force to replace it "
-            "(its current key and ledger are lost)")
+            f"{data_dir} {'already holds a node' if node else 'is not empty'} "
+            f"({', '.join(present[:5])}{', ...' if len(present) > 5 else ''})",
+            "restore into a new or empty data directory, or pass --force to replace what "
+            "is there (a node's current key and ledger are lost)")
     for name in databases:  # a stale WAL would be replayed onto the restored copy
         for side in ("-wal", "-shm"):
             (data_dir / f"{name}{side}").unlink(missing_ok=True)
