@@ -191,6 +191,13 @@ def cmd_init(args: argparse.Namespace) -> int:
             value = tuple(value) if isinstance(value, list) else value
             cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{key: value})})
     config_mod.validate(cfg)
+    given = [flag for flag, (section, key) in INIT_FLAGS.items()
+             if getattr(args, f"{section}_{key}") is not None]
+    if given and dd.config_path.exists() and not dd.exists():
+        # The operator's file is never overwritten; the flags must not be lost silently.
+        raise CliError(f"{dd.config_path} exists, so {', '.join(given)} would be ignored",
+                       "put the settings in that file and run `hartnode init` without "
+                       "flags, or move the file away", EXIT_USAGE)
     identity = dd.init(cfg)
     from hartnode.ledger.node_ledger import NodeLedger
 

@@ -66,6 +66,20 @@ def test_run_refuses_a_ledger_without_its_key_and_never_rewrites_the_config(
     assert config.read_bytes() == before
 
 
+def test_init_keeps_an_existing_config_and_refuses_flags_it_would_drop(
+        tmp_path: Path, hartnode: Hartnode) -> None:
+    path = tmp_path / "node"
+    path.mkdir()
+    config = path / "hartnode.toml"
+    config.write_text('[log]\nlevel = "debug"\n')
+    assert_refused(hartnode("init", "--api", "127.0.0.1:7001", data_dir=path), EXIT_USAGE,
+                   "--api would be ignored")
+    assert not (path / "node.key").exists()
+    result = hartnode("init", data_dir=path)
+    assert result.returncode == 0, str(result)
+    assert config.read_text() == '[log]\nlevel = "debug"\n'
+
+
 @pytest.mark.slow
 def test_backup_and_restore_keep_the_node_id_seq_and_peers(
         tmp_path: Path, hartnode: Hartnode, start_daemon: StartDaemon) -> None:
