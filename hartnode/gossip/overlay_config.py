@@ -54,6 +54,10 @@ class OverlayConfig:
     link_rate: float = 65_536.0  # bytes per second one link may send on average, per direction
     link_burst: float = 262_144.0  # bytes one link may send at once after being idle
 
+    # --- Integrity challenges (DESIGN §4, hartnode.attestation.challenge) ---
+    challenge_interval: float = 600.0  # seconds between two challenge rounds (144 a day)
+    challenge_timeout: float = 30.0  # seconds a challenged neighbour has to answer one ask
+
     def __post_init__(self) -> None:
         """Validate every field.
 
@@ -116,6 +120,8 @@ def constrained() -> OverlayConfig:
         graft_timeout=2.5,
         graft_retry_timeout=1.0,
         record_budget=128.0,
+        challenge_interval=1200.0,
+        challenge_timeout=60.0,
         link_rate=16_384.0,
         link_burst=65_536.0,
     )
@@ -139,6 +145,8 @@ def minimal() -> OverlayConfig:
         seen_cache_size=20_000,
         payload_cache_size=500,
         record_budget=32.0,
+        challenge_interval=2400.0,
+        challenge_timeout=90.0,
         link_rate=4_096.0,
         link_burst=65_536.0,
     )
