@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hartnode.apps import notes
-from hartnode.attestation import fraud
+from hartnode.attestation import fraud, trust_events
 from hartnode.hierarchy import policy
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.views import ViewRegistry
@@ -24,6 +24,6 @@ class Catalog:
 def build_catalog() -> Catalog:
     kinds = KindRegistry()
     views = ViewRegistry()
-    for app in (notes, fraud, policy):
+    for app in (notes, fraud, policy, trust_events):
         app.register(kinds, views)
     return Catalog(kinds, views)
