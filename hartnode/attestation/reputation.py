@@ -6,26 +6,32 @@ Each observed challenge outcome updates a peer's (α, β) with
 
 where v = +1 for ``pass`` and v = −1 for ``fail`` and for ``offline`` (a
 challenge left unanswered through all its re-asks: Storj counts containment
-run out as a failed audit, so going quiet is no way to dodge one). ``unknown``
-(our own error) never touches the score; it has its own fast-forgetting
-track (u′ = μu + 1, μ = 0.5) so an operator sees our side failing.
+run out as a failed audit, so going quiet is no way to dodge one; here with
+half the weight, ``offline_weight`` = 0.5, since an honest node's outage also
+ends that way). ``unknown`` (our own error) never touches the score; it has
+its own fast-forgetting track (u′ = μu + 1, μ = 0.5) so an operator sees our
+side failing.
 
 Parameters (``ReputationParams``), for ~144 challenges a day per node:
-- λ = 0.95: a memory of 1/(1−λ) = 20 observations. A regional that sees its
-  locals' ~144 verdicts a day about one peer forgets in ~3.3 hours; one
-  neighbour, that challenges the peer ~29 times a day, in ~17 hours.
-- α₀ = w/(1−λ) = 20, β₀ = 0: a new peer starts where a peer that always
+- λ = 0.98: a memory of 1/(1−λ) = 50 observations. One neighbour challenges
+  a given peer ~29 times a day (144 rounds over ~5 neighbours), so it
+  forgets in ~1.7 days; a regional that sees all ~144 verdicts a day about a
+  peer, in ~8 hours.
+- α₀ = w/(1−λ) = 50, β₀ = 0: a new peer starts where a peer that always
   passed converges (Storj's choice), so one early failure cannot quarantine it.
-- threshold 0.6. Closed form after n straight failures from (α, β):
+- threshold 0.9 (Storj disqualifies below 0.96 with λ = 0.999). An honest
+  node never fails — a fail is a signed wrong answer — so the threshold can
+  sit high: a peer that fails a fraction f of its challenges drifts to a
+  score of 1−f and is caught for any f above 10 %; one that dodges by going
+  quiet on a fraction f drifts to (1−f)/(1−f/2) and is caught above ~18 %.
+  Closed form after n straight failures from (α, β):
 
       αₙ = λⁿα,   βₙ = λⁿβ + w(1−λⁿ)/(1−λ),   scoreₙ = λⁿα / (λⁿ(α+β) + w(1−λⁿ)/(1−λ))
 
-  From (20, 0) that is scoreₙ = 0.95ⁿ: 0.95⁹ = 0.630, 0.95¹⁰ = 0.599, so **10
-  straight failures quarantine** a peer with a perfect history. A peer that
-  fails a fraction f of its challenges drifts to a score of 1−f, so
-  quarantine catches anyone failing more than 40 % in the long run; an
-  honest peer never fails (a fail is a signed wrong answer), and offline
-  needs four missed asks over ~21 minutes.
+  From (50, 0) that is scoreₙ = 0.98ⁿ: 0.98⁵ = 0.904, 0.98⁶ = 0.886, so **6
+  straight failures quarantine** a peer with a perfect history, and 10
+  straight offline verdicts (0.5 each) do; an honest peer's outage costs one
+  offline verdict per challenger that had a challenge in flight.
 
 Quarantine: below the threshold a peer is quarantined for a backoff that
 starts at ``quarantine_base`` (1 h) and doubles with each further quarantine
@@ -52,11 +58,12 @@ from hartnode.attestation.challenge import Outcome
 
 @dataclass(frozen=True, slots=True)
 class ReputationParams:
-    forgetting: float = 0.95  # λ: weight kept by the past at each observation
-    weight: float = 1.0  # w: weight of one observation
-    alpha0: float = 20.0  # α of a new peer; w / (1 − λ)
+    forgetting: float = 0.98  # λ: weight kept by the past at each observation
+    weight: float = 1.0  # w: weight of one pass or fail
+    offline_weight: float = 0.5  # w of an offline verdict (containment run out)
+    alpha0: float = 50.0  # α of a new peer; w / (1 − λ)
     beta0: float = 0.0  # β of a new peer
-    threshold: float = 0.6  # score below which a peer is quarantined
+    threshold: float = 0.9  # score below which a peer is quarantined
     quarantine_base: float = 3600.0  # seconds of a first quarantine
     quarantine_max: float = 7 * 86400.0  # seconds: the longest quarantine
     recovery_passes: int = 3  # passes in a row that end probation
@@ -67,7 +74,7 @@ class ReputationParams:
             raise ValueError("forgetting factors must be in (0, 1)")
         if not 0 < self.threshold < 1:
             raise ValueError("threshold must be in (0, 1)")
-        if self.alpha0 <= 0 or self.beta0 < 0 or self.weight <= 0:
+        if self.alpha0 <= 0 or self.beta0 < 0 or self.weight <= 0 or self.offline_weight < 0:
             raise ValueError("alpha0 and weight must be > 0, beta0 >= 0")
         if not 0 < self.quarantine_base <= self.quarantine_max:
             raise ValueError("0 < quarantine_base <= quarantine_max")
@@ -75,9 +82,10 @@ class ReputationParams:
             raise ValueError("recovery_passes must be >= 1")
 
 
-def beta_update(alpha: float, beta: float, v: int, p: ReputationParams) -> tuple[float, float]:
-    """One Storj-style update: v = +1 (pass) or −1 (fail)."""
-    lam, w = p.forgetting, p.weight
+def beta_update(alpha: float, beta: float, v: int, p: ReputationParams,
+                weight: float | None = None) -> tuple[float, float]:
+    """One Storj-style update: v = +1 (pass) or −1 (fail), weight w (default ``p.weight``)."""
+    lam, w = p.forgetting, p.weight if weight is None else weight
     return lam * alpha + w * (1 + v) / 2, lam * beta + w * (1 - v) / 2
 
 
@@ -193,7 +201,8 @@ class Reputation:
             rep.unknown = self.params.unknown_forgetting * rep.unknown + 1
             return None
         v = 1 if outcome is Outcome.PASS else -1
-        rep.alpha, rep.beta = beta_update(rep.alpha, rep.beta, v, self.params)
+        w = self.params.offline_weight if outcome is Outcome.OFFLINE else self.params.weight
+        rep.alpha, rep.beta = beta_update(rep.alpha, rep.beta, v, self.params, w)
         below = rep.score < self.params.threshold
         if rep.standing is Standing.TRUSTED and below:
             return self._quarantine(peer, rep, now, f"score below {self.params.threshold}")

@@ -125,7 +125,7 @@ def test_a_release_counts_only_from_a_central_publisher(tmp_path: Path) -> None:
 
 def test_reputation_survives_a_restart_in_the_state_database(tmp_path: Path) -> None:
     rep = Reputation()
-    for _ in range(10):
+    for _ in range(6):
         rep.observe(TARGET.node_id, Outcome.FAIL, 1000.0)
     with NodeLedger(tmp_path, ME, build_catalog(), create=True) as nl:
         save_reputation(nl.views.state, rep, 1_000_000)
