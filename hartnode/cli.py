@@ -162,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     tail = l_sub.add_parser("tail", parents=[data], help="print the newest events")
     tail.add_argument("-n", type=int, default=10, help="how many (default 10)")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    trust = sub.add_parser("trust", help="integrity: release manifests")
+    t_sub = trust.add_subparsers(dest="trust_command", required=True, metavar="TRUST_COMMAND")
+    manifest = t_sub.add_parser("manifest", help="release manifests (files as a Merkle root)")
+    m_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="COMMAND")
+    build = m_sub.add_parser("build", help="print the manifest of an installed package as JSON")
+    build.add_argument("dir", type=Path, help="the package directory, e.g. .../site-packages/"
+                       "hartnode (paths start with its name)")
+    build.add_argument("--version", dest="release_version", default=None,
+                       help="release version (default: this hartnode's)")
     return p
 
 
@@ -480,8 +490,25 @@ def cmd_cert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    from hartnode import __version__
+    from hartnode.attestation.manifest import ManifestError, build_manifest
+
+    folder = args.dir.resolve()
+    if not folder.is_dir():
+        raise CliError(f"{args.dir} is not a directory", "pass the installed package's folder",
+                       EXIT_USAGE)
+    try:
+        manifest = build_manifest(folder, args.release_version or __version__,
+                                  prefix=folder.name + "/")
+    except ManifestError as e:
+        raise CliError(f"cannot build a manifest of {folder}: {e}", "", EXIT_FAILED) from e
+    print(json.dumps(manifest.to_json(), indent=1, sort_keys=True))
+    return EXIT_OK
+
+
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "peers": cmd_peers,
-            "kb": cmd_kb,
+            "kb": cmd_kb, "trust": cmd_trust,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger}
 
 

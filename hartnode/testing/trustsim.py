@@ -301,8 +301,8 @@ class _Sim:
         self.push(t + self.o.sync_delay, "attestation", i, subject, v.outcome)
         if v.outcome is Outcome.FAIL and v.challenge is not None and v.answer is not None:
             self.alerts += 1
-            info, _ = verify_evidence(v.challenge, v.answer, {self.root: self.release},
-                                      self.params)
+            verify_evidence(v.challenge, v.answer, {self.root: self.release},
+                            self.params)
             self.push(t + self.o.alert_delay, "alert", i, subject)
 
     def on_attestation(self, t: float, attester: int, subject: int, outcome: Outcome) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -77,3 +78,15 @@ def test_the_installed_package_has_a_code_hash() -> None:
     assert all(f.path.startswith("hartnode/") for f in m.files)
     assert "hartnode/attestation/manifest.py" in {f.path for f in m.files}
     assert len(m.root_hex) == 64
+
+
+def test_the_cli_builds_the_same_manifest_as_the_node(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from hartnode.cli import main
+
+    pkg = tree(tmp_path) / "pkg"
+    assert main(["trust", "manifest", "build", str(pkg), "--version", "2.0.0"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert Manifest.from_json(printed) == build_manifest(pkg, "2.0.0", prefix="pkg/")
+    assert printed["files"][0]["path"] == "pkg/a.py"
+    assert installed_manifest(pkg, "2.0.0").root != Manifest.from_json(printed).root  # prefix

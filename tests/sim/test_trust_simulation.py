@@ -1,4 +1,4 @@
-"""The integrity-challenge scenario on a virtual clock: modified nodes isolated, honest slow ones not."""
+"""The integrity-challenge scenario on a virtual clock: modified nodes isolated, not slow ones."""
 
 from __future__ import annotations
 
