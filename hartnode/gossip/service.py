@@ -234,7 +234,8 @@ class GossipService:
             self.port = await nursery.start(
                 lambda task_status: transport.serve(
                     self.identity, self.settings.network_key, self._inbound, config=config,
-                    stats=self.transport_stats, task_status=task_status))
+                    stats=self.transport_stats, task_status=task_status,
+                    priority=lambda n: n in self._kept or self.peers.tier_of(n) != "flat"))
             self._hv.me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
             nursery.start_soon(self._timers)
             nursery.start_soon(self._bootstrap)
