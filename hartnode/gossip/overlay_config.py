@@ -49,6 +49,7 @@ class OverlayConfig:
 
     # --- Peer records (DESIGN §3 "Peer records") ---
     record_budget: float = 512.0  # bytes/s of the network's record refreshes a node takes in
+    peer_table_size: int = 10_000  # peer records held (unverified ones are evicted first)
 
     # --- Per-link byte budget (token bucket, DESIGN §3) ---
     link_rate: float = 65_536.0  # bytes per second one link may send on average, per direction
@@ -70,6 +71,7 @@ class OverlayConfig:
             "lazy_fanout",
             "seen_cache_size",
             "payload_cache_size",
+            "peer_table_size",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -116,6 +118,7 @@ def constrained() -> OverlayConfig:
         graft_timeout=2.5,
         graft_retry_timeout=1.0,
         record_budget=128.0,
+        peer_table_size=5_000,
         link_rate=16_384.0,
         link_burst=65_536.0,
     )
@@ -139,6 +142,7 @@ def minimal() -> OverlayConfig:
         seen_cache_size=20_000,
         payload_cache_size=500,
         record_budget=32.0,
+        peer_table_size=2_000,
         link_rate=4_096.0,
         link_burst=65_536.0,
     )

@@ -142,6 +142,8 @@ class GossipService:
         self.identity = identity
         self.settings = settings
         self.peers = peers
+        ov = settings.overlay
+        peers.limit_to(ov.peer_table_size, ov.active_view_size + ov.passive_view_size)
         self.trust = trust or TrustState(peers.master_public_key)
         self.on_revocations = on_revocations
         self.on_payload = on_payload
@@ -645,7 +647,7 @@ class GossipService:
     def _stretch_announce_interval(self, record_bytes: int) -> None:
         """Follow the network's size: refreshes stay within the profile's record budget."""
         self.announce_interval_s = announce_interval(
-            self.settings.announce_interval, len(self.peers.entries), record_bytes,
+            self.settings.announce_interval, self.peers.announce_peers(), record_bytes,
             self.settings.overlay.record_budget)
         # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
         self.peers.ttl_ms = int(2500 * self.announce_interval_s)
