@@ -37,6 +37,11 @@ class OverlayConfig:
     reconnect_interval: float = 30.0  # seconds between re-links to a failed peer (heals splits)
     failed_memory: int = 30  # failed peers remembered for reconnect attempts
     failed_ttl: float = 1800.0  # seconds a failed peer stays remembered
+    # Eclipse guard (``admission.py``); False restores the paper's rules (simulator baseline).
+    admission_guard: bool = True
+    protected_outbound: int = 2  # neighbours this node chose that no Join evicts (< active view)
+    join_eviction_interval: float = 2.0  # seconds between two forced admissions into a full view
+    join_group_interval: float = 60.0  # seconds before one address group may force one again
 
     # --- Plumtree broadcast (DESIGN §3) ---
     ihave_interval: float = 0.25  # seconds IHAVE announcements are batched before they are sent
@@ -81,6 +86,7 @@ class OverlayConfig:
             "passive_random_walk_length",
             "shuffle_active_count",
             "shuffle_passive_count",
+            "protected_outbound",
         )
         for name in non_negative:
             value = getattr(self, name)
@@ -113,6 +119,7 @@ def constrained() -> OverlayConfig:
         ping_timeout=10.0,
         neighbour_timeout=10.0,
         reconnect_interval=90.0,
+        join_eviction_interval=5.0,
         ihave_interval=1.0,
         lazy_fanout=3,
         graft_timeout=2.5,
@@ -135,6 +142,9 @@ def minimal() -> OverlayConfig:
         ping_timeout=15.0,
         neighbour_timeout=15.0,
         reconnect_interval=300.0,
+        protected_outbound=1,
+        join_eviction_interval=15.0,
+        join_group_interval=300.0,
         ihave_interval=2.0,
         lazy_fanout=2,
         graft_timeout=5.0,

@@ -41,6 +41,7 @@ import trio
 
 from hartnode.attestation.revocation import SignedRevocationList
 from hartnode.gossip import transport, wire
+from hartnode.gossip.admission import LinkFacts
 from hartnode.gossip.hyparview import (
     CloseLink,
     Connect,
@@ -51,6 +52,7 @@ from hartnode.gossip.hyparview import (
     RemoteProtocolError,
     Send,
 )
+from hartnode.gossip.inbound_slots import address_key
 from hartnode.gossip.messages import BROADCAST_TYPES, MEMBERSHIP_TYPES
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.peer_record import (
@@ -348,7 +350,9 @@ class GossipService:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._sender, link)
                 if existing is None:
-                    self._apply(hv.on_link_up(peer, trio.current_time()))
+                    facts = LinkFacts(address_key(conn.remote_address.rsplit(":", 1)[0]),
+                                      certified=self.peers.tier_of(peer) != "flat")
+                    self._apply(hv.on_link_up(peer, trio.current_time(), facts))
                     if self.on_link is not None:
                         self.on_link(peer, True)
                 self._send(peer, self._own_record())
