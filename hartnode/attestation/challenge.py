@@ -413,7 +413,7 @@ class ChallengeResponder:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A judged challenge. ``answer`` is set for pass and fail (fail: evidence)."""
+    """A judged challenge. ``answer`` is set for pass and for a fail that is evidence."""
 
     challenge_id: str
     target: str
@@ -493,25 +493,37 @@ class ChallengeIssuer:
     def receive(self, msg: ChallengeAnswer, *, sender: str, now: float) -> Verdict:
         """Judge an answer from ``sender`` (the authenticated link's peer).
 
-        Returns the pass or fail verdict (fail: ``msg`` is the evidence).
+        Returns the pass or fail verdict. A fail with ``answer`` set (a
+        signed wrong digest) is evidence; a badly signed answer on the
+        target's own link is a fail without evidence.
 
         Raises:
             ChallengeError: ``unknown_challenge`` (none in flight to that
                 target, or a replay of one judged), ``wrong_sender``,
-                ``late``, ``bad_signature`` and the decode reasons. A refused
-                answer leaves the challenge pending: only a valid one judges it.
+                ``late`` and the decode reasons. A refused answer leaves the
+                challenge pending: it ends on a valid answer or as offline.
         """
         challenge_id = self._by_target.get(sender)
         if challenge_id is None:
             raise ChallengeError("unknown_challenge", "no challenge of this peer is in flight")
         pending = self._pending[challenge_id]
-        info = decode_answer(msg)
+        if pending.deadline is None or now >= pending.deadline:
+            raise ChallengeError("late")
+        try:
+            info = decode_answer(msg)
+        except ChallengeError as e:
+            if e.reason != "bad_signature":
+                raise
+            # The link proves the sender; a badly signed answer is its fault, and
+            # a fail (never a pass, never a log line) - but no evidence: anyone
+            # can make a bad signature, so no alert can be raised on it.
+            self._finish(challenge_id)
+            return Verdict(challenge_id, sender, Outcome.FAIL, "bad_signature",
+                           pending.challenge)
         if info.target != sender:
             raise ChallengeError("wrong_sender")
         if info.challenge != pending.info.hash:
             raise ChallengeError("unknown_challenge", "the answer names another challenge")
-        if pending.deadline is None or now >= pending.deadline:
-            raise ChallengeError("late")
         self._finish(challenge_id)
         if info.digest == pending.expected:
             return Verdict(challenge_id, sender, Outcome.PASS, "answer_correct",

@@ -153,14 +153,20 @@ def test_the_challenger_never_reuses_a_nonce() -> None:
 def test_a_bad_signature_always_fails_never_passes() -> None:
     issuer = ChallengeIssuer(CHALLENGER, PARAMS)
     answer = respond(ChallengeResponder(TARGET, PARAMS), start(issuer), now=1.0)
-    forged = ChallengeAnswer(answer.body, bytes(64))
-    with pytest.raises(ChallengeError) as e:
-        issuer.receive(forged, sender=TARGET.node_id, now=2.0)
-    assert e.value.reason == "bad_signature"
-    # An answer signed by another key, even with the right digest, is refused.
-    with pytest.raises(ChallengeError) as e:
-        issuer.receive(answer, sender=OTHER.node_id, now=2.0)
+    forged = ChallengeAnswer(answer.body, bytes(64))  # the right digest, a bad signature
+    verdict = issuer.receive(forged, sender=TARGET.node_id, now=2.0)
+    assert (verdict.outcome, verdict.reason, verdict.answer) == (Outcome.FAIL, "bad_signature",
+                                                                  None)  # no evidence
+    with pytest.raises(ChallengeError) as e:  # judged: the good answer no longer counts
+        issuer.receive(answer, sender=TARGET.node_id, now=2.5)
     assert e.value.reason == "unknown_challenge"
+    # An answer relayed by another peer is refused and leaves the challenge pending.
+    ask = start(issuer, now=3.0)
+    answer = respond(ChallengeResponder(TARGET, PARAMS), ask, now=3.0)
+    with pytest.raises(ChallengeError) as e:
+        issuer.receive(answer, sender=OTHER.node_id, now=3.5)
+    assert e.value.reason == "unknown_challenge"
+    assert issuer.receive(answer, sender=TARGET.node_id, now=4.0).outcome is Outcome.PASS
     # An unsigned or forged challenge is refused by the target.
     ask = start(ChallengeIssuer(CHALLENGER, PARAMS))
     with pytest.raises(ChallengeError) as e:

@@ -133,3 +133,42 @@ def test_reputation_survives_a_restart_in_the_state_database(tmp_path: Path) -> 
     with NodeLedger(tmp_path, ME, build_catalog()) as nl:
         load_reputation(nl.views.state, again)
     assert again.rows() == rep.rows() and again.links_refused(TARGET.node_id)
+
+
+def test_kb_migrate_to_1_3_0_projects_trust_events_an_older_build_stored_opaque(
+        tmp_path: Path) -> None:
+    import apsw
+    import pytest
+
+    from hartnode.apps import notes
+    from hartnode.attestation import fraud
+    from hartnode.catalog import Catalog
+    from hartnode.hierarchy import policy
+    from hartnode.ledger import maintenance, store
+    from hartnode.ledger.kinds import KindRegistry
+    from hartnode.ledger.views import ViewRegistry
+
+    old_catalog = Catalog(KindRegistry(), ViewRegistry())
+    for app in (notes, fraud, policy):
+        app.register(old_catalog.kinds, old_catalog.views)
+    verdict = restart_verdicts([("cd" * 16, TARGET.node_id)])[0]
+    (tmp_path / "new").mkdir()
+    with NodeLedger(tmp_path / "new", TARGET, build_catalog(), create=True) as newer:
+        (event,) = newer.append([attestation_draft(verdict, RELEASE.manifest.root_hex)])
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    with NodeLedger(old_dir, ME, old_catalog, create=True) as older:
+        assert len(older.ingest([event.wire()]).stored) == 1  # opaque: stored, not projected
+    conn = apsw.Connection(str(old_dir / "state.sqlite"))  # as a 1.2.0 build left it
+    conn.execute("DROP TABLE trust_reputation; UPDATE meta SET schema_version = '1.2.0'")
+    conn.close()
+    with pytest.raises(store.StoreError) as err:
+        NodeLedger(old_dir, ME, build_catalog())
+    assert "kb migrate" in str(err.value)
+    report = maintenance.migrate(old_dir, build_catalog())
+    assert report.applied["state"] == ["1.3.0"]
+    with NodeLedger(old_dir, ME, build_catalog()) as migrated:
+        assert rows(migrated, "SELECT attester_node_id, verdict FROM node_attestations") == [
+            (TARGET.node_id, "unknown")]
+        assert rows(migrated, "SELECT COUNT(*) FROM trust_reputation") == [(0,)]
+    assert maintenance.verify(old_dir, build_catalog()).ok
