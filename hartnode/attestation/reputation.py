@@ -222,17 +222,18 @@ class Reputation:
                                                       decision.until, decision.score, reason)
 
     def apply(self, decision: Decision, now: float) -> Decision | None:
-        """Take a decision published by our regional; returns it when it changes our view."""
+        """Mirror a decision our regional published; returns it when it changes this view.
+
+        Keep the regional's decisions in their own ``Reputation`` beside the
+        node's own: a peer is refused when either view refuses it, so neither
+        a regional's release nor our own one lifts the other's quarantine.
+        """
         rep = self._peer(decision.peer)
-        if decision.standing is Standing.QUARANTINED:
-            if rep.standing is Standing.QUARANTINED and (rep.until or 0) >= (decision.until or 0):
-                return None
-            rep.standing, rep.until, rep.streak = Standing.QUARANTINED, decision.until, 0
-            rep.strikes = max(rep.strikes, 1)
-            return decision
-        if rep.standing is Standing.TRUSTED:
+        if (rep.standing, rep.until) == (decision.standing, decision.until):
             return None
-        rep.standing, rep.until, rep.streak = Standing.TRUSTED, None, 0
+        rep.standing, rep.until, rep.streak = decision.standing, decision.until, 0
+        if decision.standing is Standing.QUARANTINED:
+            rep.strikes += 1
         return decision
 
     def get_timer(self) -> float | None:

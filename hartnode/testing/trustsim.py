@@ -55,7 +55,7 @@ from hartnode.attestation.challenge import (
     verify_evidence,
 )
 from hartnode.attestation.manifest import MemoryRelease
-from hartnode.attestation.reputation import Reputation, Standing
+from hartnode.attestation.reputation import Decision, Reputation, Standing
 from hartnode.gossip.overlay_config import for_profile
 from hartnode.identity import NodeIdentity
 
@@ -180,6 +180,8 @@ class _Sim:
         self.responders = [ChallengeResponder(ident, self.params) for ident in self.ids]
         self.reps = [Reputation() for _ in range(n)]
         self.regions = [Reputation() for _ in range(0, n, o.region_size)]
+        # What a region's locals know of its decisions (they arrive sync_delay later).
+        self.region_known = [Reputation() for _ in self.regions]
         self.queue: list[tuple[float, int, str, tuple[object, ...]]] = []
         self.seq = 0
         self.verdicts: Counter[str] = Counter()
@@ -216,8 +218,8 @@ class _Sim:
 
     def refuses(self, i: int, j: int) -> bool:
         node_id = self.ids[j].node_id
-        region = self.regions[i // self.o.region_size]
-        return self.reps[i].links_refused(node_id) or region.links_refused(node_id)
+        known = self.region_known[i // self.o.region_size]
+        return self.reps[i].links_refused(node_id) or known.links_refused(node_id)
 
     def update_isolation(self, subject: int, t: float) -> None:
         if subject not in self.modified or subject in self.isolated_at:
@@ -309,10 +311,17 @@ class _Sim:
         r = attester // self.o.region_size
         d = self.regions[r].observe(self.ids[subject].node_id, outcome, t)
         if d is not None:
-            self.push(t + self.o.sync_delay, "regional", r, subject, d.standing)
+            self.push(t + self.o.sync_delay, "regional", r, subject, d)
+            if d.until is not None:
+                self.push(d.until, "region_timer", r)
 
-    def on_regional(self, t: float, r: int, subject: int, standing: Standing) -> None:
-        self.note_decision(None, subject, standing, t)
+    def on_region_timer(self, t: float, r: int) -> None:
+        for d in self.regions[r].handle_timer(t):  # quarantines over: probation, sent down
+            self.push(t + self.o.sync_delay, "regional", r, self.index[d.peer], d)
+
+    def on_regional(self, t: float, r: int, subject: int, d: Decision) -> None:
+        self.region_known[r].apply(d, t)
+        self.note_decision(None, subject, d.standing, t)
         self.update_isolation(subject, t)
 
     def on_alert(self, t: float, raiser: int, subject: int) -> None:

@@ -97,6 +97,10 @@ def test_a_regional_decision_applies_and_state_survives_export() -> None:
     d = Decision(PEER, Standing.QUARANTINED, 500.0, 0.5, "regional")
     assert rep.apply(d, 0.0) == d and rep.links_refused(PEER)
     assert rep.apply(d, 0.0) is None  # nothing new
+    assert rep.handle_timer(500.0)[0].standing is Standing.PROBATION
+    assert rep.apply(Decision(PEER, Standing.TRUSTED, None, 0.95, "recovered"), 600.0)
+    assert rep.compute_allowed(PEER)
+    assert rep.apply(d, 700.0) == d  # quarantined again (an old until: the view mirrors it)
     again = Reputation()
     again.load(rep.export())
     assert again.links_refused(PEER) and again.get_timer() == 500.0
