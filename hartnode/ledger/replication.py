@@ -56,11 +56,19 @@ import blake3
 
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.wire import register
-from hartnode.ledger.log import Head, Withheld
+from hartnode.ledger.envelope import Event
+from hartnode.ledger.log import FeedItem, Head, Withheld
 
 BUCKETS = 16
 DIGEST_BYTES = 8
 MAX_BATCH = 1000  # events in one Batch
+# Bytes of the items of one Batch (envelopes, signatures, markers). Well under
+# the wire's 1 MiB frame, so a Batch always encodes; one item is always sent,
+# however large (an envelope is at most MAX_ENVELOPE_BYTES, 64 KiB), so a
+# feed of large events still moves, one event per Batch at worst.
+MAX_BATCH_BYTES = 256 << 10
+# msgpack framing around one item of a Batch (array and bin headers): bounded above.
+ITEM_FRAMING_BYTES = 16
 MAX_HEADS = 4096  # origins in one Heads message
 # Bytes of a head's hash that Heads carries. Grinding two events of one's own
 # feed whose hashes share 16 bytes (to hide a fork from this comparison)
@@ -155,6 +163,7 @@ class Serve:
     origin: str
     from_seq: int
     limit: int
+    max_bytes: int = MAX_BATCH_BYTES  # the Batch's items take at most this (one item always goes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,34 @@ def withheld_to_wire(w: Withheld) -> FeedWithheld:
                         bytes.fromhex(w.prev) if w.prev else b"", w.reach)
 
 
+def pack_batch(origin: str, items: list[FeedItem], max_bytes: int) -> tuple[Batch, int]:
+    """The Batch of ``items``' longest prefix within ``max_bytes``, and its length.
+
+    A prefix, because the chain is ingested in seq order: the asker stores
+    what came and asks again from its new head. The first item always goes,
+    so a single event that fits the wire is never stuck behind the bound.
+    """
+    events: list[FeedEvent] = []
+    markers: list[FeedWithheld] = []
+    size = 0
+    for n, item in enumerate(items):
+        if isinstance(item, Event):
+            wire_item: FeedEvent | FeedWithheld = FeedEvent(*item.wire())
+            cost = len(wire_item.envelope) + len(wire_item.sig)
+        else:
+            wire_item = withheld_to_wire(item)
+            cost = 32 + 9 + 32 + 32 + len(item.reach) + 64
+        cost += ITEM_FRAMING_BYTES
+        if n and size + cost > max_bytes:
+            return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), n
+        size += cost
+        if isinstance(wire_item, FeedEvent):
+            events.append(wire_item)
+        else:
+            markers.append(wire_item)
+    return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), len(items)
+
+
 @dataclass
 class _PeerState:
     remote: dict[str, int] = field(default_factory=dict)  # origin -> their head
@@ -226,10 +263,11 @@ class Replicator:
     """Per-node replication state over all links. Single-threaded, like the cores."""
 
     def __init__(self, *, batch: int = MAX_BATCH, parallel_wants: int = 4,
-                 want_rounds: int = WANT_ROUNDS) -> None:
+                 want_rounds: int = WANT_ROUNDS, batch_bytes: int = MAX_BATCH_BYTES) -> None:
         if want_rounds < 1:
             raise ValueError("want_rounds must be at least 1")
         self.batch = min(batch, MAX_BATCH)
+        self.batch_bytes = min(batch_bytes, MAX_BATCH_BYTES)
         self.parallel_wants = parallel_wants
         self.want_rounds = want_rounds
         self.wants_dropped = 0  # wants given up as lost (their peer stayed silent)
@@ -308,7 +346,8 @@ class Replicator:
         if isinstance(msg, Want):
             if len(msg.origin) != 32 or msg.from_seq < 1 or msg.limit < 1:
                 raise RemoteProtocolError("bad_want")
-            return [Serve(peer, msg.origin.hex(), msg.from_seq, min(msg.limit, MAX_BATCH))]
+            return [Serve(peer, msg.origin.hex(), msg.from_seq, min(msg.limit, MAX_BATCH),
+                          self.batch_bytes)]
         if isinstance(msg, Batch):
             if len(msg.origin) != 32 or len(msg.events) + len(msg.withheld) > MAX_BATCH:
                 raise RemoteProtocolError("bad_batch")

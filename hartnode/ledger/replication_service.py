@@ -51,7 +51,6 @@ from hartnode.ledger.log import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
     REPLICATION_TYPES,
-    Batch,
     FeedEvent,
     Heads,
     HeadsDigest,
@@ -60,12 +59,30 @@ from hartnode.ledger.replication import (
     ReplicationEffect,
     Replicator,
     Serve,
-    withheld_to_wire,
+    pack_batch,
 )
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
 PUSH_MAX = 256  # events in one NewEvents broadcast
+PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one always goes)
+
+
+def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
+    """``fresh`` in NewEvents-sized chunks: at most PUSH_MAX events and PUSH_MAX_BYTES."""
+    out: list[tuple[FeedEvent, ...]] = []
+    chunk: list[FeedEvent] = []
+    size = 0
+    for e in fresh:
+        cost = len(e.envelope) + len(e.sig)
+        if chunk and (len(chunk) >= PUSH_MAX or size + cost > PUSH_MAX_BYTES):
+            out.append(tuple(chunk))
+            chunk, size = [], 0
+        chunk.append(e)
+        size += cost
+    if chunk:
+        out.append(tuple(chunk))
+    return out
 
 
 @dataclass
@@ -114,9 +131,8 @@ class ReplicationService:
 
     def announce(self, events: Sequence[Event]) -> None:
         """Broadcast this node's fresh ``network`` events (the committer calls this)."""
-        fresh = [FeedEvent(*e.wire()) for e in events if e.reach == "network"]
-        for i in range(0, len(fresh), PUSH_MAX):
-            self.gossip.broadcast(wire.encode(NewEvents(tuple(fresh[i:i + PUSH_MAX]))))
+        for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
+            self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
@@ -190,10 +206,9 @@ class ReplicationService:
         if role is not None:  # the link carries hierarchy events, but only one way each
             items = [i if isinstance(i, Withheld) or direction.may_send(role, i.reach, i.kind)
                      else Withheld(i.origin, i.seq, i.hash, i.prev, i.reach) for i in items]
-        events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
-        markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
-        self.stats.served += len(items)
-        self.gossip.send(s.peer, Batch(bytes.fromhex(s.origin), events, markers))
+        batch, n = pack_batch(s.origin, items, s.max_bytes)  # the asker pulls the rest
+        self.stats.served += n
+        self.gossip.send(s.peer, batch)
 
     async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         """Verified ingest with this service's counting and fork alerts (for other services)."""
