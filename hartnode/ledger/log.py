@@ -23,7 +23,10 @@ payload schema, chain link) before it is stored:
 - an event whose place this node holds only as a ``Withheld`` marker with the
   same hash is stored (it came later, over a link that carries its reach:
   hierarchical sync, issue #4); the chain and the head do not change;
-- an event whose ``prev`` is not the stored predecessor's hash is rejected.
+- an event whose ``prev`` is not the stored predecessor's hash is rejected;
+- a ``Withheld`` marker must carry its origin's signature (``check_withheld``),
+  and once a neighbour confirmed this node's own head (``own_feed_closed``)
+  nothing about the own feed is taken from another node (DESIGN §8).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import apsw
 import blake3
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text
-from hartnode.identity import NodeIdentity, is_node_id
+from hartnode.identity import NodeIdentity, is_node_id, verify_signature
 from hartnode.ledger import store
 from hartnode.ledger.envelope import (
     ENVELOPE_OVERHEAD_MAX,
@@ -144,14 +147,33 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
     return payload_json, provenance_json
 
 
+# Domain separation of the statement a marker's signature covers: it can never
+# be taken for an event signature (those sign a 32-byte BLAKE3 of a JSON text)
+# or any other statement of the node's key.
+WITHHELD_DOMAIN = b"hartnode/withheld-marker/v1\x00"
+SIGNATURE_BYTES = 64
+
+
+def withheld_statement(origin: str, seq: int, digest: bytes, prev: str | None,
+                       reach: str) -> bytes:
+    """What the origin signs for the marker of its event at ``seq``: BLAKE3 of the
+    domain, origin, seq, hash, prev (32 zero bytes at seq 1) and reach."""
+    return blake3.blake3(
+        WITHHELD_DOMAIN + bytes.fromhex(origin) + seq.to_bytes(8, "big") + digest
+        + (bytes.fromhex(prev) if prev is not None else bytes(32)) + reach.encode("ascii")
+    ).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class Withheld:
     """An event of a feed this node may not see: its place in the chain only.
 
     A forwarder sends one instead of an event whose reach the link does not
     carry (``local``, or ``hierarchy`` off the hierarchy), so the receiver can
-    still link the next event. Unsigned: the successor's ``prev`` vouches for
-    ``hash``; a false marker only makes that successor fail as ``bad_prev``.
+    still link the next event. Only an origin speaks for its feed (DESIGN §8):
+    ``sig`` is the origin's signature of ``withheld_statement`` over the
+    marker's members, made when it appended the event; a marker without a
+    valid one is refused and never moves a head.
     """
 
     origin: str
@@ -159,10 +181,23 @@ class Withheld:
     hash: bytes
     prev: str | None
     reach: str
+    sig: bytes = b""
 
     @property
     def hash_hex(self) -> str:
         return self.hash.hex()
+
+    def statement(self) -> bytes:
+        return withheld_statement(self.origin, self.seq, self.hash, self.prev, self.reach)
+
+
+def sign_withheld(identity: NodeIdentity, event: Event) -> Withheld:
+    """The signed marker of ``identity``'s own ``event``."""
+    if event.origin != identity.node_id:
+        raise ValueError("only an event's origin can sign its marker")
+    marker = Withheld(event.origin, event.seq, event.hash, event.prev, event.reach)
+    return Withheld(event.origin, event.seq, event.hash, event.prev, event.reach,
+                    identity.sign(marker.statement()))
 
 
 FeedItem = Event | Withheld
@@ -170,7 +205,10 @@ WITHHELD_REACHES = frozenset({"local", "hierarchy"})
 
 
 def check_withheld(item: Withheld) -> str | None:
-    """Why a received marker is malformed, or None."""
+    """Why a received marker is refused (malformed, unsigned, badly signed), or None.
+
+    Shared by ``Ledger`` and the simulator's ``MemLedger``: one verdict.
+    """
     if not is_node_id(item.origin):
         return "bad_field"
     if type(item.seq) is not int or not 1 <= item.seq <= MAX_SAFE_INTEGER:
@@ -181,7 +219,22 @@ def check_withheld(item: Withheld) -> str | None:
         return "bad_field"
     if item.prev is not None and (len(item.prev) != 64 or not is_node_id(item.prev)):
         return "bad_field"
+    if type(item.sig) is not bytes or not item.sig:
+        return "unsigned"
+    if not verify_signature(bytes.fromhex(item.origin), item.statement(), item.sig):
+        return "bad_signature"
     return None
+
+
+def refuse_own(identity: NodeIdentity | None, own_feed_closed: bool, item: FeedItem) -> bool:
+    """Whether ``item``, received from another node, speaks for this node's own feed
+    once that is closed to others (DESIGN §8): shared by ``Ledger`` and ``MemLedger``.
+
+    Until a neighbour has confirmed the feed's head (a node restored from an
+    old backup pulls its own later events first) items signed by this node's
+    own key are taken like any other; after that, none.
+    """
+    return own_feed_closed and identity is not None and item.origin == identity.node_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +304,9 @@ class Ledger:
         self.kinds = kinds
         self.clock_ms = clock_ms
         self._held = HeldBack()
+        # Set once a neighbour confirmed this node's own head: from then on
+        # nothing about the own feed is taken from others (``refuse_own``).
+        self.own_feed_closed = False
         self._heads: dict[str, Head] | None = None  # origin -> its chain's last link
         self._forked: dict[str, int] | None = None  # origin -> lowest seq it forked at
 
@@ -299,34 +355,50 @@ class Ledger:
         if self._heads is not None and head.seq > self._heads.get(origin, Head(0, b"")).seq:
             self._heads[origin] = head
 
-    def serve(self, origin: str, from_seq: int, limit: int,
-              reaches: frozenset[str]) -> list[FeedItem]:
+    def serve(self, origin: str, from_seq: int, limit: int, reaches: frozenset[str],
+              may_send: Callable[[Event], bool] | None = None) -> list[FeedItem]:
         """``origin``'s chain from ``from_seq`` for a link that carries ``reaches``.
 
-        Events of another reach become ``Withheld`` markers, so the chain
-        stays linkable; the answer stops at the first seq this node lacks.
+        Events of another reach (or that ``may_send`` refuses) become signed
+        ``Withheld`` markers, so the chain stays linkable; the answer stops at
+        the first seq this node lacks, or holds no origin-signed marker for.
         """
         events = {e.seq: e for e in self.feed(origin, from_seq, limit)}
         markers = {
             row[0]: Withheld(origin, row[0], bytes(row[1]),
-                             None if row[2] is None else bytes(row[2]).hex(), row[3])
+                             None if row[2] is None else bytes(row[2]).hex(), row[3],
+                             b"" if row[4] is None else bytes(row[4]))
             for row in store.query(
-                self.conn, "SELECT seq, hash_blake3, prev_hash, reach FROM withheld "
+                self.conn, "SELECT seq, hash_blake3, prev_hash, reach, sig FROM withheld "
                 "WHERE origin = ? AND seq >= ? ORDER BY seq LIMIT ?", (origin, from_seq, limit))
         }
         out: list[FeedItem] = []
         seq = from_seq
         while len(out) < limit:
             event = events.get(seq)
+            item: FeedItem | None = markers.get(seq)
             if event is not None:
-                out.append(event if event.reach in reaches else Withheld(
-                    origin, seq, event.hash, event.prev, event.reach))
-            elif seq in markers:
-                out.append(markers[seq])
-            else:
-                break
+                if event.reach in reaches and (may_send is None or may_send(event)):
+                    item = event
+                else:
+                    item = self._marker_of(event)
+            if item is None or (isinstance(item, Withheld) and not item.sig):
+                break  # a gap, or a marker no one can verify: not served on
+            out.append(item)
             seq += 1
         return out
+
+    def _marker_of(self, event: Event) -> Withheld | None:
+        """The origin-signed marker of a stored event, or None when none is held."""
+        if self.identity is not None and event.origin == self.identity.node_id:
+            # Ed25519 is deterministic: the same signature as the one stored at append
+            # (events appended before schema 1.2.0 have none stored).
+            return sign_withheld(self.identity, event)
+        sig = store.scalar(self.conn, "SELECT sig FROM marker_sigs WHERE origin = ? AND seq = ?",
+                           (event.origin, event.seq))
+        if sig is None:
+            return None
+        return Withheld(event.origin, event.seq, event.hash, event.prev, event.reach, bytes(sig))
 
     def max_id(self) -> int:
         return int(store.scalar(self.conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
@@ -387,6 +459,7 @@ class Ledger:
                 raise EnvelopeError("bad_field", "seq: this feed has reached 2^53-1 events")
             next_id = self.max_id() + 1
             rows = []
+            marker_sigs = []
             for d, (payload_json, provenance_json) in zip(drafts, texts, strict=True):
                 seq += 1
                 event = sign_canonical(
@@ -396,10 +469,14 @@ class Ledger:
                     provenance_json=provenance_json, members_checked=True,
                 )
                 rows.append(_row(next_id, event, now))
+                if event.reach in WITHHELD_REACHES:  # it will travel as a marker: sign that too
+                    marker_sigs.append((origin, seq, sign_withheld(self.identity, event).sig))
                 out.append((next_id, event))
                 prev = event.hash_hex
                 next_id += 1
             self.conn.executemany(_INSERT, rows)
+            self.conn.executemany("INSERT INTO marker_sigs (origin, seq, sig) VALUES (?,?,?)",
+                                  marker_sigs)
         if out:
             last = out[-1][1]
             self._advance(origin, Head(last.seq, last.hash))
@@ -466,7 +543,7 @@ class Ledger:
                 continue
             if isinstance(item, Withheld):
                 marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
-                                    else bytes.fromhex(item.prev), item.reach, now))
+                                    else bytes.fromhex(item.prev), item.reach, now, item.sig))
                 result.withheld += 1
             else:
                 rows.append(_row(next_id, item, now))
@@ -479,8 +556,8 @@ class Ledger:
                 queue.appendleft(following)
         self.conn.executemany(_INSERT, rows)
         self.conn.executemany(
-            "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
-            " VALUES (?,?,?,?,?,?)", marker_rows)
+            "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms, sig)"
+            " VALUES (?,?,?,?,?,?,?)", marker_rows)
         return heads
 
     def _decode_all(
@@ -491,10 +568,12 @@ class Ledger:
         decoded: list[FeedItem] = []
         for marker in (i for i in items if isinstance(i, Withheld)):
             problem = check_withheld(marker)
-            if problem is None:
-                decoded.append(marker)
-            else:
+            if problem is not None:
                 result.rejected[f"withheld_{problem}"] += 1
+            elif refuse_own(self.identity, self.own_feed_closed, marker):
+                result.rejected["own_origin"] += 1
+            else:
+                decoded.append(marker)
         if executor is not None and len(signed) >= 64:
             half = len(signed) // 2
             parts = list(executor.map(_decode_chunk, (signed[:half], signed[half:])))
@@ -504,6 +583,9 @@ class Ledger:
         for outcome in outcomes:
             if isinstance(outcome, str):
                 result.rejected[outcome] += 1
+                continue
+            if refuse_own(self.identity, self.own_feed_closed, outcome):
+                result.rejected["own_origin"] += 1
                 continue
             if outcome.kind in self.kinds:
                 try:
@@ -544,7 +626,8 @@ class Ledger:
                     if self._record_equivocation(stored, event, now):
                         result.equivocations.append((stored, event))
                 else:
-                    result.rejected["withheld_conflict"] += 1  # unsigned: no evidence
+                    # Signed, but the equivocations table keeps two signed events.
+                    result.rejected["withheld_conflict"] += 1
             elif isinstance(event, Event) and self._marker_hash(event.origin,
                                                                 event.seq) == event.hash:
                 # Only its marker was here (it went by a link that did not carry

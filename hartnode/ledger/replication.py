@@ -43,7 +43,8 @@ goes through the ledger's verified ingest before any node serves it on.
 
 Wire type numbers (append-only, see ``gossip.wire``): 64-71, of which 66
 and 68 are retired (the seq-only ``HeadsDigest`` and ``Heads``); 73 and 74
-are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``.
+are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``;
+65 and 70 are retired (markers without the origin's signature) for 88 and 89.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class FeedEvent:
     sig: bytes
 
 
-@register(65)
+# 65: retired (FeedWithheld without the origin's signature); see 88.
+# 70: retired (Batch of unsigned FeedWithheld); see 89.
+
+
+@register(88)
 @dataclass(frozen=True)
 class FeedWithheld:
     origin: bytes  # 32-byte node id
@@ -100,6 +105,7 @@ class FeedWithheld:
     hash: bytes
     prev: bytes  # empty at seq 1
     reach: str
+    sig: bytes  # the origin's signature of ``log.withheld_statement``
 
 
 # 66: retired (HeadsDigest of (origin, seq) only); see 73.
@@ -135,7 +141,7 @@ class Want:
     limit: int
 
 
-@register(70)
+@register(89)
 @dataclass(frozen=True)
 class Batch:
     origin: bytes
@@ -211,12 +217,12 @@ def heads_digest(heads: HeadsView, skip: frozenset[str] | set[str] = frozenset()
 
 
 def withheld_from_wire(origin: str, w: FeedWithheld) -> Withheld:
-    return Withheld(origin, w.seq, w.hash, w.prev.hex() if w.prev else None, w.reach)
+    return Withheld(origin, w.seq, w.hash, w.prev.hex() if w.prev else None, w.reach, w.sig)
 
 
 def withheld_to_wire(w: Withheld) -> FeedWithheld:
     return FeedWithheld(bytes.fromhex(w.origin), w.seq, w.hash,
-                        bytes.fromhex(w.prev) if w.prev else b"", w.reach)
+                        bytes.fromhex(w.prev) if w.prev else b"", w.reach, w.sig)
 
 
 def pack_batch(origin: str, items: list[FeedItem], max_bytes: int) -> tuple[Batch, int]:
@@ -231,19 +237,17 @@ def pack_batch(origin: str, items: list[FeedItem], max_bytes: int) -> tuple[Batc
     size = 0
     for n, item in enumerate(items):
         if isinstance(item, Event):
-            wire_item: FeedEvent | FeedWithheld = FeedEvent(*item.wire())
-            cost = len(wire_item.envelope) + len(wire_item.sig)
+            event = FeedEvent(*item.wire())
+            cost = len(event.envelope) + len(event.sig) + ITEM_FRAMING_BYTES
         else:
-            wire_item = withheld_to_wire(item)
-            cost = 32 + 9 + 32 + 32 + len(item.reach) + 64
-        cost += ITEM_FRAMING_BYTES
+            cost = 32 + 9 + 32 + 32 + len(item.reach) + len(item.sig) + ITEM_FRAMING_BYTES
         if n and size + cost > max_bytes:
             return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), n
         size += cost
-        if isinstance(wire_item, FeedEvent):
-            events.append(wire_item)
+        if isinstance(item, Event):
+            events.append(event)
         else:
-            markers.append(wire_item)
+            markers.append(withheld_to_wire(item))
     return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), len(items)
 
 

@@ -175,7 +175,7 @@ class ReplicationService:
             await self._apply(effects)
             in_step = (isinstance(item, HeadsDigest) and not effects) or isinstance(item, Heads)
             if in_step and not self.core.pulling(peer):
-                self.feed_confirmed.set()
+                self._confirm_feed()
 
     async def _apply(self, effects: list[ReplicationEffect]) -> None:
         for effect in effects:
@@ -190,7 +190,13 @@ class ReplicationService:
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
                                                         await self._heads()))
                 if not self.core.pulling(effect.peer):
-                    self.feed_confirmed.set()
+                    self._confirm_feed()
+
+    def _confirm_feed(self) -> None:
+        """A neighbour showed its heads and nothing is left to pull: this node now
+        knows its own feed's head, and takes nothing about that feed from others."""
+        self.node_ledger.ledger.own_feed_closed = True
+        self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
         """What a link to ``peer`` may carry: ``hierarchy`` too on a parent/child link."""
@@ -201,11 +207,11 @@ class ReplicationService:
 
     async def _serve(self, s: Serve) -> None:
         role = self._role(s.peer)
+        # On a parent/child link the link carries hierarchy events, but only one way each.
+        may_send = (None if role is None
+                    else lambda e: direction.may_send(role, e.reach, e.kind))
         items = await self.access.run(self.node_ledger.ledger.serve, s.origin, s.from_seq,
-                                      s.limit, direction.reaches_for(role))
-        if role is not None:  # the link carries hierarchy events, but only one way each
-            items = [i if isinstance(i, Withheld) or direction.may_send(role, i.reach, i.kind)
-                     else Withheld(i.origin, i.seq, i.hash, i.prev, i.reach) for i in items]
+                                      s.limit, direction.reaches_for(role), may_send)
         batch, n = pack_batch(s.origin, items, s.max_bytes)  # the asker pulls the rest
         self.stats.served += n
         self.gossip.send(s.peer, batch)

@@ -110,7 +110,7 @@ def _feed_event(e: FeedEvent) -> int:
 
 def _feed_withheld(w: FeedWithheld) -> int:
     return (2 + _bin(len(w.origin)) + _uint(w.seq) + _bin(len(w.hash)) + _bin(len(w.prev))
-            + _str(len(w.reach)))
+            + _str(len(w.reach)) + _bin(len(w.sig)))
 
 
 def replication_size(msg: object) -> int:
