@@ -47,9 +47,10 @@ from hartnode.ledger.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
-from hartnode.ledger.log import Head, IngestResult, Withheld
+from hartnode.ledger.log import Head, HeldLimits, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
+    MAX_BATCH_BYTES,
     REPLICATION_TYPES,
     FeedEvent,
     Heads,
@@ -60,10 +61,12 @@ from hartnode.ledger.replication import (
     Replicator,
     Serve,
     pack_batch,
+    want_budget,
 )
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
+MARKER_BYTES = 200  # a Withheld marker on the wire, rounded up
 PUSH_MAX = 256  # events in one NewEvents broadcast
 PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one always goes)
 
@@ -95,6 +98,8 @@ class ReplicationStats:
     served: int = 0
     forks: int = 0  # forks new here: detected by ingest or proven by a peer
     evidence_known: int = 0  # evidence received for a fork already on record
+    held_dropped: int = 0  # held-back events dropped as their sender's link went down
+    held_expired: int = 0  # held-back events dropped as their gap stayed open too long
 
 
 class ReplicationService:
@@ -134,7 +139,16 @@ class ReplicationService:
         for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
+    def _limits_from_profile(self) -> None:
+        """Per-link bounds from the bandwidth profile (DESIGN §8): reply bytes per
+        round and per Batch, and the bytes of held-back events per peer."""
+        overlay = self.gossip.settings.overlay
+        self.core.batch_bytes = min(MAX_BATCH_BYTES, int(overlay.link_burst))
+        self.core.want_bytes_per_round = want_budget(overlay.link_rate, self.round_interval)
+        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(overlay.link_burst)
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.access.run(self._limits_from_profile)
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
         async with trio.open_nursery() as nursery:
@@ -159,7 +173,11 @@ class ReplicationService:
             await self._apply(effects)
         elif kind == "down":
             self.core.on_link_down(peer)
+            # What it sent beyond gaps goes with it (its link may be a flood's).
+            self.stats.held_dropped += await self.access.run(
+                self.node_ledger.ledger.drop_held, peer)
         elif kind == "round":
+            self.stats.held_expired += await self.access.run(self.node_ledger.ledger.expire_held)
             await self._apply(self.core.round(await self._heads()))
         elif kind == "push":  # ``peer`` holds the broadcast's id here
             self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
@@ -186,7 +204,7 @@ class ReplicationService:
             elif isinstance(effect, Ingest):
                 head = (await self._heads()).get(effect.origin)
                 before = head.seq if head else 0
-                await self._ingest(effect.items)
+                await self._ingest(effect.items, effect.peer)
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
                                                         await self._heads()))
                 if not self.core.pulling(effect.peer):
@@ -214,14 +232,18 @@ class ReplicationService:
                                       s.limit, direction.reaches_for(role), may_send)
         batch, n = pack_batch(s.origin, items, s.max_bytes)  # the asker pulls the rest
         self.stats.served += n
+        self.core.on_served(s.peer, sum(len(e.envelope) + len(e.sig) for e in batch.events)
+                            + MARKER_BYTES * len(batch.withheld))
         self.gossip.send(s.peer, batch)
 
     async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         """Verified ingest with this service's counting and fork alerts (for other services)."""
         return await self._ingest(items)
 
-    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
-        result = await self.access.run(self.node_ledger.ingest, items)
+    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld],
+                      peer: str = "") -> IngestResult:
+        result = await self.access.run(
+            lambda: self.node_ledger.ingest(items, peer=peer))
         self.stats.ingested += len(result.stored)
         self.stats.withheld += result.withheld
         self.stats.duplicates += result.duplicates
