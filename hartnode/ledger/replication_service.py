@@ -19,7 +19,9 @@ never reach another local. ``hierarchy`` holds who is parent or child.
 
 Forks (DESIGN §1): an equivocation found by ingest, or proven by a peer's
 ``ForkEvidence`` (checked by ``Ledger.record_evidence``), is reported once
-per (origin, seq) through ``on_fork`` (the node raises a fraud alert), told
+per (origin, seq) through ``on_fork`` (the node raises a fraud alert) when
+this node held the origin's feed, within an alert budget
+(``fork_evidence.EvidenceGate``: one alert per fork network-wide in effect), told
 to the core (the origin leaves digests and heads), and spread: broadcast
 when new here, and sent to every new neighbour on link-up. Evidence that
 does not verify is dropped and counted; it raises nothing.
@@ -39,10 +41,11 @@ from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.envelope import EnvelopeError, Event
+from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.fork_evidence import (
     MAX_ON_LINK,
     MAX_ON_LINK_BYTES,
+    EvidenceGate,
     ForkEvidence,
     check_evidence,
     fork_evidence,
@@ -66,6 +69,7 @@ from hartnode.ledger.replication import (
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
+PUSH_SENDER = "push"  # EvidenceGate's name for evidence that came by broadcast
 MARKER_BYTES = 200  # a Withheld marker on the wire, rounded up
 PUSH_MAX = 256  # events in one NewEvents broadcast
 PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one always goes)
@@ -98,6 +102,7 @@ class ReplicationStats:
     served: int = 0
     forks: int = 0  # forks new here: detected by ingest or proven by a peer
     evidence_known: int = 0  # evidence received for a fork already on record
+    alerts_withheld: int = 0  # forks recorded here without this node's own alert (#8.8)
     held_dropped: int = 0  # held-back events dropped as their sender's link went down
     held_expired: int = 0  # held-back events dropped as their gap stayed open too long
 
@@ -114,6 +119,7 @@ class ReplicationService:
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
         self.core = Replicator()
+        self.evidence_gate = EvidenceGate()
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
@@ -182,7 +188,7 @@ class ReplicationService:
         elif kind == "push":  # ``peer`` holds the broadcast's id here
             self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
         elif isinstance(item, ForkEvidence):
-            await self._take_evidence(item)
+            await self._take_evidence(item, peer)
         else:
             try:
                 effects = self.core.on_message(peer, item, await self._heads())
@@ -270,17 +276,29 @@ class ReplicationService:
             result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
             return not result.rejected
         if isinstance(msg, ForkEvidence):
-            return await self._take_evidence(msg)
+            return await self._take_evidence(msg, PUSH_SENDER)
         self.stats.rejected["push_unexpected"] += 1
         return False
 
-    async def _take_evidence(self, msg: ForkEvidence) -> bool:
+    async def _take_evidence(self, msg: ForkEvidence, sender: str) -> bool:
         """Check a peer's fork evidence; record, report and spread it if new.
 
-        Returns whether it is true evidence (new or known)."""
+        Within ``EvidenceGate``'s bounds: per sender, and for origins this node
+        never held. Returns whether it is true evidence taken (new or known)."""
+        ledger = self.node_ledger.ledger
+
+        def held_origin() -> bool:
+            return ledger.head(decode_event(msg.a.envelope, msg.a.sig).origin) is not None
+
         try:
             check_evidence(msg)
-            pair = await self.access.run(self.node_ledger.ledger.record_evidence,
+            held = await self.access.run(held_origin)
+            size = len(msg.a.envelope) + len(msg.b.envelope) + len(msg.a.sig) + len(msg.b.sig)
+            refused = self.evidence_gate.admit(sender, size, held, trio.current_time())
+            if refused is not None:
+                self.stats.rejected[f"evidence_{refused}"] += 1
+                return False
+            pair = await self.access.run(ledger.record_evidence,
                                          (msg.a.envelope, msg.a.sig), (msg.b.envelope, msg.b.sig))
         except (wire.DecodeError, EnvelopeError) as e:
             self.stats.rejected[f"evidence_{e.reason}"] += 1
@@ -288,17 +306,24 @@ class ReplicationService:
         if pair is None:
             self.stats.evidence_known += 1
             return True
-        self._fork(*pair, "fork_proven")
+        self._fork(*pair, "fork_proven", held=held)
         return True
 
-    def _fork(self, a: Event, b: Event, how: str) -> None:
+    def _fork(self, a: Event, b: Event, how: str, *, held: bool = True) -> None:
         """A fork new on record here (``how``: detected by ingest, or proven by a
-        peer's evidence): report it once and spread the proof."""
+        peer's evidence): report it once and spread the proof.
+
+        ``held``: this node held the origin's feed (always so for a fork its
+        own ingest found). Only then, and within the alert budget, does it
+        sign an alert of its own (``fork_evidence.EvidenceGate``)."""
         log.warning("%s origin=%s seq=%d", how, a.origin[:12], a.seq)
         self.stats.forks += 1
         self.core.mark_forked(a.origin)
-        if self.on_fork is not None:
-            self.on_fork(a, b)
+        if self.evidence_gate.may_alert(held, trio.current_time()):
+            if self.on_fork is not None:
+                self.on_fork(a, b)
+        else:
+            self.stats.alerts_withheld += 1
         # Received by broadcast, it is already being relayed; else broadcast it.
         self.gossip.spread(wire.encode(fork_evidence(a.wire(), b.wire())))
 
