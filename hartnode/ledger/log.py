@@ -32,7 +32,7 @@ payload schema, chain link) before it is stored:
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -43,7 +43,7 @@ import apsw
 import blake3
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text
-from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import (
     ENVELOPE_OVERHEAD_MAX,
@@ -54,10 +54,28 @@ from hartnode.ledger.envelope import (
     decode_event,
     sign_canonical,
 )
+from hartnode.ledger.held import MAX_HELD_PER_ORIGIN, MAX_HELD_TOTAL, HeldBack, HeldLimits
+from hartnode.ledger.items import (
+    WITHHELD_DOMAIN,
+    WITHHELD_REACHES,
+    FeedItem,
+    Head,
+    IngestResult,
+    Withheld,
+    check_withheld,
+    refuse_own,
+    sign_withheld,
+    withheld_statement,
+)
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 
-MAX_HELD_PER_ORIGIN = 4096
-MAX_HELD_TOTAL = 100_000
+__all__ = [  # what other modules import from here (items and held re-exported)
+    "EVENT_COLUMNS", "MAX_HELD_PER_ORIGIN", "MAX_HELD_TOTAL", "WITHHELD_DOMAIN",
+    "WITHHELD_REACHES", "Draft", "FeedItem", "Head", "HeldBack", "HeldLimits", "IngestResult",
+    "Ledger", "Withheld", "check_draft", "check_withheld", "event_from_row", "refuse_own",
+    "row_check", "sign_withheld", "wall_clock_ms", "withheld_statement", "write_transaction",
+]
+
 
 _INSERT = (
     "INSERT INTO events (id, ts_ms, actor, kind, scope, payload_json, provenance_json,"
@@ -145,235 +163,6 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
         raise EnvelopeError("too_large", f"payload and provenance take "
                             f"{size - ENVELOPE_OVERHEAD_MAX} bytes; an event holds at most {room}")
     return payload_json, provenance_json
-
-
-# Domain separation of the statement a marker's signature covers: it can never
-# be taken for an event signature (those sign a 32-byte BLAKE3 of a JSON text)
-# or any other statement of the node's key.
-WITHHELD_DOMAIN = b"hartnode/withheld-marker/v1\x00"
-SIGNATURE_BYTES = 64
-
-
-def withheld_statement(origin: str, seq: int, digest: bytes, prev: str | None,
-                       reach: str) -> bytes:
-    """What the origin signs for the marker of its event at ``seq``: BLAKE3 of the
-    domain, origin, seq, hash, prev (32 zero bytes at seq 1) and reach."""
-    return blake3.blake3(
-        WITHHELD_DOMAIN + bytes.fromhex(origin) + seq.to_bytes(8, "big") + digest
-        + (bytes.fromhex(prev) if prev is not None else bytes(32)) + reach.encode("ascii")
-    ).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Withheld:
-    """An event of a feed this node may not see: its place in the chain only.
-
-    A forwarder sends one instead of an event whose reach the link does not
-    carry (``local``, or ``hierarchy`` off the hierarchy), so the receiver can
-    still link the next event. Only an origin speaks for its feed (DESIGN §8):
-    ``sig`` is the origin's signature of ``withheld_statement`` over the
-    marker's members, made when it appended the event; a marker without a
-    valid one is refused and never moves a head.
-    """
-
-    origin: str
-    seq: int
-    hash: bytes
-    prev: str | None
-    reach: str
-    sig: bytes = b""
-
-    @property
-    def hash_hex(self) -> str:
-        return self.hash.hex()
-
-    def statement(self) -> bytes:
-        return withheld_statement(self.origin, self.seq, self.hash, self.prev, self.reach)
-
-
-def sign_withheld(identity: NodeIdentity, event: Event) -> Withheld:
-    """The signed marker of ``identity``'s own ``event``."""
-    if event.origin != identity.node_id:
-        raise ValueError("only an event's origin can sign its marker")
-    marker = Withheld(event.origin, event.seq, event.hash, event.prev, event.reach)
-    return Withheld(event.origin, event.seq, event.hash, event.prev, event.reach,
-                    identity.sign(marker.statement()))
-
-
-FeedItem = Event | Withheld
-WITHHELD_REACHES = frozenset({"local", "hierarchy"})
-
-
-def check_withheld(item: Withheld) -> str | None:
-    """Why a received marker is refused (malformed, unsigned, badly signed), or None.
-
-    Shared by ``Ledger`` and the simulator's ``MemLedger``: one verdict.
-    """
-    if not is_node_id(item.origin):
-        return "bad_field"
-    if type(item.seq) is not int or not 1 <= item.seq <= MAX_SAFE_INTEGER:
-        return "bad_field"
-    if type(item.hash) is not bytes or len(item.hash) != 32 or item.reach not in WITHHELD_REACHES:
-        return "bad_field"
-    if (item.seq == 1) != (item.prev is None):
-        return "bad_field"
-    if item.prev is not None and (len(item.prev) != 64 or not is_node_id(item.prev)):
-        return "bad_field"
-    if type(item.sig) is not bytes or not item.sig:
-        return "unsigned"
-    if not verify_signature(bytes.fromhex(item.origin), item.statement(), item.sig):
-        return "bad_signature"
-    return None
-
-
-def refuse_own(identity: NodeIdentity | None, own_feed_closed: bool, item: FeedItem) -> bool:
-    """Whether ``item``, received from another node, speaks for this node's own feed
-    once that is closed to others (DESIGN §8): shared by ``Ledger`` and ``MemLedger``.
-
-    Until a neighbour has confirmed the feed's head (a node restored from an
-    old backup pulls its own later events first) items signed by this node's
-    own key are taken like any other; after that, none.
-    """
-    return own_feed_closed and identity is not None and item.origin == identity.node_id
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    seq: int
-    hash: bytes
-
-
-@dataclass
-class IngestResult:
-    """What one ``ingest`` call did. ``rejected`` counts by reason."""
-
-    stored: list[tuple[int, Event]] = field(default_factory=list)
-    duplicates: int = 0
-    held: int = 0
-    opaque: int = 0
-    withheld: int = 0  # markers stored for events this node may not see
-    filled: int = 0  # events stored where only their marker was held (in ``stored`` too)
-    rejected: Counter[str] = field(default_factory=Counter)
-    equivocations: list[tuple[Event, Event]] = field(default_factory=list)
-
-
-
-@dataclass(frozen=True, slots=True)
-class HeldLimits:
-    """Bounds on events held back beyond a gap (DESIGN §8: bytes and time per peer)."""
-
-    per_origin: int = MAX_HELD_PER_ORIGIN  # items of one origin
-    total: int = MAX_HELD_TOTAL  # items in all
-    peer_bytes: int = 4 << 20  # bytes held for what one peer sent (16 x the full profile's burst)
-    total_bytes: int = 32 << 20  # bytes held in all
-    ttl_ms: int = 120_000  # ms an item waits for its gap to close (12 anti-entropy rounds)
-
-    @classmethod
-    def for_link_burst(cls, link_burst: float) -> HeldLimits:
-        """Per-peer bytes from the bandwidth profile: 16 bursts of one link."""
-        return cls(peer_bytes=max(int(16 * link_burst), MAX_ENVELOPE_BYTES + 1024))
-
-
-def held_size(item: FeedItem) -> int:
-    """Bytes an item takes while held: its texts and signature, or a marker's members."""
-    if isinstance(item, Withheld):
-        return 256
-    return len(item.payload_json) + len(item.provenance_json) + ENVELOPE_OVERHEAD_MAX + 64
-
-
-@dataclass(slots=True)
-class _Held:
-    item: FeedItem
-    peer: str
-    size: int
-
-
-class HeldBack:
-    """Events that arrived beyond a gap in their feed, kept in memory until it
-    closes; bounded per origin and in total by count, per sending peer and in
-    total by bytes, and in time (one rule for every ledger).
-
-    ``peer`` names the link an item came over ("" when unknown): its items go
-    when the link does (``drop_peer``), and one peer's gaps cannot take the
-    room of another's.
-    """
-
-    def __init__(self, limits: HeldLimits | None = None) -> None:
-        self.limits = limits or HeldLimits()
-        self._by_origin: dict[str, dict[int, _Held]] = {}
-        # (origin, seq) -> when held, in holding order: the oldest come first.
-        self._since: dict[tuple[str, int], int] = {}
-        self._peer_bytes: Counter[str] = Counter()
-        self.total = 0
-        self.bytes = 0
-        self.expired = 0  # items dropped because their gap stayed open past ttl_ms
-
-    def hold(self, event: FeedItem, result: IngestResult, *, peer: str = "",
-             now_ms: int = 0) -> None:
-        held = self._by_origin.get(event.origin, {})
-        if event.seq in held:
-            result.duplicates += 1
-            return
-        lim = self.limits
-        size = held_size(event)
-        if len(held) >= lim.per_origin or self.total >= lim.total:
-            result.rejected["held_overflow"] += 1
-            return
-        if (self.bytes + size > lim.total_bytes
-                or self._peer_bytes[peer] + size > lim.peer_bytes):
-            result.rejected["held_bytes"] += 1
-            return
-        held[event.seq] = _Held(event, peer, size)
-        self._by_origin[event.origin] = held  # only now: a refused origin leaves nothing
-        self._since[(event.origin, event.seq)] = now_ms
-        self._peer_bytes[peer] += size
-        self.total += 1
-        self.bytes += size
-        result.held += 1
-
-    def take(self, origin: str, seq: int) -> FeedItem | None:
-        """The held event at (origin, seq), removed; None if there is none."""
-        by_seq = self._by_origin.get(origin)
-        entry = by_seq.pop(seq, None) if by_seq is not None else None
-        if entry is None:
-            return None
-        if not by_seq:
-            del self._by_origin[origin]
-        del self._since[(origin, seq)]
-        self._forget(entry)
-        return entry.item
-
-    def _forget(self, entry: _Held) -> None:
-        self.total -= 1
-        self.bytes -= entry.size
-        self._peer_bytes[entry.peer] -= entry.size
-        if self._peer_bytes[entry.peer] <= 0:
-            del self._peer_bytes[entry.peer]
-
-    def peer_bytes(self, peer: str) -> int:
-        return self._peer_bytes.get(peer, 0)
-
-    def expire(self, now_ms: int) -> int:
-        """Drop items held for ``ttl_ms`` or longer; returns how many."""
-        n = 0
-        while self._since:
-            key, since = next(iter(self._since.items()))
-            if now_ms - since < self.limits.ttl_ms:
-                break
-            self.take(*key)
-            n += 1
-        self.expired += n
-        return n
-
-    def drop_peer(self, peer: str) -> int:
-        """Drop the items that came from ``peer`` (its link went down); returns how many."""
-        if peer not in self._peer_bytes:
-            return 0
-        keys = [(origin, seq) for origin, by_seq in self._by_origin.items()
-                for seq, entry in by_seq.items() if entry.peer == peer]
-        for key in keys:
-            self.take(*key)
-        return len(keys)
 
 
 class Ledger:
