@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import os
 import secrets
 import selectors
@@ -303,44 +304,58 @@ class Phase:
 
 
 def measure(c: Cluster, rss: RssSampler, name: str, seconds: float) -> Phase:
-    """Honest broadcasts H -> N for ``seconds``, with N's CPU, RSS and view."""
+    """Honest broadcasts H -> N for ``seconds``, with N's CPU, RSS and view.
+
+    Open loop: H posts on a fixed schedule whether or not N listed the last
+    one (a late sample must not delay the next, or the slow moments would be
+    sampled less); after the schedule, the pending ones are awaited.
+    """
     ph = Phase(name, t0=time.monotonic())
     pid = c.n.proc.pid if c.n.proc else 0
     cpu0 = cpu_s(pid) if c.n.alive() else 0.0
     rss.reset()
-    next_view = 0.0
-    i = 0
-    while time.monotonic() - ph.t0 < seconds and c.n.alive():
-        started = time.monotonic()
-        if started >= next_view:
-            next_view = started + 1.0
+    next_view = next_post = ph.t0
+    pending: dict[str, float] = {}  # tag -> when H was asked to append it
+    while c.n.alive() and (pending or time.monotonic() - ph.t0 < seconds):
+        now = time.monotonic()
+        if now >= next_view:
+            next_view = now + 1.0
             try:
                 view = c.view()
                 ph.views.append((c.h.node_id in view, c.h2.node_id in view, len(view)))
             except (OSError, http.client.HTTPException, KeyError):
                 ph.n_api_errors += 1
-        tag = f"{name}-{i}-{secrets.token_hex(4)}"
-        i += 1
-        t = time.monotonic()
-        try:
-            c.h.api("POST", "/api/v1/events", {"kind": "note.created", "payload": {"text": tag}})
-        except (OSError, http.client.HTTPException):
-            ph.h_errors += 1
-            continue
-        while c.n.alive():
-            waited = time.monotonic() - t
+        if now >= next_post and now - ph.t0 < seconds:
+            next_post += SAMPLE_EVERY_S
+            tag = f"{name}-{secrets.token_hex(6)}"
             try:
-                if any(e["payload"].get("text") == tag
-                       for e in c.n.api("GET", "/api/v1/events?n=8", timeout=5)):
-                    ph.latencies_ms.append((time.monotonic() - t) * 1000)
-                    break
+                c.h.api("POST", "/api/v1/events",
+                        {"kind": "note.created", "payload": {"text": tag}})
+                pending[tag] = now
+            except (OSError, http.client.HTTPException):
+                ph.h_errors += 1
+        if pending:
+            try:
+                listed = c.n.api("GET", f"/api/v1/events?n={min(1000, 8 + 2 * len(pending))}",
+                                 timeout=5)
+                seen = time.monotonic()
+                for e in listed:
+                    t = pending.pop(str(e["payload"].get("text")), None)
+                    if t is not None:
+                        ph.latencies_ms.append((seen - t) * 1000)
             except (OSError, http.client.HTTPException):
                 ph.n_api_errors += 1
-            if waited > SAMPLE_TIMEOUT_S:
-                ph.lost += 1
-                break
-            time.sleep(min(0.1, max(0.002, waited / 10)))  # poll: no event announces it
-        time.sleep(max(0.0, started + SAMPLE_EVERY_S - time.monotonic()))
+            for tag, t in list(pending.items()):
+                if time.monotonic() - t > SAMPLE_TIMEOUT_S:
+                    del pending[tag]
+                    ph.lost += 1
+        # Poll at a tenth of the oldest wait (2 to 100 ms): no event announces a delivery.
+        now = time.monotonic()
+        wake = min(next_view, next_post if now - ph.t0 < seconds else math.inf)
+        if pending:
+            wake = min(wake, now + min(0.1, max(0.002, (now - min(pending.values())) / 10)))
+        time.sleep(max(0.0, wake - now))
+    ph.lost += len(pending)  # N exited with these outstanding
     ph.t1 = time.monotonic()
     if c.n.alive():
         ph.cpu_pct = 100 * (cpu_s(pid) - cpu0) / (ph.t1 - ph.t0)
