@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from hartnode.gossip import hyparview, transport
+from hartnode.gossip import messages as _messages  # noqa: F401 - registers the overlay's types
 from hartnode.gossip.peer_record import PeerRecordMessage
 from hartnode.gossip.plumtree import Gossip
 from hartnode.identity import NodeIdentity
