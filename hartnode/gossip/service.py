@@ -41,6 +41,7 @@ import trio
 
 from hartnode.attestation.revocation import SignedRevocationList
 from hartnode.gossip import transport, wire
+from hartnode.gossip.admission import LinkFacts
 from hartnode.gossip.hyparview import (
     CloseLink,
     Connect,
@@ -51,6 +52,7 @@ from hartnode.gossip.hyparview import (
     RemoteProtocolError,
     Send,
 )
+from hartnode.gossip.inbound_slots import address_key
 from hartnode.gossip.messages import BROADCAST_TYPES, MEMBERSHIP_TYPES
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.peer_record import (
@@ -142,6 +144,8 @@ class GossipService:
         self.identity = identity
         self.settings = settings
         self.peers = peers
+        ov = settings.overlay
+        peers.limit_to(ov.peer_table_size, ov.active_view_size + ov.passive_view_size)
         self.trust = trust or TrustState(peers.master_public_key)
         self.on_revocations = on_revocations
         self.on_payload = on_payload
@@ -234,7 +238,8 @@ class GossipService:
             self.port = await nursery.start(
                 lambda task_status: transport.serve(
                     self.identity, self.settings.network_key, self._inbound, config=config,
-                    stats=self.transport_stats, task_status=task_status))
+                    stats=self.transport_stats, task_status=task_status,
+                    priority=lambda n: n in self._kept or self.peers.tier_of(n) != "flat"))
             self._hv.me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
             nursery.start_soon(self._timers)
             nursery.start_soon(self._bootstrap)
@@ -345,7 +350,9 @@ class GossipService:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._sender, link)
                 if existing is None:
-                    self._apply(hv.on_link_up(peer, trio.current_time()))
+                    facts = LinkFacts(address_key(conn.remote_address.rsplit(":", 1)[0]),
+                                      certified=self.peers.tier_of(peer) != "flat")
+                    self._apply(hv.on_link_up(peer, trio.current_time(), facts))
                     if self.on_link is not None:
                         self.on_link(peer, True)
                 self._send(peer, self._own_record())
@@ -644,7 +651,7 @@ class GossipService:
     def _stretch_announce_interval(self, record_bytes: int) -> None:
         """Follow the network's size: refreshes stay within the profile's record budget."""
         self.announce_interval_s = announce_interval(
-            self.settings.announce_interval, len(self.peers.entries), record_bytes,
+            self.settings.announce_interval, self.peers.announce_peers(), record_bytes,
             self.settings.overlay.record_budget)
         # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
         self.peers.ttl_ms = int(2500 * self.announce_interval_s)
