@@ -1,6 +1,7 @@
 """The ``hartnode`` command line.
 
-    hartnode init | run | status [--json] | kb verify|backup DEST|vacuum|migrate|rebuild
+    hartnode init | run | status [--json]
+             | kb verify|backup DEST|restore SRC [--force]|vacuum|migrate|rebuild
              | ledger append --kind K --reach R --payload JSON | ledger tail [--json] [-n N]
              | keys master-init PATH | cert issue|install|show|revoke
 
@@ -21,19 +22,22 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
 from hartnode.catalog import build_catalog
-from hartnode.datadir import DataDir, DataDirError, resolve
+from hartnode.datadir import BACKUP_FILES, DataDir, DataDirError, resolve
 from hartnode.errors import HintedError, find_in_group
 from hartnode.ledger import maintenance
 from hartnode.ledger.envelope import EnvelopeError
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft
 from hartnode.ledger.store import StoreError
+
+if TYPE_CHECKING:
+    from hartnode.node import StartupError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
@@ -94,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup = kb_sub.add_parser("backup", parents=[data],
                                help="consistent copy of both databases (daemon may run)")
     backup.add_argument("dest", help="new or empty directory to write the copy to")
+    restore = kb_sub.add_parser("restore", parents=[data],
+                                help="restore a `kb backup` copy into the data dir (daemon "
+                                "stopped)")
+    restore.add_argument("src", help="the directory `hartnode kb backup` wrote")
+    restore.add_argument("--force", action="store_true", help="replace the node the data dir "
+                         "holds (its key and ledger are lost)")
     kb_sub.add_parser("vacuum", parents=[data], help="VACUUM and ANALYZE (daemon stopped)")
     kb_sub.add_parser("migrate", parents=[data],
                       help="back up, migrate the schema, replay views (daemon stopped)")
@@ -181,6 +191,13 @@ def cmd_init(args: argparse.Namespace) -> int:
             value = tuple(value) if isinstance(value, list) else value
             cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{key: value})})
     config_mod.validate(cfg)
+    given = [flag for flag, (section, key) in INIT_FLAGS.items()
+             if getattr(args, f"{section}_{key}") is not None]
+    if given and dd.config_path.exists() and not dd.exists():
+        # The operator's file is never overwritten; the flags must not be lost silently.
+        raise CliError(f"{dd.config_path} exists, so {', '.join(given)} would be ignored",
+                       "put the settings in that file and run `hartnode init` without "
+                       "flags, or move the file away", EXIT_USAGE)
     identity = dd.init(cfg)
     from hartnode.ledger.node_ledger import NodeLedger
 
@@ -197,20 +214,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hartnode.node import StartupError, run_node
 
     dd = _data_dir(args)
-    if not dd.exists():
+    dd.check_usable(create=True)
+    if not dd.exists():  # refuses a ledger without its key; never rewrites the config
         dd.init(config_mod.Config())
     cfg = dd.load_config()
     logs.setup(cfg.log.level, cfg.log.format)
     try:
         trio.run(run_node, dd, cfg)
     except StartupError as e:
-        raise CliError(f"hartnode could not start: {e}", code=EXIT_STARTUP) from e
+        raise _startup_error(e) from e
     except BaseExceptionGroup as eg:
         startup = find_in_group(eg, StartupError)
         if startup is None:
             raise
-        raise CliError(f"hartnode could not start: {startup}", code=EXIT_STARTUP) from eg
+        raise _startup_error(startup) from eg
     return EXIT_OK
+
+
+def _startup_error(e: StartupError) -> CliError:
+    cause = e.__cause__
+    if isinstance(cause, HintedError):  # keep its hint on its own line
+        return CliError(f"hartnode could not start: {cause.message}", cause.hint, EXIT_STARTUP)
+    return CliError(f"hartnode could not start: {e}", code=EXIT_STARTUP)
 
 
 def _api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
@@ -253,11 +278,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(info, sort_keys=True))
     else:
         head = info["ledger"]
+        claimed = info.get("claimed_tier", info["tier"])
         print(f"node     {info['node_id']}\nversion  {info['version']}\n"
-              f"tier     {info['tier']}{' / ' + info['region'] if info.get('region') else ''}\n"
+              f"tier     {info['tier']}{' / ' + info['region'] if info.get('region') else ''}"
+              f"{' (proven by the certificate chain)' if info['tier'] != 'flat' else ''}\n"
               f"uptime   {info['uptime_s']:.0f} s\npeers    {info['peers']}\n"
               f"ledger   own seq {head['seq']}, {head['events']} events from "
               f"{head['origins']} origins")
+        if claimed != info["tier"]:
+            print(f"warning  node.tier claims {claimed}, but the installed certificate chain "
+                  f"does not prove it: peers treat this node as {info['tier']} "
+                  "(see `hartnode cert show` and the daemon's log)")
         hier = info.get("hierarchy")
         if hier and hier["tier"] != "flat":
             counts = {"pending": 0, "in_flight": 0, "acked": 0}
@@ -289,6 +320,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
 def cmd_kb(args: argparse.Namespace) -> int:
     dd = _data_dir(args)
+    if args.kb_command == "restore":
+        return _kb_restore(dd, Path(args.src), force=args.force)
     _require_init(dd, databases_only=True)
     catalog = build_catalog()
     if args.kb_command == "verify":
@@ -306,9 +339,11 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print("OK" if report.ok else f"FAILED: {report.problem_count} problems")
         return EXIT_OK if report.ok else EXIT_FAILED
     if args.kb_command == "backup":
-        written = maintenance.backup(dd.path, Path(args.dest))
+        written = maintenance.backup(dd.path, Path(args.dest), BACKUP_FILES)
         print("\n".join(f"wrote {p}" for p in written))
-        print(f"check it with: hartnode kb verify --data-dir {args.dest}")
+        print(f"check it with: hartnode kb verify --data-dir {args.dest}\n"
+              f"restore it with: hartnode kb restore {args.dest} --data-dir DIR\n"
+              "it holds the node's private key: keep it as safe as the node")
         return EXIT_OK
     lock = dd.lock()  # vacuum, migrate, rebuild need the daemon stopped
     try:
@@ -328,6 +363,34 @@ def cmd_kb(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     return EXIT_OK
+
+
+def _kb_restore(dd: DataDir, src: Path, *, force: bool) -> int:
+    if not src.is_dir():
+        raise CliError(f"{src} is not a directory", "pass the directory `hartnode kb backup "
+                       "DEST` wrote", EXIT_USAGE)
+    dd.check_usable(create=True)
+    try:
+        dd.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise CliError(f"cannot create {dd.path}: {e.strerror or e}", "check the path and "
+                       "its permissions") from e
+    lock = dd.lock()  # refuses while a daemon runs on it
+    try:
+        written = maintenance.restore(src, dd.path, BACKUP_FILES, force=force)
+    except OSError as e:
+        raise CliError(f"cannot restore into {dd.path}: {e}",
+                       "check free space and permissions; then run the restore again") from e
+    finally:
+        lock.release()
+    print("\n".join(f"restored {p}" for p in written))
+    if dd.exists():
+        print(f"node {dd.load_identity().node_id}\ncheck it with: hartnode kb verify "
+              f"--data-dir {dd.path}\nstart it with: hartnode run --data-dir {dd.path}")
+        return EXIT_OK
+    raise CliError(f"the backup holds no {dd.key_path.name}: the databases are restored, but "
+                   "the node cannot start without its key",
+                   f"copy the node's key into {dd.key_path} (mode 0600)")
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ run a node on defaults.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -56,7 +57,8 @@ class NetworkConfig:
     key: str = field(default="", metadata=_doc(
         "explicit network key, 64 hex digits, for a private network; empty = derive from name"))
     listen: str = field(default="0.0.0.0:6778", metadata=_doc(
-        "HOST:PORT the peer listener binds (WebSocket path /hart)"))
+        "HOST:PORT the peer listener binds (WebSocket path /hart); the default 0.0.0.0 is "
+        "every interface: name one address to restrict it"))
     advertise: tuple[str, ...] = field(default=(), metadata=_doc(
         "URLs peers can dial this node at, e.g. [\"ws://203.0.113.7:6778/hart\"]; empty = "
         "derived from `listen` when it names one address, else none (behind NAT: the node "
@@ -82,7 +84,15 @@ class NetworkConfig:
 @dataclass(frozen=True)
 class ApiConfig:
     listen: str = field(default="127.0.0.1:6777", metadata=_doc(
-        "HOST:PORT of the local HTTP API and UI; keep it on loopback"))
+        "HOST:PORT of the local HTTP API and UI; keep it on loopback (another address "
+        "needs `allow_remote`)"))
+    allow_remote: bool = field(default=False, metadata=_doc(
+        "true to let `listen` name a non-loopback address: the API (and its token) is "
+        "then reachable from the network, in plain HTTP"))
+    allowed_hosts: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Host header names the API answers besides localhost, 127.0.0.1, ::1 and the "
+        "`listen` address, e.g. [\"node.example.lan\"]; [\"*\"] = any (defeats the "
+        "DNS-rebinding check)"))
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,16 @@ def parse_hostport(value: str, key: str) -> tuple[str, int]:
     if port > 65535:
         raise ConfigError(f"{key}: port {port} is above 65535")
     return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(section: str, key: str, typ: Any, value: Any, from_env: bool) -> Any:
@@ -247,7 +267,15 @@ def validate(cfg: Config) -> Config:
     if cfg.network.key and not re.fullmatch(r"[0-9a-f]{64}", cfg.network.key):
         raise ConfigError("network.key: expected 64 lowercase hex digits (32 bytes) or empty")
     parse_hostport(cfg.network.listen, "network.listen")
-    parse_hostport(cfg.api.listen, "api.listen")
+    api_host, _ = parse_hostport(cfg.api.listen, "api.listen")
+    if not cfg.api.allow_remote and not is_loopback(api_host):
+        raise ConfigError(
+            f"api.listen: {api_host} is not a loopback address, so the API would be reachable "
+            "from other machines; listen on 127.0.0.1 (and reach it through an SSH tunnel "
+            "or a reverse proxy), or set api.allow_remote = true to mean it")
+    for name in cfg.api.allowed_hosts:
+        if not re.fullmatch(r"\*|[A-Za-z0-9.:_-]{1,253}", name):
+            raise ConfigError(f"api.allowed_hosts: {name!r} is not a host name or address")
     for key, urls in (("network.seeds", cfg.network.seeds),
                       ("network.advertise", cfg.network.advertise),
                       ("hierarchy.parents", cfg.hierarchy.parents)):

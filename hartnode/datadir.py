@@ -3,7 +3,7 @@
     <data dir>/
       node.key        Ed25519 seed, 32 raw bytes, mode 0600
       api.token       bearer token of the local API, mode 0600
-      hartnode.toml   the operator's settings (non-default keys only)
+      hartnode.toml   the operator's settings (non-default keys only), never rewritten
       ledger.sqlite   the signed event ledger (+ -wal, -shm)
       state.sqlite    the views (+ -wal, -shm)
       daemon.lock     held (flock) by the running daemon
@@ -14,9 +14,12 @@ Location: ``--data-dir`` > ``$HARTNODE_DATA_DIR`` > ``$XDG_DATA_HOME/hartnode``
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +32,16 @@ from hartnode.identity import NodeIdentity
 KEY_FILE = "node.key"
 TOKEN_FILE = "api.token"
 LOCK_FILE = "daemon.lock"
+DATABASE_FILES = ("ledger.sqlite", "state.sqlite")
+# What `kb backup` copies beside the databases, and `kb restore` puts back:
+# the identity, the API token, the settings, the certificate chain
+# (attestation.commands.CHAIN_FILE) and the revocation list (node.REVOCATIONS_FILE).
+BACKUP_FILES = (KEY_FILE, TOKEN_FILE, config_mod.CONFIG_FILE, "cert.chain.json",
+                "revocations.json")
+PRIVATE_MODE = 0o600
+# Every file the daemon writes is created with these: a symlink or file
+# planted under the name makes the open fail instead of redirecting the write.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class DataDirError(HintedError):
@@ -76,19 +89,72 @@ class DataDir:
                 f"{self.path} is already initialised (node.key exists)",
                 "use it as it is, or choose another --data-dir",
             )
+        self.check_usable(create=True)
+        self.refuse_orphan_ledger()
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             identity = NodeIdentity.generate()
-            _write_private(self.key_path, identity.seed)
+            write_private(self.key_path, identity.seed)
             if not self.token_path.exists():
-                _write_private(self.token_path, secrets.token_urlsafe(32).encode() + b"\n")
-            header = "# hartnode settings; see config/hartnode.toml for every key and its doc\n"
-            self.config_path.write_text(
-                header + config_mod.render_toml(settings, only_changed=True), encoding="utf-8"
-            )
+                write_private(self.token_path, secrets.token_urlsafe(32).encode() + b"\n")
+            if not self.config_path.exists():  # the operator's file is never overwritten
+                header = "# hartnode settings; see config/hartnode.toml for every key and its doc\n"
+                write_private(self.config_path, (
+                    header + config_mod.render_toml(settings, only_changed=True)).encode())
+            self.create_databases()
         except OSError as e:
             raise DataDirError(f"cannot create {self.path}: {e}", "check permissions") from e
         return identity
+
+    def check_usable(self, *, create: bool = False) -> None:
+        """Refuse a path that is not a directory this process can use.
+
+        ``create``: a missing directory is fine (it will be made), as long as
+        its nearest existing ancestor is a directory.
+
+        Raises:
+            DataDirError: a file where the directory should be, or no access.
+        """
+        path = self.path
+        if not path.exists():
+            if not create:
+                raise DataDirError(f"{path} does not exist",
+                                   "run `hartnode init` first, or pass --data-dir")
+            parent = path.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            if not parent.is_dir():
+                raise DataDirError(f"cannot create {path}: {parent} is not a directory",
+                                   "choose another --data-dir (or $HARTNODE_DATA_DIR)")
+            return
+        if not path.is_dir():
+            raise DataDirError(f"{path} is not a directory",
+                               "point --data-dir (or $HARTNODE_DATA_DIR) at the node's directory")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise DataDirError(f"cannot read {path}: permission denied",
+                               "run as the user that owns it (e.g. `sudo -u hartnode ...`)")
+
+    def refuse_orphan_ledger(self) -> None:
+        """Refuse to make a new key beside a ledger: that ledger holds another
+        node's feed (a backup restored without its ``node.key``), and a new
+        identity would start a second feed on top of it.
+
+        Raises:
+            DataDirError: ``ledger.sqlite`` exists but ``node.key`` does not.
+        """
+        if not self.exists() and (self.path / DATABASE_FILES[0]).exists():
+            raise DataDirError(
+                f"{self.path} holds a ledger but no {KEY_FILE}: starting would make a new node "
+                "on top of the old node's feed",
+                f"restore {KEY_FILE} from your backup (mode 0600), or restore the whole backup "
+                "with `hartnode kb restore SRC`")
+
+    def create_databases(self) -> None:
+        """Create missing (empty) database files with mode 0600, whatever the umask;
+        SQLite gives the -wal and -shm files the same mode."""
+        for name in DATABASE_FILES:
+            with contextlib.suppress(FileExistsError):
+                write_private(self.path / name, b"")
 
     def load_identity(self) -> NodeIdentity:
         """Read ``node.key``; refuse a key others can read.
@@ -118,14 +184,36 @@ class DataDir:
         return NodeIdentity.from_seed(seed)
 
     def load_token(self) -> str:
+        """Read ``api.token``; refuse one others can read, like the key.
+
+        Raises:
+            DataDirError: missing, unreadable, empty, or too open.
+        """
         try:
-            return self.token_path.read_text(encoding="ascii").strip()
-        except OSError as e:
+            st = self.token_path.stat()
+            token = self.token_path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as e:
             raise DataDirError(f"cannot read {self.token_path}: {e}",
                                "run `hartnode init` or check permissions") from e
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise DataDirError(
+                f"{self.token_path} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
+                f"run `chmod 600 {self.token_path}`",
+            )
+        if not token:
+            raise DataDirError(f"{self.token_path} is empty",
+                               "restore it from your backup, or write a new random token")
+        return token
 
     def load_config(self, environ: Mapping[str, str] | None = None) -> config_mod.Config:
-        return config_mod.load(self.config_path, environ)
+        """The config layers; a data dir that is a file or unreadable is a DataDirError."""
+        if self.path.exists():
+            self.check_usable()
+        try:
+            return config_mod.load(self.config_path, environ)
+        except OSError as e:
+            raise DataDirError(f"cannot read {self.config_path}: {e}",
+                               "check the path and its permissions") from e
 
     def lock(self) -> DaemonLock:
         """Take the daemon lock. Raises DataDirError when another process holds it."""
@@ -150,7 +238,11 @@ class DaemonLock:
 
     @classmethod
     def acquire(cls, path: Path) -> DaemonLock:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise DataDirError(f"cannot open {path}: {e}",
+                               "check the data directory's path and permissions") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -167,11 +259,54 @@ class DaemonLock:
             self.fd = -1
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file with mode 0600, durably."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def write_private(path: Path, data: bytes | Path, *, mode: int = PRIVATE_MODE) -> None:
+    """Write ``data`` (bytes, or a file's contents, streamed) to a new file
+    (mode 0600 by default, whatever the umask), durably.
+
+    O_EXCL|O_NOFOLLOW: an existing file or a planted symlink makes it fail
+    (FileExistsError, or OSError ELOOP) instead of writing through it.
+    """
+    fd = os.open(path, _CREATE_FLAGS, mode)
     try:
-        os.write(fd, data)
+        os.fchmod(fd, mode)  # the umask may have taken bits off
+        if isinstance(data, Path):
+            with data.open("rb") as src, os.fdopen(os.dup(fd), "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        else:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+def replace_private(path: Path, data: bytes | Path, *, mode: int = PRIVATE_MODE) -> None:
+    """Replace ``path`` atomically with ``data``: readers see the old file or the new.
+
+    The temporary file is ``<name>.tmp`` beside it (``revocations.json.tmp``), created with
+    :func:`write_private` (O_EXCL|O_NOFOLLOW). A leftover one from a crash,
+    or a symlink planted there, is unlinked (the link itself, never its
+    target) and the create tried once more.
+    """
+    tmp = path.with_name(path.name + ".tmp")  # per target: two files never share one
+    try:
+        write_private(tmp, data, mode=mode)
+    except OSError as e:
+        if not isinstance(e, FileExistsError) and e.errno != errno.ELOOP:
+            raise
+        tmp.unlink(missing_ok=True)
+        write_private(tmp, data, mode=mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)

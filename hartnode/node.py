@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
+import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -35,7 +35,7 @@ from hartnode.attestation.revocation import (
 )
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
-from hartnode.datadir import DataDir, DataDirError
+from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
 from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
@@ -59,6 +59,28 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 FEED_CONFIRM_TIMEOUT_S = 30.0
 REVOCATIONS_FILE = "revocations.json"  # the newest master-signed list this node holds
 T = TypeVar("T")
+
+
+def json_form(value: object) -> object:
+    """A JSON-safe copy of a stats value: dataclasses become objects, mappings
+    (Counters included) objects with string keys (a tuple key joined with
+    "/"), tuples and sets lists, bytes hex; anything else its ``str``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_form(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): json_form(v)
+                for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [json_form(v) for v in sorted(value, key=str)]
+    if isinstance(value, list | tuple):
+        return [json_form(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
 
 
 class StartupError(Exception):
@@ -103,22 +125,36 @@ class Node:
     # -- ApiBackend ------------------------------------------------------
 
     async def node_info(self) -> dict[str, object]:
-        return {
+        """``GET /api/v1/node``, ``status --json``. ``tier`` is the standing the
+        installed chain proves (what peers grant), ``claimed_tier`` the config's.
+        Every stats object goes through ``json_form``: a Counter keyed by
+        anything stays valid JSON (issue #8: ``asdict`` made tuple keys)."""
+        proven = self.hierarchy.settings if self.hierarchy is not None else None
+        gossip = self.gossip
+        info = {
             "node_id": self.node_id,
             "short_id": short_id(self.node_id),
             "version": __version__,
-            "tier": self.cfg.node.tier,
-            "region": self.cfg.node.region,
+            "tier": proven.tier if proven is not None else "flat",
+            "region": proven.region if proven is not None else "",
+            "claimed_tier": self.cfg.node.tier,
+            "claimed_region": self.cfg.node.region,
             "network": self.cfg.network.name,
             "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
             "peers": self._active_peers(),
             "ledger": await self.ledger_head(),
-            "overlay": self.gossip.overview() if self.gossip is not None else None,
-            "replication": (dataclasses.asdict(self.replication.stats)
-                            if self.replication is not None else None),
+            "overlay": gossip.overview() if gossip is not None else None,
+            "replication": self.replication.stats if self.replication is not None else None,
             "hierarchy": (await self.hierarchy.status()
                           if self.hierarchy is not None else None),
+            "stats": {
+                "gossip": gossip.stats if gossip is not None else None,
+                "transport": gossip.transport_stats if gossip is not None else None,
+                "trust": gossip.trust.counts if gossip is not None else None,
+                "peer_records": gossip.peers.counts if gossip is not None else None,
+            },
         }
+        return json_form(info)  # type: ignore[return-value]
 
     def _active_peers(self) -> int:
         if self.gossip is None:
@@ -301,46 +337,100 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
                       revocations=trust.current.revocations if trust.current else None)
 
     def keep(signed: SignedRevocationList) -> None:
-        # Written atomically: a crash leaves the old list or the new, never half.
-        tmp = revocations_file.with_suffix(".tmp")
-        tmp.write_bytes(revocation_file_bytes(signed))
-        os.replace(tmp, revocations_file)
+        # Written atomically (a crash leaves the old list or the new, never
+        # half), through a temp file a planted symlink cannot redirect.
+        try:
+            replace_private(revocations_file, revocation_file_bytes(signed))
+        except OSError as e:  # the list is applied in memory; peers resend it on connect
+            log.warning("cannot save the revocation list", extra={"fields": {
+                "path": str(revocations_file), "error": str(e)}})
 
     gossip = GossipService(identity, settings, table, trust=trust)
     gossip.register(LinkService("revocations file", on_revocations=keep))
     return gossip
 
 
-def hierarchy_settings(cfg: Config, gossip: GossipService) -> HierarchySettings:
-    """This node's place in the hierarchy: the standing its own chain proves.
+def tier_standing(claimed: str, *, chain_installed: bool, master_pinned: bool,
+                  proven: str, proven_region: str, error: str = "") -> tuple[str, str, list[str]]:
+    """The standing a node syncs with, and what to warn the operator of.
 
-    A tier claimed in config without a chain that proves it (no master key,
-    no chain, an invalid or revoked one, another tier) syncs as ``flat``:
-    peers would not treat it as more either.
+    ``proven`` is what the installed chain proves against the pinned master
+    key (``flat`` without either). The node takes a tier only when the
+    config claims it and the chain proves it: peers would not treat it as
+    more either. Returns (tier, region, warnings).
     """
-    standing = "flat", ""
+    warnings = []
+    if chain_installed and not master_pinned:
+        warnings.append("a certificate chain is installed but trust.master_key is not set: "
+                        "nothing can check it, so this node syncs as flat; set trust.master_key "
+                        "to the network's master public key")
+    if claimed == proven:
+        return (proven, proven_region, warnings) if proven != "flat" else ("flat", "", warnings)
+    if proven != "flat":
+        warnings.append(f"the installed chain proves tier {proven} but node.tier is {claimed}; "
+                        f"syncing as flat until they agree: set node.tier = \"{proven}\"")
+    elif master_pinned and chain_installed:
+        warnings.append(f"node.tier claims {claimed} but the installed chain proves nothing "
+                        f"({error or 'invalid'}); syncing as flat: reinstall a valid chain "
+                        "with `hartnode cert install`")
+    elif not chain_installed:
+        warnings.append(f"node.tier claims {claimed} but no certificate chain is installed; "
+                        "syncing as flat: install one with `hartnode cert install`, or set "
+                        "node.tier = \"flat\"")
+    return "flat", "", warnings
+
+
+def hierarchy_settings(cfg: Config, gossip: GossipService) -> HierarchySettings:
+    """This node's place in the hierarchy: the standing its own chain proves
+    (see ``tier_standing``); each disagreement with the config is logged."""
     master = gossip.peers.master_public_key
+    proven, proven_region, error = "flat", "", ""
     if master is not None and gossip.settings.chain:
         current = gossip.trust.current
-        verified, error = effective_tier(
+        verified, chain_error = effective_tier(
             gossip.settings.chain, master_public_key=master, now_ms=time.time_ns() // 1_000_000,
             revocations=current.revocations if current else None,
             presenter_node_id=gossip.node_id)
-        if verified.tier == cfg.node.tier:
-            standing = verified.tier, verified.region
-        else:
-            log.warning("hierarchy: this node's chain does not prove its tier; syncing as flat",
-                        extra={"fields": {"claimed": cfg.node.tier, "proven": verified.tier,
-                                          "error": error.reason if error else ""}})
+        proven, proven_region = verified.tier, verified.region
+        error = chain_error.reason if chain_error else ""
+    tier, region, warnings = tier_standing(
+        cfg.node.tier, chain_installed=bool(gossip.settings.chain),
+        master_pinned=master is not None, proven=proven, proven_region=proven_region,
+        error=error)
+    for text in warnings:
+        log.warning("tier: %s", text, extra={"fields": {
+            "claimed": cfg.node.tier, "proven": proven, "error": error}})
     h = cfg.hierarchy
-    return HierarchySettings(tier=standing[0], region=standing[1], parents=h.parents,
+    return HierarchySettings(tier=tier, region=region, parents=h.parents,
                              retry_min=float(h.retry_min), retry_max=float(h.retry_max),
                              ack_timeout=float(h.ack_timeout))
 
 
 def open_node(data_dir: DataDir, cfg: Config, catalog: Catalog) -> NodeLedger:
+    data_dir.refuse_orphan_ledger()
     identity = data_dir.load_identity()
+    try:
+        data_dir.create_databases()  # mode 0600 before SQLite makes them with the umask's
+    except OSError as e:
+        raise DataDirError(f"cannot create the databases in {data_dir.path}: {e}",
+                           "check the data directory's permissions") from e
     return NodeLedger(data_dir.path, identity, catalog, create=True)
+
+
+def ready_fields(cfg: Config, node_id: str, api_addr: tuple[str, int], peer_port: int,
+                 data_dir: DataDir) -> dict[str, object]:
+    """The ``ready`` log line's fields. The peer listener binds every interface
+    by default: the line says where it listens, and how to narrow it."""
+    peer_host = parse_hostport(cfg.network.listen, "network.listen")[0]
+    shown = f"[{peer_host}]" if ":" in peer_host else peer_host
+    fields: dict[str, object] = {
+        "node_id": node_id, "api": f"http://{api_addr[0]}:{api_addr[1]}",
+        "peer_listen": f"{shown}:{peer_port}", "peer_port": peer_port,
+        "data_dir": str(data_dir.path), "version": __version__}
+    if peer_host in ("0.0.0.0", "::", ""):
+        fields["peer_listen_hint"] = ("peers can connect on every interface; set "
+                                      "network.listen = \"IP:PORT\" to restrict it")
+    return fields
 
 
 async def run_node(
@@ -445,17 +535,16 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,
-                    metrics=registry, task_status=task_status))
+                    metrics=registry, allowed_hosts=cfg.api.allowed_hosts,
+                    task_status=task_status))
             except (ApiBindError, ApiServerError) as e:
                 raise StartupError(str(e)) from e
             period = sdnotify.watchdog_period()
             if period is not None:
                 nursery.start_soon(sdnotify.watchdog_loop, period)
             sdnotify.ready(f"serving API on {api_addr[0]}:{api_addr[1]}")
-            log.info("ready", extra={"fields": {
-                "node_id": node.node_id, "api": f"http://{api_addr[0]}:{api_addr[1]}",
-                "peer_port": peer_port,
-                "data_dir": str(data_dir.path), "version": __version__}})
+            log.info("ready", extra={"fields": ready_fields(
+                cfg, node.node_id, api_addr, peer_port, data_dir)})
             if on_ready is not None:
                 on_ready(api_addr)
             task_status.started(api_addr)

@@ -20,7 +20,6 @@ file (see ``revocation``), key files (32-byte seed, mode 0600, see
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -58,7 +57,7 @@ from hartnode.attestation.revocation import (
     revocation_file_bytes,
     sign_revocations,
 )
-from hartnode.datadir import KEY_FILE, DataDir, DataDirError
+from hartnode.datadir import KEY_FILE, DataDir, DataDirError, replace_private, write_private
 from hartnode.errors import HintedError
 from hartnode.identity import NodeIdentity, is_node_id
 
@@ -145,26 +144,21 @@ def _read(path: Path, limit: int, what: str) -> bytes:
 
 
 def _write(path: Path, data: bytes, *, replace: bool) -> None:
-    """Write a public file (0644) durably: new only, or replaced atomically."""
-    target = path if not replace else path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    """Write a public file (0644) durably: new only, or replaced atomically
+    (through the data dir's one O_EXCL|O_NOFOLLOW helper: no planted symlink
+    redirects the write)."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        if replace:
+            # rename() is atomic: readers see the old file or the new one, never half.
+            replace_private(path, data, mode=0o644)
+        else:
+            write_private(path, data, mode=0o644)
     except FileExistsError:
         raise CommandError(f"{path} already exists", "choose another output path or "
                            "remove the old file", usage=True) from None
     except OSError as e:
-        raise CommandError(f"cannot create {path}: {e}", "check the path and permissions") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            # rename() is atomic: readers see the old file or the new one, never half.
-            os.replace(target, path)
-    except OSError as e:
-        target.unlink(missing_ok=True)
-        raise CommandError(f"cannot write {path}: {e}", "check free space and permissions") from e
+        raise CommandError(f"cannot write {path}: {e}", "check the path, free space and "
+                           "permissions") from e
     master_key.fsync_dir(path.parent)
 
 

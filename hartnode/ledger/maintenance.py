@@ -33,6 +33,7 @@ import apsw
 import blake3
 
 from hartnode.catalog import Catalog
+from hartnode.datadir import replace_private, write_private
 from hartnode.identity import verify_signature
 from hartnode.ledger import store
 from hartnode.ledger.envelope import EnvelopeError, envelope_text
@@ -253,25 +254,43 @@ def _verify_views(conn: apsw.Connection, views: ViewRegistry, report: VerifyRepo
                            "ledger or not yet applied (run `hartnode kb rebuild`)")
 
 
-def backup(data_dir: Path, dest: Path) -> list[Path]:
-    """Consistent copies of both databases into the new directory ``dest``.
+def _unusable_dest(dest: Path, e: OSError) -> store.StoreError:
+    return store.StoreError(f"cannot write the backup to {dest}: {e.strerror or e}",
+                            "choose a new or empty directory on a writable disk")
+
+
+def backup(data_dir: Path, dest: Path, files: Sequence[str] = ()) -> list[Path]:
+    """Consistent copies of both databases, and of ``files`` (names in the data
+    dir; missing ones are skipped), into the new directory ``dest``.
 
     The views are copied first: the ledger copy is then at least as new, so
-    the copy's watermark never points past its ledger.
+    the copy's watermark never points past its ledger. ``dest`` is made with
+    mode 0700 and every file in it 0600: it holds the node's key.
 
     Raises:
-        store.StoreError: ``dest`` is not empty, or a database cannot be read.
+        store.StoreError: ``dest`` is not empty, not a directory, not
+            writable, or a database cannot be read.
     """
-    if dest.exists() and any(dest.iterdir()):
-        raise store.StoreError(f"{dest} is not empty", "choose a new or empty directory")
-    created = not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if dest.exists() and not dest.is_dir():
+            raise store.StoreError(f"{dest} is not a directory",
+                                   "choose a new or empty directory for the backup")
+        if dest.exists() and any(dest.iterdir()):
+            raise store.StoreError(f"{dest} is not empty", "choose a new or empty directory")
+        created = not dest.exists()
+        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if created:
+            os.chmod(dest, 0o700)  # mkdir's mode is cut by the umask
+    except OSError as e:
+        raise _unusable_dest(dest, e) from e
     written: list[Path] = []
     try:
         for kind in (store.STATE, store.LEDGER):
             conn = store.open_database(data_dir, kind, readonly=True, maintenance=True)
             try:
-                store.vacuum_into(conn, dest / kind.file)
+                # An empty 0600 file first: VACUUM INTO fills it, keeping its mode.
+                write_private(dest / kind.file, b"")
+                conn.execute("VACUUM INTO ?", (str(dest / kind.file),))
             finally:
                 conn.close()
             written.append(dest / kind.file)
@@ -280,15 +299,58 @@ def backup(data_dir: Path, dest: Path) -> list[Path]:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        for name in files:
+            if not (data_dir / name).is_file():
+                continue
+            write_private(dest / name, data_dir / name)
+            written.append(dest / name)
         store.fsync_dir(dest)
-    except BaseException:
+    except BaseException as e:
         # No half copy: a retry into the same place must work. DEST was empty,
         # so whatever is there now (a finished or a half-written file) is ours.
-        for kind in (store.STATE, store.LEDGER):
-            (dest / kind.file).unlink(missing_ok=True)
+        for path in dest.iterdir() if dest.is_dir() else ():
+            path.unlink(missing_ok=True)
         if created:
             dest.rmdir()
+        if isinstance(e, OSError):
+            raise _unusable_dest(dest, e) from e
         raise
+    return written
+
+
+def restore(src: Path, data_dir: Path, files: Sequence[str], *, force: bool = False
+            ) -> list[Path]:
+    """Copy a ``backup`` at ``src`` into ``data_dir`` (the daemon stopped: the
+    caller holds its lock). Every file is written 0600 through a temp file and
+    renamed into place; the databases' old -wal and -shm files are removed
+    first, so SQLite cannot replay them onto the restored copy.
+
+    Raises:
+        store.StoreError: ``src`` holds no backup, or ``data_dir`` is not
+            empty and ``force`` is not given.
+    """
+    databases = [kind.file for kind in (store.LEDGER, store.STATE)]
+    missing = [name for name in databases if not (src / name).is_file()]
+    if missing:
+        raise store.StoreError(f"{src} is not a hartnode backup ({', '.join(missing)} missing)",
+                               "pass the directory `hartnode kb backup DEST` wrote")
+    present = sorted(p.name for p in data_dir.iterdir() if p.name != "daemon.lock")
+    if present and not force:
+        node = any(name in present for name in (*databases, *files))
+        raise store.StoreError(
+            f"{data_dir} {'already holds a node' if node else 'is not empty'} "
+            f"({', '.join(present[:5])}{', ...' if len(present) > 5 else ''})",
+            "restore into a new or empty data directory, or pass --force to replace what "
+            "is there (a node's current key and ledger are lost)")
+    for name in databases:  # a stale WAL would be replayed onto the restored copy
+        for side in ("-wal", "-shm"):
+            (data_dir / f"{name}{side}").unlink(missing_ok=True)
+    written: list[Path] = []
+    for name in (*databases, *files):
+        if not (src / name).is_file():
+            continue  # e.g. no chain: a file of the data dir's is kept, never deleted
+        replace_private(data_dir / name, src / name)
+        written.append(data_dir / name)
     return written
 
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 import trio
@@ -60,6 +62,16 @@ HEALTH_TIMEOUT_S = 5.0
 _JOIN_GRACE_S = 2.0
 
 _PUBLIC_ROUTES = frozenset({"/healthz"})
+#: Host header names every API answers to: loopback. A DNS-rebinding page
+#: (evil.example resolving to 127.0.0.1) sends its own name and is refused.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: Largest request body, bytes (aiohttp answers 413 beyond it). The biggest
+#: legitimate one is a revocation list file or an event's payload.
+MAX_BODY_BYTES = 1 << 20
+#: Deepest nesting of arrays and objects a JSON body may have: json.loads
+#: recurses, so a 100,000-deep body would otherwise end in RecursionError.
+MAX_JSON_DEPTH = 32
+_JSON_TOKENS = re.compile(rb'[\[\]{}"\\]')
 _TOKEN_HINT = (
     "send the header 'Authorization: Bearer <token>'; the token is in the api.token "
     "file of the node's data directory"
@@ -139,6 +151,65 @@ def _json_error(status: int, error: str, hint: str, **headers: str) -> web.Respo
     return web.json_response({"error": error, "hint": hint}, status=status, headers=headers)
 
 
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in JSON text, without parsing it
+    (brackets inside strings do not count). Linear and non-recursive."""
+    depth = deepest = 0
+    in_string = False
+    escaped_at = -1  # the position of the character a backslash escapes
+    for m in _JSON_TOKENS.finditer(data):
+        c = m.group()
+        if m.start() == escaped_at:
+            continue
+        if in_string:
+            if c == b"\\":
+                escaped_at = m.start() + 1
+            elif c == b'"':
+                in_string = False
+        elif c == b'"':
+            in_string = True
+        elif c in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def parse_json_body(data: bytes) -> object:
+    """Parse a request body; raises ApiRequestError (400) naming what is wrong."""
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ApiRequestError(f"the body nests {depth} levels deep; at most {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ApiRequestError(f"the body is not JSON: {exc}") from exc
+
+
+def host_allowed(host_header: str, port: int, allowed: Collection[str]) -> bool:
+    """Whether a ``Host`` header names this API: an allowed name, and the port
+    the request came in on (absent only for port 80)."""
+    if "*" in allowed:
+        return True
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([^:\[\]]+)(?::(\d{1,5}))?",
+                     host_header.strip())
+    if m is None:
+        return False
+    name = (m.group(1) or m.group(3) or "").lower().rstrip(".")
+    given = m.group(2) or m.group(4)
+    given_port = int(given) if given else 80
+    return name in allowed and given_port == port
+
+
+def allowed_host_names(listen_host: str, extra: Collection[str] = ()) -> frozenset[str]:
+    """The names the API answers to: loopback, the configured address, ``extra``."""
+    names = set(LOCAL_HOSTS) | {h.lower().rstrip(".") for h in extra}
+    if listen_host not in ("0.0.0.0", "::", ""):
+        names.add(listen_host.lower())
+    return frozenset(names)
+
+
 def _bearer_token(request: web.Request) -> bytes | None:
     """The credentials of an ``Authorization: Bearer`` header, or None."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -153,8 +224,10 @@ class _Api:
     """Request handlers and middleware, bound to one node's state."""
 
     def __init__(
-        self, *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry
+        self, *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry,
+        allowed_hosts: Collection[str],
     ) -> None:
+        self._allowed_hosts = frozenset(allowed_hosts)
         self._bridge = bridge
         self._token = token.encode()
         self._backend = backend
@@ -168,7 +241,9 @@ class _Api:
         route = resource.canonical if resource is not None else "unmatched"
         try:
             # `is None`, not `or`: a Response is a (possibly empty) mapping.
-            refusal = self._refuse_unauthorized(request, route)
+            refusal = self._refuse_host(request)
+            if refusal is None:
+                refusal = self._refuse_unauthorized(request, route)
             response = refusal if refusal is not None else await handler(request)
         except web.HTTPException as exc:
             response = self._http_error(request, exc)
@@ -190,6 +265,20 @@ class _Api:
         log.debug("api: %s %s -> %d", request.method, request.path, response.status)
         return response
 
+    def _refuse_host(self, request: web.Request) -> web.Response | None:
+        """DNS rebinding: a page at evil.example, resolved to 127.0.0.1, reaches
+        this API from the operator's browser with its own Host name. Only the
+        names this API is known by are answered, before the token is looked at."""
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = int(sockname[1]) if sockname else 0
+        host = request.headers.get("Host", "")
+        if host_allowed(host, port, self._allowed_hosts):
+            return None
+        return _json_error(
+            421, f"this API does not answer to Host {host[:100]!r}",
+            "use http://127.0.0.1:PORT/ (or localhost); to reach it under another name, "
+            "add that name to api.allowed_hosts")
+
     def _refuse_unauthorized(self, request: web.Request, route: str) -> web.Response | None:
         if route in _PUBLIC_ROUTES:
             return None
@@ -208,6 +297,8 @@ class _Api:
     def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
         if exc.status == 404:
             hint = "check the URL; the API lives under /api/v1/"
+        elif exc.status == 413:
+            hint = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
         elif exc.status == 405:
             hint = f"use one of: {exc.headers.get('Allow', 'GET')}"
         else:
@@ -235,10 +326,7 @@ class _Api:
 
     async def append_event(self, request: web.Request) -> web.Response:
         """``POST /api/v1/events`` with ``{"kind", "reach", "payload"}``: the stored event."""
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise ApiRequestError(f"the body is not JSON: {exc}") from exc
+        body = parse_json_body(await request.read())
         if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
             raise ApiRequestError('expected {"kind": str, "reach": str, "payload": {...}}')
         reach = body.get("reach", "network")
@@ -277,7 +365,8 @@ class _Api:
 
 
 def create_app(
-    *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry
+    *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry,
+    allowed_hosts: Collection[str] = LOCAL_HOSTS,
 ) -> web.Application:
     """Build the aiohttp application (routes and middleware).
 
@@ -286,14 +375,17 @@ def create_app(
         token: the bearer token every route but /healthz requires.
         backend: the daemon's trio-side implementation of the API.
         metrics: where requests are counted and what /metrics renders.
+        allowed_hosts: the ``Host`` names answered (421 for any other);
+            ``"*"`` answers any.
 
     Raises:
         ValueError: ``token`` is empty (it would let anyone in).
     """
     if not token:
         raise ValueError("the API token must not be empty")
-    api = _Api(bridge=bridge, token=token, backend=backend, metrics=metrics)
-    app = web.Application(middlewares=[api.middleware])
+    api = _Api(bridge=bridge, token=token, backend=backend, metrics=metrics,
+               allowed_hosts=allowed_hosts)
+    app = web.Application(middlewares=[api.middleware], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/api/v1/node", api.node)
     app.router.add_get("/api/v1/peers", api.peers)
@@ -390,6 +482,7 @@ async def serve_api(
     token: str,
     backend: ApiBackend,
     metrics: Registry,
+    allowed_hosts: Collection[str] = (),
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the HTTP API until cancelled. A trio service (DESIGN §2).
@@ -406,6 +499,8 @@ async def serve_api(
         token: the bearer token (contents of ``api.token``).
         backend: the daemon's implementation of :class:`ApiBackend`.
         metrics: the daemon's registry; requests are counted in it.
+        allowed_hosts: ``Host`` names answered besides loopback and ``host``
+            (``api.allowed_hosts``).
         task_status: receives ``(host, bound_port)``.
 
     Raises:
@@ -420,7 +515,8 @@ async def serve_api(
     # The failure is raised only after the bridge's nursery has exited, so
     # callers see ApiBindError itself, not an ExceptionGroup around it.
     async with open_bridge() as bridge:
-        app = create_app(bridge=bridge, token=token, backend=backend, metrics=metrics)
+        app = create_app(bridge=bridge, token=token, backend=backend, metrics=metrics,
+                         allowed_hosts=allowed_host_names(host, allowed_hosts))
         server = _ServerThread(app, host, port, trio.lowlevel.current_trio_token())
         server.thread.start()
         try:
