@@ -475,8 +475,11 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
     # Events several services hear, fanned out in subscription order.
     committed: Subscribers[list[Event]] = Subscribers()
     ingested: Subscribers[IngestResult] = Subscribers()
+    # Own appends wait until a peer confirmed this node's feed head, unless
+    # this is the first node of a network (no one to ask).
+    feed_gate = trio.Event() if cfg.network.seeds else None
     committer = Committer(node_ledger, access, max_batch=cfg.ledger.group_commit_max,
-                          metrics=metrics, on_committed=committed)
+                          metrics=metrics, on_committed=committed, gate=feed_gate)
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             # Catch up views left behind by a crash before taking requests.
@@ -513,9 +516,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
-            if cfg.network.seeds:  # the first node of a network has no one to ask
-                committer.gate = trio.Event()
-                nursery.start_soon(confirm_own_feed, replication, committer.gate)
+            if feed_gate is not None:
+                nursery.start_soon(confirm_own_feed, replication, feed_gate)
             await nursery.start(committer.run)
             try:
                 peer_port = await nursery.start(gossip.run)
