@@ -30,12 +30,14 @@ from typing import ParamSpec
 import trio
 
 from hartnode.gossip import wire
+from hartnode.gossip.admission import LinkFacts
 from hartnode.gossip.bootstrap import parse_url
 from hartnode.gossip.hyparview import HyParView, PeerInfo
+from hartnode.gossip.inbound_slots import address_key
 from hartnode.gossip.link_service import ServiceTable
 from hartnode.gossip.links import PACE_BACKLOG, Connection, Link, Transport
 from hartnode.gossip.overlay_config import OverlayConfig
-from hartnode.gossip.peer_record import PeerRecordMessage
+from hartnode.gossip.peer_record import PeerRecordMessage, PeerTable
 from hartnode.gossip.token_bucket import TokenBucket
 from hartnode.gossip.transport import DialError, LinkClosed, TransportConfig, TransportStats
 from hartnode.gossip.trust import TrustState
@@ -62,6 +64,7 @@ class LinkTable:
     """Link bookkeeping and the per-link tasks; ``GossipService`` adds the cores."""
 
     identity: NodeIdentity
+    peers: PeerTable
     transport: Transport
     trust: TrustState
     stats: GossipStats
@@ -313,7 +316,10 @@ class LinkTable:
         """Greet the peer; tell the cores and services unless the link replaces one."""
         assert self._hv is not None
         if not replacing:
-            self._apply(self._hv.on_link_up(peer, trio.current_time()))
+            conn = self._links[peer].conn
+            facts = LinkFacts(address_key(conn.remote_address.rsplit(":", 1)[0]),
+                              certified=self.peers.tier_of(peer) != "flat")
+            self._apply(self._hv.on_link_up(peer, trio.current_time(), facts))
         self.send(peer, self._own_record())
         revocations = self.trust.message()
         if revocations is not None:  # a neighbour back from away pulls it on connect

@@ -34,6 +34,7 @@ class Connection(Protocol):
     """One authenticated link, as ``transport.SecureConnection`` offers it."""
 
     remote_node_id: str
+    remote_address: str  # HOST:PORT of the other end
     last_frame_bytes: int
 
     @property
@@ -49,11 +50,15 @@ class Connection(Protocol):
 
 
 class Transport(Protocol):
-    """Listener and dialler; both raise and count as ``hartnode.gossip.transport`` does."""
+    """Listener and dialler; both raise and count as ``hartnode.gossip.transport`` does.
+
+    ``priority(node_id)``: whether a peer may take the listener's reserved slots.
+    """
 
     async def serve(self, identity: NodeIdentity, network_key: bytes,
                     handler: Callable[[Connection], Awaitable[None]], *,
                     config: transport.TransportConfig, stats: transport.TransportStats,
+                    priority: Callable[[str], bool] | None = None,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None: ...
 
     async def dial(self, nursery: trio.Nursery, host: str, port: int, identity: NodeIdentity,
@@ -68,9 +73,10 @@ class SocketTransport:
     async def serve(self, identity: NodeIdentity, network_key: bytes,
                     handler: Callable[[Connection], Awaitable[None]], *,
                     config: transport.TransportConfig, stats: transport.TransportStats,
+                    priority: Callable[[str], bool] | None = None,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         await transport.serve(identity, network_key, handler, config=config, stats=stats,
-                              task_status=task_status)
+                              priority=priority, task_status=task_status)
 
     async def dial(self, nursery: trio.Nursery, host: str, port: int, identity: NodeIdentity,
                    network_key: bytes, *, expected_node_id: str | None = None,

@@ -63,7 +63,8 @@ class Records:
 
     def stretch(self, record_bytes: int) -> None:
         """Follow the network's size: refreshes stay within the profile's record budget."""
-        self.interval_s = announce_interval(self.base_interval, len(self.peers.entries),
+        # Only certified or linked peers count (net: sybil records must not stretch it).
+        self.interval_s = announce_interval(self.base_interval, self.peers.announce_peers(),
                                             record_bytes, self.record_budget)
         # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
         self.peers.ttl_ms = int(2500 * self.interval_s)

@@ -92,6 +92,8 @@ class GossipService(LinkTable):
         self.settings = settings
         self._network_key = settings.network_key
         self.peers = peers
+        ov = settings.overlay
+        peers.limit_to(ov.peer_table_size, ov.active_view_size + ov.passive_view_size)
         self.trust = trust or TrustState(peers.master_public_key)
         self.rng = rng or random.Random()
         self.transport = transport or SocketTransport()
@@ -171,7 +173,8 @@ class GossipService(LinkTable):
             self._nursery = nursery
             self.port = await nursery.start(partial(
                 self.transport.serve, self.identity, self.settings.network_key, self._inbound,
-                config=self._transport_config, stats=self.transport_stats))
+                config=self._transport_config, stats=self.transport_stats,
+                priority=lambda n: n in self._kept or self.peers.tier_of(n) != "flat"))
             self._hv.me = PeerInfo(self.node_id, next(iter(self._advertised()), ""))
             nursery.start_soon(self._timers)
             nursery.start_soon(bootstrap, self.settings.seeds, self.peers, self._dial_contacts,

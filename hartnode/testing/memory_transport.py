@@ -15,6 +15,8 @@ encoded wire messages over bounded memory channels, so
   a peer that stops reading pushes back on its sender, as TCP does;
 - Ping is answered and Close ends the link, as in ``transport``; a link that
   receives nothing for ``idle_timeout`` ends;
+- ``remote_address`` is ``HOST:PORT`` dialled, or ``mem-<short id>:1`` for the
+  dialler: each node its own address group;
 - with trio's autojump clock, times are exact: nothing here waits on a real
   clock. ``dials`` records every dial (virtual time, host, port, expected id).
 """
@@ -85,8 +87,10 @@ class MemoryTransport:
     async def serve(self, identity: NodeIdentity, network_key: bytes,
                     handler: Callable[[Connection], Awaitable[None]], *,
                     config: TransportConfig, stats: TransportStats,
+                    priority: Callable[[str], bool] | None = None,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen on ``config.port`` (a fresh one for 0) until cancelled."""
+        """Listen on ``config.port`` (a fresh one for 0) until cancelled; there are
+        no connection slots here, so ``priority`` is not needed."""
         port = self.network._port(config.port)
         try:
             async with trio.open_nursery() as nursery:
@@ -121,6 +125,9 @@ class MemoryTransport:
         assert there is not None
         ours, theirs = _pair(identity.node_id, config, stats, there.identity.node_id,
                              there.config, there.stats, self.network.buffer_frames)
+        ours.remote_address = f"{host}:{port}"
+        # Each node dials from a host of its own (an address group of its own).
+        theirs.remote_address = f"mem-{short_id(identity.node_id)}:1"
         stats.links_opened += 1
         there.stats.links_opened += 1
         there.nursery.start_soon(_serve_link, there, theirs)
@@ -159,6 +166,7 @@ class MemoryConnection:
     _config: TransportConfig
     _stats: TransportStats
     initiator: bool
+    remote_address: str = ""
     last_frame_bytes: int = 0
     _closed: LinkClosed | None = None
     _closed_event: trio.Event = field(default_factory=trio.Event)

@@ -156,6 +156,7 @@ class _FaultyTransport(MemoryTransport):
     async def serve(self, identity: NodeIdentity, network_key: bytes,
                     handler: Callable[[Connection], Awaitable[None]], *,
                     config: TransportConfig, stats: TransportStats,
+                    priority: Callable[[str], bool] | None = None,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         async def wrapping(conn: Connection) -> None:
             if conn.remote_node_id == self.victim:
@@ -165,7 +166,7 @@ class _FaultyTransport(MemoryTransport):
             await handler(conn)
 
         await super().serve(identity, network_key, wrapping, config=config, stats=stats,
-                            task_status=task_status)
+                            priority=priority, task_status=task_status)
 
 
 async def test_a_send_that_raises_ends_only_that_link(
