@@ -465,7 +465,7 @@ def _pack(rows: Sequence[Row], events: dict[int, FeedEvent]
         e = events.get(r.event_id)
         if e is None:
             continue
-        if batch and size + len(e.envelope) > PUSH_MAX_BYTES:
+        if batch and size + len(e.envelope) + len(e.sig) > PUSH_MAX_BYTES:
             out.append((tuple(batch), hashes))
             batch, hashes, size = [], [], 0
         batch.append(e)
