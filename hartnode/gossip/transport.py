@@ -219,7 +219,15 @@ class SecureConnection(trio.abc.AsyncResource):
             LinkClosed: the link is over (before or during the send).
             wire.EncodeError: ``msg`` is not a valid registered message (our bug).
         """
-        data = wire.encode(msg, self._config.wire_limits)
+        await self.send_encoded(wire.encode(msg, self._config.wire_limits))
+
+    async def send_encoded(self, data: bytes) -> None:
+        """Seal and send one message ``wire.encode`` made (a sender that bounds its
+        queue in bytes encodes when it queues, and only once).
+
+        Raises:
+            LinkClosed: the link is over (before or during the send).
+        """
         async with self._send_lock:
             if self._closed is not None:
                 raise self._closed.copy()

@@ -1,7 +1,7 @@
 """The replication core's trio shell: links from the overlay, ledger in a worker thread.
 
-Rides on the gossip service's links (``GossipService.app_types`` routes the
-replication messages here) and on its broadcast (``NewEvents`` payloads).
+Rides on the gossip service's links (its ``LinkService`` claims the
+replication messages) and on its broadcast (``NewEvents`` payloads).
 Messages are handled one at a time in arrival order from a bounded inbox, so
 the core sees a consistent ``heads`` and the store is used by one thread.
 A broadcast payload (``NewEvents``, ``ForkEvidence``) is relayed on by the
@@ -38,6 +38,7 @@ import trio
 
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
+from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
@@ -109,7 +110,7 @@ class ReplicationStats:
 
 class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
-                 round_interval: float = 10.0,
+                 round_interval: float = 10.0, roles: direction.Roles | None = None,
                  on_ingested: Callable[[IngestResult], None] | None = None,
                  on_fork: Callable[[Event, Event], None] | None = None) -> None:
         self.gossip = gossip
@@ -125,14 +126,20 @@ class ReplicationService:
         # pull from it: from then on this node knows its own feed's true head
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
-        self.hierarchy: direction.Roles | None = None  # set by the node (issue #4)
+        self.hierarchy = roles  # who is parent or child (issue #4); None: no hierarchy
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
-        gossip.app_types = REPLICATION_TYPES | {ForkEvidence}
-        gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
-        gossip.on_link = lambda peer, up: self._enqueue("up" if up else "down", peer, None)
-        # Pushed payloads are relayed only once verified here (``_handle``).
-        gossip.on_payload = lambda payload, msg_id: self._enqueue("push", msg_id, payload)
-        gossip.app_validates = True
+        gossip.register(LinkService(
+            "replication",
+            message_types=REPLICATION_TYPES | {ForkEvidence},
+            on_message=lambda peer, msg: self._enqueue("msg", peer, msg),
+            on_link=lambda peer, up: self._enqueue("up" if up else "down", peer, None),
+            # Pushed payloads are relayed only once verified here (``_handle``).
+            broadcast_types=frozenset({NewEvents, ForkEvidence}),
+            on_broadcast=self._on_push))
+
+    def _on_push(self, payload: bytes, msg_id: str) -> Verdict:
+        self._enqueue("push", msg_id, payload)
+        return None  # judged in ``_handle``, which calls ``gossip.relay``
 
     def _enqueue(self, kind: str, peer: str, item: object) -> None:
         try:
