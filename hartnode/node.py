@@ -25,14 +25,17 @@ import trio
 from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
+from hartnode.attestation.challenge import ChallengeParams, for_overlay
 from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
+from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
 from hartnode.attestation.revocation import (
     RevocationError,
     SignedRevocationList,
     parse_revocation_file,
     revocation_file_bytes,
 )
+from hartnode.attestation.service import TrustService, TrustSettings, code_capability
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError, replace_private
@@ -44,7 +47,7 @@ from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
-from hartnode.identity import short_id
+from hartnode.identity import is_node_id, short_id
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
@@ -101,6 +104,7 @@ class Node:
     gossip: GossipService | None = None
     replication: ReplicationService | None = None
     hierarchy: HierarchyService | None = None
+    trust: TrustService | None = None
 
     @property
     def node_id(self) -> str:
@@ -147,6 +151,7 @@ class Node:
             "replication": self.replication.stats if self.replication is not None else None,
             "hierarchy": (await self.hierarchy.status()
                           if self.hierarchy is not None else None),
+            "integrity": self.trust.overview() if self.trust is not None else None,
             "stats": {
                 "gossip": gossip.stats if gossip is not None else None,
                 "transport": gossip.transport_stats if gossip is not None else None,
@@ -194,6 +199,23 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+    async def trust_rows(self) -> dict[str, object]:
+        """``GET /api/v1/trust``: this node's integrity view of its peers."""
+        if self.trust is None:
+            return {"code_hash": None, "peers": []}
+        return json_form({**self.trust.overview(), "peers": self.trust.rows()})  # type: ignore[return-value]
+
+    async def trust_challenge(self, node_id: str) -> dict[str, object]:
+        """``POST /api/v1/trust/challenge``: challenge one peer now; its verdict."""
+        if self.trust is None:
+            raise ApiRequestError("integrity challenges are not running")
+        if not is_node_id(node_id):
+            raise ApiRequestError("node_id must be 64 lowercase hex digits")
+        verdict = await self.trust.challenge_now(node_id)
+        return {"node_id": node_id, "challenge_id": verdict.challenge_id,
+                "verdict": verdict.outcome.value, "reason": verdict.reason,
+                "integrity_status": self.trust.integrity_status(node_id)}
 
 
 METRICS_EXPORT_S = 5.0
@@ -298,7 +320,18 @@ class Subscribers(Generic[T]):
             fn(value)
 
 
-def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
+def challenge_params(cfg: Config) -> ChallengeParams:
+    """The profile's challenge pace and deadline, with the config's overrides."""
+    params = for_overlay(overlay_config(cfg))
+    if cfg.trust.challenge_interval:
+        params = dataclasses.replace(params, round_interval=float(cfg.trust.challenge_interval))
+    if cfg.trust.challenge_timeout:
+        params = dataclasses.replace(params, timeout=float(cfg.trust.challenge_timeout))
+    return params
+
+
+def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
+                 capabilities: tuple[str, ...] = ()) -> GossipService:
     """The overlay service, configured from ``cfg`` and the installed certificate chain."""
     identity = node_ledger.ledger.identity
     assert identity is not None
@@ -321,6 +354,7 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         announce_interval=float(cfg.network.announce_interval),
         chain=chain,
         max_connections=cfg.network.max_connections,
+        capabilities=capabilities,
     )
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
     trust = TrustState(master)
@@ -487,7 +521,12 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # Set here and by the committer, never read at scrape time: the
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
-            gossip = build_gossip(data_dir, cfg, node_ledger)
+            try:  # this node's code hash: the manifest of the package it runs from
+                manifest = await trio.to_thread.run_sync(installed_manifest)
+            except ManifestError as e:
+                raise StartupError(f"cannot hash this node's own install: {e}") from e
+            gossip = build_gossip(data_dir, cfg, node_ledger,
+                                  capabilities=(code_capability(manifest.root_hex),))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -505,6 +544,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                 roles=hierarchy, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
+            h_settings = hierarchy.settings
+            trust = TrustService(
+                gossip, node_ledger, access, committer.append, TrustSettings(
+                    install_root=package_dir().parent, manifest=manifest,
+                    master_public_key=gossip.peers.master_public_key,
+                    params=challenge_params(cfg), regional=h_settings.tier == "regional"),
+                roles=hierarchy)
+            ingested.subscribe(trust.on_ingested)
             committed.subscribe(replication.announce)
             committed.subscribe(lambda _events: hierarchy.wake())
             ingested.subscribe(lambda result: _count_ingest(metrics, result))
@@ -512,7 +559,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
-                        hierarchy=hierarchy)
+                        hierarchy=hierarchy, trust=trust)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
@@ -532,6 +579,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     "stop what uses that port or set network.listen") from e
             await nursery.start(replication.run)
             await nursery.start(hierarchy.run)
+            await nursery.start(trust.run)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:

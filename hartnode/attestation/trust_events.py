@@ -1,7 +1,7 @@
 """Trust event kinds and their views (DESIGN §1, §4; issue 10).
 
 Kinds (all signed by their origin like every event):
-- ``policy.release.published`` (hierarchy): a release manifest. It counts only
+- ``policy.release.published`` (hierarchy or network): a release manifest. It counts only
   when its publisher is central: the payload carries the publisher's
   certificate chain, checked against the pinned master key by
   ``trusted_release`` (or the origin is the master key itself).
@@ -9,8 +9,8 @@ Kinds (all signed by their origin like every event):
   in flight at a crash or restart is found and closed as ``unknown``.
 - ``trust.attestation.recorded`` (hierarchy): attester (the origin), subject,
   code hash, verdict, challenge id; regionals aggregate their locals' ones.
-- ``trust.quarantine.decided`` (hierarchy): a regional's decision about a
-  subject, sent down its subtree.
+- ``policy.quarantine.decided`` (hierarchy): a regional's decision about a
+  subject, sent down its subtree (a ``policy.`` kind: only those go down).
 - ``trust.integrity_alert.raised`` (network, hierarchy): a signed wrong
   answer, with the signed challenge it answers; any node holding the release
   re-verifies it (``check_integrity_alert``) and drops one that does not
@@ -62,7 +62,9 @@ RELEASE_PUBLISHED = KindSpec(
         "chain": List(Obj({"cert": Str(max_len=8192, pattern=_HEXSTR), "sig": Hex(64)}),
                       max_items=3),
     }),
-    reaches=frozenset({"hierarchy"}),
+    # Policy flows down the hierarchy; a release is also public (network), so
+    # a flat node can answer and judge challenges of it.
+    reaches=frozenset({"hierarchy", "network"}),
     doc="A release manifest (files as a Merkle root), published by a central node.",
 )
 
@@ -83,7 +85,7 @@ ATTESTATION_RECORDED = KindSpec(
 )
 
 QUARANTINE_DECIDED = KindSpec(
-    kind="trust.quarantine.decided",
+    kind="policy.quarantine.decided",
     payload=Obj({"subject": Hex(32), "standing": Str(pattern=r"quarantined|probation|trusted"),
                  "until_ms": Int(min=0), "score_ppm": Int(min=0, max=1_000_000),
                  "reason": Str(max_len=120)}),
@@ -160,11 +162,14 @@ CREATE TABLE IF NOT EXISTS quarantine_decisions (
 # --- drafts ------------------------------------------------------------------
 
 
-def release_draft(manifest: Manifest, chain: list[tuple[bytes, bytes]]) -> Draft:
+def release_draft(manifest: Manifest, chain: list[tuple[bytes, bytes]],
+                  reach: str = "network") -> Draft:
     """The ``policy.release.published`` event a central appends."""
-    payload = {**manifest.to_json(),
-               "chain": [{"cert": c.hex(), "sig": s.hex()} for c, s in chain]}
-    return Draft(RELEASE_PUBLISHED.kind, payload, reach="hierarchy")
+    return Draft(RELEASE_PUBLISHED.kind, release_payload(manifest, chain), reach=reach)
+
+
+def release_payload(manifest: Manifest, chain: list[tuple[bytes, bytes]]) -> dict[str, object]:
+    return {**manifest.to_json(), "chain": [{"cert": c.hex(), "sig": s.hex()} for c, s in chain]}
 
 
 def issued_draft(challenge_id: str, target: str, manifest: str) -> Draft:

@@ -115,6 +115,18 @@ class ApiBackend(Protocol):
         """
         ...
 
+    async def trust_rows(self) -> dict[str, object]:
+        """This node's integrity view: code hash, releases, one row per judged peer."""
+        ...
+
+    async def trust_challenge(self, node_id: str) -> dict[str, object]:
+        """Challenge one peer now and return the verdict.
+
+        Raises:
+            ApiRequestError: ``node_id`` is not a node id, or challenges are off.
+        """
+        ...
+
 
 class ApiRequestError(ValueError):
     """The client's request is invalid (HTTP 400); the message says what is wrong."""
@@ -355,6 +367,18 @@ class _Api:
         data = await request.read()
         return web.json_response(await self._bridge.call(self._backend.publish_revocations, data))
 
+    async def trust(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/trust``: score, outcomes, integrity_status, quarantine per peer."""
+        return web.json_response(await self._bridge.call(self._backend.trust_rows))
+
+    async def trust_challenge(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/trust/challenge`` with ``{"node_id": hex}``: run one now."""
+        body = parse_json_body(await request.read())
+        if not isinstance(body, dict) or not isinstance(body.get("node_id"), str):
+            raise ApiRequestError('expected {"node_id": "<64 hex digits>"}')
+        return web.json_response(
+            await self._bridge.call(self._backend.trust_challenge, body["node_id"]))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -392,6 +416,8 @@ def create_app(
     app.router.add_post("/api/v1/revocations", api.revocations)
     app.router.add_get("/api/v1/events", api.events)
     app.router.add_post("/api/v1/events", api.append_event)
+    app.router.add_get("/api/v1/trust", api.trust)
+    app.router.add_post("/api/v1/trust/challenge", api.trust_challenge)
     app.router.add_get("/metrics", api.metrics)
     return app
 
