@@ -115,11 +115,11 @@ class TrustConfig:
         "`hartnode keys master-init`); empty = no hierarchy, every peer is flat"))
     challenge_interval: int = field(default=0, metadata=_doc(
         "seconds between two integrity-challenge rounds (each challenges one random "
-        "neighbour); 0 = the profile's: full 600 (144 a day), constrained 1200, minimal 2400"))
+        "neighbour; an unanswered challenge is asked again after 0.1, 0.5 and 1.5 of this); "
+        "0 = the profile's: full 600 (144 a day), constrained 1200, minimal 2400"))
     challenge_timeout: int = field(default=0, metadata=_doc(
-        "seconds a challenged neighbour has to answer one ask (a missed one is asked "
-        "again after 60, 300 and 900 s); 0 = the profile's: full 30, constrained 60, "
-        "minimal 90"))
+        "seconds a challenged neighbour has to answer one ask; 0 = the profile's: full 30, "
+        "constrained 60, minimal 90"))
 
 
 @dataclass(frozen=True)

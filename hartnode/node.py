@@ -25,7 +25,7 @@ import trio
 from hartnode import __version__, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
-from hartnode.attestation.challenge import ChallengeParams, for_overlay
+from hartnode.attestation.challenge import ChallengeParams, for_overlay, paced
 from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
@@ -323,11 +323,8 @@ class Subscribers(Generic[T]):
 def challenge_params(cfg: Config) -> ChallengeParams:
     """The profile's challenge pace and deadline, with the config's overrides."""
     params = for_overlay(overlay_config(cfg))
-    if cfg.trust.challenge_interval:
-        params = dataclasses.replace(params, round_interval=float(cfg.trust.challenge_interval))
-    if cfg.trust.challenge_timeout:
-        params = dataclasses.replace(params, timeout=float(cfg.trust.challenge_timeout))
-    return params
+    return paced(float(cfg.trust.challenge_interval or params.round_interval),
+                 float(cfg.trust.challenge_timeout or params.timeout))
 
 
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,

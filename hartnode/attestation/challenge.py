@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import random
 import re
 from collections import OrderedDict
@@ -124,10 +125,23 @@ class ChallengeParams:
                              "from memory)")
 
 
+REASK_FRACTIONS = (0.1, 0.5, 1.5)  # of the round interval: 60, 300, 900 s on ``full``
+
+
+def paced(round_interval: float, timeout: float, per_round: int = 1) -> ChallengeParams:
+    """Params for a challenge pace: re-asks at 0.1, 0.5 and 1.5 round intervals, and a
+    per-challenger answer budget of twice what that pace sends in ``answer_memory``."""
+    base = ChallengeParams()
+    return ChallengeParams(
+        round_interval=round_interval, timeout=timeout, per_round=per_round,
+        reask_delays=tuple(f * round_interval for f in REASK_FRACTIONS),
+        max_answers_per_challenger=max(base.max_answers_per_challenger,
+                                       math.ceil(2 * base.answer_memory / round_interval)))
+
+
 def for_overlay(config: OverlayConfig, per_round: int = 1) -> ChallengeParams:
     """Challenge params of a bandwidth profile (``challenge_interval``, ``challenge_timeout``)."""
-    return ChallengeParams(round_interval=config.challenge_interval,
-                           timeout=config.challenge_timeout, per_round=per_round)
+    return paced(config.challenge_interval, config.challenge_timeout, per_round)
 
 
 class RangeReader(Protocol):

@@ -3,10 +3,10 @@
 The trio shell around the sans-I/O cores (``challenge``, ``reputation``):
 
 - attaches to gossip with one ``LinkService``: wire messages ``Challenge``
-  (type 80) and ``ChallengeAnswer`` (81), and link events; a link to a
-  quarantined peer is refused as it comes up (its ``on_link`` raises, which
-  ends only that link, before anything is read from it) and an open one is
-  closed when the peer is quarantined;
+  (type 80) and ``ChallengeAnswer`` (81), and ``refuse_link``: a link to a
+  quarantined peer is refused right after the handshake, before membership
+  or any service sees it (as a revoked peer's), and an open one is closed
+  when the peer is quarantined;
 - every ``round_interval`` (jittered) challenges a random neighbour whose
   record claims our code hash, or no release we know (peers of another
   published release are left to their own version's peers); answers from
@@ -56,7 +56,6 @@ from hartnode.attestation.challenge import (
 )
 from hartnode.attestation.manifest import Manifest, ReleaseBytes
 from hartnode.attestation.reputation import Decision, Reputation, ReputationParams, Standing
-from hartnode.gossip.hyparview import RemoteProtocolError
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.service import GossipService
 from hartnode.gossip.wire import register
@@ -138,12 +137,12 @@ class TrustService:
         self.releases: dict[str, RangeReader] = {}
         self.stats: Counter[str] = Counter()
         self._release_rows = -1
-        self._waiters: dict[str, trio.MemorySendChannel[Verdict]] = {}
+        self._waiters: dict[str, list[trio.MemorySendChannel[Verdict]]] = {}
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.register(LinkService(
             "trust", message_types=frozenset({ChallengeMessage, ChallengeAnswerMessage}),
             on_message=lambda peer, msg: self._enqueue("msg", peer, msg),
-            on_link=self._on_link))
+            refuse_link=lambda peer: "quarantined" if self.refused(peer) else None))
 
     # -- what others read -------------------------------------------------------
 
@@ -186,9 +185,9 @@ class TrustService:
     async def challenge_now(self, peer: str) -> Verdict:
         """Challenge ``peer`` now and wait for the verdict (``hartnode trust challenge``).
 
-        Raises:
-            LocalChallengeError: ``no_release`` (our install is not a trusted
-                release), ``no_link``, ``pending`` (one is in flight already).
+        One already in flight to ``peer`` is waited for instead of a second.
+        A verdict ``unknown`` says why none could run (``no_link``,
+        ``no_release``: our install is not a trusted release, ...).
         """
         send, receive = trio.open_memory_channel[Verdict](1)
         self._enqueue("now", peer, send)
@@ -208,13 +207,6 @@ class TrustService:
             self._send.send_nowait((kind, peer, item))
         except trio.WouldBlock:
             self.stats["dropped"] += 1
-
-    def _on_link(self, peer: str, up: bool) -> None:
-        if up and self.refused(peer):
-            self.stats["links_refused"] += 1
-            raise RemoteProtocolError("quarantined", peer[:12])
-        if not up:
-            self._enqueue("down", peer, None)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         state = self.node_ledger.views.state
@@ -341,14 +333,15 @@ class TrustService:
         return None
 
     async def _challenge_now(self, peer: str, reply: trio.MemorySendChannel[Verdict]) -> None:
-        if not self.gossip.has_link(peer):
-            reply.send_nowait(Verdict("", peer, Outcome.UNKNOWN, "no_link"))
-            return
-        reason = await self._issue(peer, trio.current_time())
-        if reason is not None:
-            reply.send_nowait(Verdict("", peer, Outcome.UNKNOWN, reason))
-            return
-        self._waiters[peer] = reply
+        if peer not in self.issuer.pending_targets():  # else: the verdict of that one
+            if not self.gossip.has_link(peer):
+                reply.send_nowait(Verdict("", peer, Outcome.UNKNOWN, "no_link"))
+                return
+            reason = await self._issue(peer, trio.current_time())
+            if reason is not None:
+                reply.send_nowait(Verdict("", peer, Outcome.UNKNOWN, reason))
+                return
+        self._waiters.setdefault(peer, []).append(reply)
 
     async def _act(self, action: Ask | Verdict) -> None:
         if isinstance(action, Verdict):
@@ -360,8 +353,7 @@ class TrustService:
     async def _record(self, verdict: Verdict) -> None:
         """A verdict: score, attestation, an alert for a signed wrong answer."""
         self.stats[f"verdict_{verdict.outcome.value}"] += 1
-        waiter = self._waiters.pop(verdict.target, None)
-        if waiter is not None:
+        for waiter in self._waiters.pop(verdict.target, []):
             waiter.send_nowait(verdict)
         log.info("trust_verdict", extra={"fields": {
             "peer": verdict.target[:12], "outcome": verdict.outcome.value,
