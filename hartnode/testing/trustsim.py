@@ -47,11 +47,11 @@ from hartnode.attestation.challenge import (
     ChallengeAnswer,
     ChallengeError,
     ChallengeIssuer,
-    ChallengeParams,
     ChallengeResponder,
     LocalChallengeError,
     Outcome,
     Verdict,
+    for_overlay,
     verify_evidence,
 )
 from hartnode.attestation.manifest import MemoryRelease
@@ -156,8 +156,7 @@ class _Sim:
         self.rng = random.Random(o.seed)
         rng = self.rng
         overlay = for_profile(o.profile)
-        self.params = ChallengeParams(round_interval=overlay.challenge_interval,
-                                      timeout=overlay.challenge_timeout)
+        self.params = for_overlay(overlay)
         self.release = hartnode_like_release(rng)
         self.root = self.release.manifest.root_hex
         n = o.nodes
