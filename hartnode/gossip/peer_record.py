@@ -36,7 +36,7 @@ from hartnode.attestation.certificate import (
     effective_tier,
 )
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
 
 SIGNATURE_LABEL = b"hartnode/peer-record/1\x00"
@@ -62,7 +62,7 @@ class PeerRecordError(ValueError):
         self.reason = reason
 
 
-@register(48)
+@wire_message("records")
 @dataclass(frozen=True)
 class PeerRecordMessage:
     """The wire form: canonical body, signature, and the certificate chain."""
