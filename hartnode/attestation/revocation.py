@@ -43,6 +43,7 @@ from hartnode.attestation.certificate import (
 )
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 REVOCATION_VERSION: Final = 1
 REVOCATION_SIG_CONTEXT: Final = b"hartnode/revocations/1\x00"
@@ -63,7 +64,7 @@ RevocationReason = Literal[
 REVOCATION_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(RevocationReason))
 
 
-class RevocationError(Exception):
+class RevocationError(RemoteProtocolError):
     """Bytes are not a revocation list the pinned master signed. The sender is at fault.
 
     Attributes:
@@ -71,12 +72,12 @@ class RevocationError(Exception):
         detail: free text for logs; never parse it.
     """
 
+    REASONS = REVOCATION_REASONS
+    KIND = "revocation"
+    reason: RevocationReason
+
     def __init__(self, reason: RevocationReason, detail: str = "") -> None:
-        if reason not in REVOCATION_REASONS:
-            raise ValueError(f"unknown revocation reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: RevocationReason = reason
-        self.detail = detail
+        super().__init__(reason, detail)
 
 
 def _bad(detail: str) -> RevocationError:

@@ -46,20 +46,14 @@ from dataclasses import dataclass
 from hartnode.gossip.admission import AdmissionGuard, LinkFacts
 from hartnode.gossip.overlay_config import OverlayConfig
 
+# Re-exported while branches in flight still import them from here; new code
+# imports ``hartnode.protocol``.
+from hartnode.protocol import LocalProtocolError as LocalProtocolError
+from hartnode.protocol import RemoteProtocolError as RemoteProtocolError
+from hartnode.protocol import Send as Send
+
 MAX_TTL = 32  # hops any walk may claim; bounds work a peer can make us do
 MAX_PEER_LIST = 64  # entries in one Shuffle or ShuffleReply
-
-
-class RemoteProtocolError(Exception):
-    """The peer sent something the protocol forbids; ``reason`` names it for metrics."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-class LocalProtocolError(Exception):
-    """The caller misused the core (e.g. handed it a message of another core)."""
 
 
 # --- wire messages (nouns; registered by ``hartnode.gossip.wire``) ---
@@ -153,14 +147,6 @@ _MESSAGE_TYPES = frozenset(ALL_MESSAGES)
 
 
 # --- effects (local instructions to the shell) ---
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``msg`` on the open link to ``peer`` (drop it if there is none)."""
-
-    peer: str
-    msg: object
 
 
 @dataclass(frozen=True, slots=True)

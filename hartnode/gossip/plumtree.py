@@ -50,8 +50,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from hartnode.gossip.hyparview import LocalProtocolError, RemoteProtocolError, Send
 from hartnode.gossip.overlay_config import OverlayConfig
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 MAX_ID_LEN = 64  # bytes in a message id
 MAX_HOPS = 1024  # hops a Gossip or Graft may claim

@@ -44,8 +44,6 @@ from hartnode.gossip.hyparview import (
     NeighbourDown,
     NeighbourUp,
     PeerInfo,
-    RemoteProtocolError,
-    Send,
 )
 from hartnode.gossip.link_service import LinkService, ServiceTable
 from hartnode.gossip.link_table import GossipStats, LinkTable
@@ -57,6 +55,7 @@ from hartnode.gossip.plumtree import Deliver, Plumtree
 from hartnode.gossip.records import Records, wall_ms
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import RemoteProtocolError, Send
 
 log = logging.getLogger(__name__)
 

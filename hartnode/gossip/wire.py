@@ -41,6 +41,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 
 import msgpack
 
+from hartnode.protocol import RemoteProtocolError
 from hartnode.wire_numbers import number_of
 
 DecodeReason = Literal[
@@ -56,7 +57,7 @@ DecodeReason = Literal[
 DECODE_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(DecodeReason))
 
 
-class DecodeError(Exception):
+class DecodeError(RemoteProtocolError):
     """Untrusted bytes are not a valid message. The peer is at fault.
 
     Attributes:
@@ -64,12 +65,12 @@ class DecodeError(Exception):
         detail: free text for logs; never parse it.
     """
 
+    REASONS = DECODE_REASONS
+    KIND = "decode"
+    reason: DecodeReason
+
     def __init__(self, reason: DecodeReason, detail: str = "") -> None:
-        if reason not in DECODE_REASONS:
-            raise ValueError(f"unknown decode reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: DecodeReason = reason
-        self.detail = detail
+        super().__init__(reason, detail)
 
 
 class EncodeError(TypeError):

@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import apsw
 
-from hartnode.gossip.hyparview import LocalProtocolError
 from hartnode.hierarchy.direction import Direction
 from hartnode.ledger import store
+from hartnode.protocol import LocalProtocolError
 
 Status = Literal["pending", "in_flight", "acked"]
 Trigger = Literal["send", "ack", "refuse", "timeout", "link_down"]

@@ -55,10 +55,10 @@ from typing import TypeAlias
 
 import blake3
 
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.wire import wire_message
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import FeedItem, Head, Withheld
+from hartnode.protocol import RemoteProtocolError, Send
 
 BUCKETS = 16
 DIGEST_BYTES = 8

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import random
 
-from hartnode.gossip.hyparview import LocalProtocolError, Send
 from hartnode.gossip.plumtree import BroadcastEffect, Deliver, Gossip
+from hartnode.protocol import LocalProtocolError, Send
 
 
 class FloodGossip:

@@ -48,14 +48,13 @@ from hartnode.gossip.hyparview import (
     PeerInfo,
     Ping,
     Pong,
-    RemoteProtocolError,
-    Send,
     Shuffle,
     ShuffleReply,
 )
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.plumtree import BroadcastEffect, Gossip, Graft, IHave, Plumtree, Prune
 from hartnode.gossip.token_bucket import TokenBucket
+from hartnode.protocol import RemoteProtocolError, Send
 
 # --- size model (bytes on the wire) ---
 

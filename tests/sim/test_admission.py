@@ -14,9 +14,9 @@ from hartnode.gossip.hyparview import (
     Neighbour,
     NeighbourReply,
     PeerInfo,
-    Send,
 )
 from hartnode.gossip.overlay_config import full
+from hartnode.protocol import Send
 from hartnode.testing.sim_eclipse import EclipseOptions, run_eclipse
 
 

@@ -16,7 +16,6 @@ from hartnode.gossip.hyparview import (
     ForwardJoin,
     HyParView,
     Join,
-    LocalProtocolError,
     MembershipEffect,
     Neighbour,
     NeighbourDown,
@@ -25,13 +24,12 @@ from hartnode.gossip.hyparview import (
     PeerInfo,
     Ping,
     Pong,
-    RemoteProtocolError,
-    Send,
     Shuffle,
     ShuffleReply,
 )
 from hartnode.gossip.overlay_config import full
 from hartnode.gossip.plumtree import Prune
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 T = TypeVar("T")
 CFG = full()

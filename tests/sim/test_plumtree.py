@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 
-from hartnode.gossip.hyparview import LocalProtocolError, Ping, RemoteProtocolError, Send
+from hartnode.gossip.hyparview import Ping
 from hartnode.gossip.overlay_config import full
 from hartnode.gossip.plumtree import (
     ALL_MESSAGES,
@@ -20,6 +20,7 @@ from hartnode.gossip.plumtree import (
     Plumtree,
     Prune,
 )
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 T = TypeVar("T")
 CFG = full()

@@ -1,0 +1,53 @@
+"""What every protocol core shares: the reasoned errors and the ``Send`` effect (STYLE "Errors").
+
+Errors say who is at fault, as h11's do: ``RemoteProtocolError`` (the peer
+sent something the protocol forbids; the shell ends that peer's link and
+nothing else, DESIGN §8) versus ``LocalProtocolError`` (this side misused a
+core: a bug here). Both are ``ReasonedError``: ``reason`` is a short stable
+name, used as a metrics label and in logs; ``detail`` is free text, never
+parsed. A family of errors lists its reasons in ``REASONS`` and refuses any
+other, so a typo cannot invent a metrics series.
+
+Imports nothing of hartnode: cores import it, and it must not pull in I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+class ReasonedError(Exception):
+    """An error with a stable ``reason`` (a metrics label) and free-text ``detail``.
+
+    Attributes:
+        reason: one of the class's ``REASONS`` when it lists them.
+        detail: free text for logs; never parse it.
+    """
+
+    REASONS: ClassVar[frozenset[str] | None] = None  # None: any reason
+    KIND: ClassVar[str] = "protocol"  # names the family in the ValueError below
+
+    def __init__(self, reason: str, detail: str = "", *, headline: str = "") -> None:
+        if self.REASONS is not None and reason not in self.REASONS:
+            raise ValueError(f"unknown {self.KIND} reason {reason!r}")
+        text = headline or reason  # ``headline`` when the message says more than the reason
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.reason = reason
+        self.detail = detail
+
+
+class RemoteProtocolError(ReasonedError):
+    """The peer sent something the protocol forbids; end its link, count ``reason``."""
+
+
+class LocalProtocolError(ReasonedError):
+    """This side misused a core (e.g. handed it a message of another core): a local bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Effect: send ``msg`` on the open link to ``peer`` (drop it if there is none)."""
+
+    peer: str
+    msg: object
