@@ -14,7 +14,7 @@ It travels as (canonical bytes, 64-byte signature), the signature being
 Lists are cumulative: each one holds everything revoked so far, so a node
 needs only the newest. A revoked serial kills that one certificate; a revoked
 subject kills every certificate for that key, past and future (use it when a
-key leaks). ``merge`` keeps the list with the higher seq; a list with a lower
+key leaks). A node keeps the list with the higher seq (``gossip.trust``); a list with a lower
 or equal seq never replaces the one held, and a list the pinned master did not
 sign is refused. Two different lists with the same seq mean the master key
 signed both (misuse or theft): the first one seen is kept, and
@@ -194,8 +194,8 @@ class SignedRevocationList:
     """A revocation list with its canonical bytes and the master's signature.
 
     Obtain one only from ``sign_revocations`` or ``decode_revocations`` (which
-    checks the signature); ``merge`` checks it again, so a hand-built one with
-    a bad signature still cannot take over.
+    checks the signature); a node takes lists from the wire only through
+    ``decode_revocations``, so a hand-built one cannot take over.
     """
 
     revocations: RevocationList
@@ -209,11 +209,6 @@ class SignedRevocationList:
     def to_wire(self) -> tuple[bytes, bytes]:
         """The (list bytes, signature) pair to send."""
         return self.body, self.signature
-
-    def signed_by(self, master_public_key: bytes) -> bool:
-        """True when ``master_public_key`` signed exactly these bytes."""
-        return verify_signature(master_public_key, REVOCATION_SIG_CONTEXT + self.body,
-                                self.signature)
 
 
 def sign_revocations(revocations: RevocationList, master: NodeIdentity) -> SignedRevocationList:
@@ -245,23 +240,6 @@ def decode_revocations(body: bytes, signature: bytes, *,
     except CertificateError as e:
         raise _from_json_error(e) from None
     return SignedRevocationList(RevocationList.from_json(obj), body, signature)
-
-
-def merge(current: SignedRevocationList | None, incoming: SignedRevocationList, *,
-          master_public_key: bytes) -> SignedRevocationList:
-    """The list to hold after ``incoming`` arrives: the newer of the two.
-
-    A lower or equal seq never replaces ``current``.
-
-    Raises:
-        RevocationError: ``bad_signature`` when ``incoming`` is not signed by
-            the pinned master (``current`` stays in force).
-    """
-    if not incoming.signed_by(master_public_key):
-        raise RevocationError("bad_signature", "not signed by the pinned master key")
-    if current is None or incoming.revocations.newer(current.revocations):
-        return incoming
-    return current
 
 
 def same_seq_conflict(a: SignedRevocationList, b: SignedRevocationList) -> bool:

@@ -298,7 +298,3 @@ class SyncQueue:
             counts = out.setdefault(peer, {}).setdefault(direction, dict.fromkeys(STATUSES, 0))
             counts[status] = n
         return out
-
-    def acked_hashes(self, peer: str) -> set[bytes]:
-        return {bytes(h) for (h,) in self.conn.execute(
-            "SELECT event_hash FROM sync_queue WHERE peer = ? AND status = 'acked'", (peer,))}

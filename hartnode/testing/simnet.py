@@ -464,14 +464,6 @@ class SimNet:
             and not self.by_id[p].hv.is_asking(n.node_id)
         ]
 
-    def bytes_sent(self) -> int:
-        """All bytes sent so far (messages, framing and handshakes)."""
-        return sum(s[1] for s in self.type_stats.values()) + self.handshake_bytes
-
-    def messages_sent(self) -> int:
-        """All messages sent so far."""
-        return sum(s[0] for s in self.type_stats.values())
-
     # --- internals: events ---
 
     def _push(self, t: float, kind: int, a: object, b: object, c: object, d: object) -> None:
