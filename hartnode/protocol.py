@@ -1,4 +1,4 @@
-"""What every protocol core shares: the reasoned errors and the ``Send`` effect (STYLE "Errors").
+"""What every protocol core shares: reasoned errors, the ``Send`` effect, the timer shape (STYLE).
 
 Errors say who is at fault, as h11's do: ``RemoteProtocolError`` (the peer
 sent something the protocol forbids; the shell ends that peer's link and
@@ -13,8 +13,9 @@ Imports nothing of hartnode: cores import it, and it must not pull in I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 
 class ReasonedError(Exception):
@@ -51,3 +52,34 @@ class Send:
 
     peer: str
     msg: object
+
+
+@runtime_checkable
+class TimerCore(Protocol):
+    """The one timer shape of every core (aioquic's): the shell asks when, and calls back.
+
+    The shell sleeps until the earliest ``get_timer()`` of its cores (``None``:
+    no timer armed), then calls ``handle_timer(now)`` on each core whose time
+    has come and carries out the effects. A core never reads a clock itself.
+    """
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must run next, on the shell's clock; None when never."""
+        ...
+
+    def handle_timer(self, now: float) -> Sequence[object]:
+        """Do what is due at ``now``; the effects for the shell."""
+        ...
+
+
+def next_timer(cores: Sequence[TimerCore]) -> float | None:
+    """The earliest armed timer of ``cores``, or None when none is armed."""
+    armed = [t for t in (core.get_timer() for core in cores) if t is not None]
+    return min(armed, default=None)
+
+
+def is_due(core: TimerCore, now: float) -> bool:
+    """Whether ``core``'s timer has come at ``now``. Ask again after carrying out
+    another core's effects: they may have armed or moved this one's timer."""
+    deadline = core.get_timer()
+    return deadline is not None and now >= deadline

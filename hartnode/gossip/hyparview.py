@@ -15,8 +15,9 @@ The core owns no sockets, clock or entropy. The shell (trio in production,
                                                       ``facts``: its address group, certified
     core.on_link_down(peer, now)         -> effects   it ended, or a ``Connect`` failed
     core.on_message(peer, msg, now)      -> effects   ``msg`` arrived on the link to ``peer``
-    core.on_timer(now)                   -> effects   call once ``now >= next_deadline()``
-    core.next_deadline()                 -> float     when to call ``on_timer`` next
+    core.handle_timer(now)               -> effects   call once ``now >= get_timer()``
+    core.get_timer()                     -> float     when to call ``handle_timer`` next
+                                                      (aioquic's shape: ``protocol.TimerCore``)
 
 Effects and the shell's duties:
 - ``Connect(peer, addr)``: dial ``addr`` unless a link to ``peer`` exists or is
@@ -311,7 +312,7 @@ class HyParView:
             self._idle_links[peer] = now
         return out
 
-    def on_timer(self, now: float) -> list[MembershipEffect]:
+    def handle_timer(self, now: float) -> list[MembershipEffect]:
         """Run every timer that is due at ``now``."""
         out: list[MembershipEffect] = []
         cfg = self.config
@@ -339,8 +340,8 @@ class HyParView:
             self._reconnect(now, out)
         return out
 
-    def next_deadline(self) -> float:
-        """The time at which ``on_timer`` must run next."""
+    def get_timer(self) -> float:
+        """The time at which ``handle_timer`` must run next."""
         deadline = min(self._next_keepalive, self._next_shuffle)
         if self._failed and self._next_reconnect < deadline:
             deadline = self._next_reconnect

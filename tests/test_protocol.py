@@ -1,18 +1,34 @@
-"""Every typed protocol error derives from one reasoned base and says who is at fault."""
+"""What the cores share (``hartnode.protocol``): one reasoned-error base that says who is
+at fault, and one timer shape the shell drives."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from hartnode import config
 from hartnode.attestation.certificate import CertificateError, ChainError
 from hartnode.attestation.revocation import RevocationError
+from hartnode.gossip import overlay_config
 from hartnode.gossip.handshake import HandshakeError
+from hartnode.gossip.hyparview import HyParView, PeerInfo
+from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.peer_record import PeerRecordError
+from hartnode.gossip.plumtree import Plumtree
 from hartnode.gossip.secretbox import FrameError
 from hartnode.gossip.transport import LinkClosed
 from hartnode.gossip.wire import DecodeError
 from hartnode.ledger.envelope import EnvelopeError
-from hartnode.protocol import LocalProtocolError, ReasonedError, RemoteProtocolError
+from hartnode.protocol import (
+    LocalProtocolError,
+    ReasonedError,
+    RemoteProtocolError,
+    TimerCore,
+    is_due,
+    next_timer,
+)
+from hartnode.testing.flood import FloodGossip
 
 PEER_AT_FAULT = [
     (DecodeError, ("truncated", "3 bytes")),
@@ -54,3 +70,37 @@ def test_errors_of_either_side_are_plain_reasoned_errors() -> None:
         assert isinstance(err, ReasonedError)
         assert not isinstance(err, RemoteProtocolError | LocalProtocolError)
     assert isinstance(EnvelopeError("bad_hash", "x"), ValueError)  # callers still catch it so
+
+
+class _Core:
+    def __init__(self, at: float | None) -> None:
+        self.at = at
+        self.fired: list[float] = []
+
+    def get_timer(self) -> float | None:
+        return self.at
+
+    def handle_timer(self, now: float) -> list[object]:
+        self.fired.append(now)
+        return []
+
+
+def test_the_shell_sleeps_until_the_earliest_armed_timer_and_fires_only_due_cores() -> None:
+    early, late, idle = _Core(1.5), _Core(4.0), _Core(None)
+    assert next_timer([late, idle, early]) == 1.5
+    assert next_timer([idle]) is None
+    assert next_timer([_Core(0.0), late]) == 0.0  # a timer at 0.0 is armed, not "none"
+    assert [is_due(c, 1.5) for c in (early, late, idle)] == [True, False, False]
+
+
+def test_every_gossip_core_has_the_one_timer_shape() -> None:
+    hv = HyParView(PeerInfo("a" * 64, "ws://a"), OverlayConfig(), random.Random(1))
+    pt = Plumtree("a" * 64, OverlayConfig(), random.Random(1))
+    for core in (hv, pt, FloodGossip("a" * 64, 3, random.Random(1))):
+        assert isinstance(core, TimerCore)
+    assert isinstance(hv.get_timer(), float)
+    assert pt.get_timer() is None  # nothing broadcast, nothing to graft or flush
+
+
+def test_one_table_of_bandwidth_profiles() -> None:
+    assert tuple(overlay_config.PROFILES) == config.PROFILES
