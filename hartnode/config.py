@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from hartnode.gossip.overlay_config import PROFILES as OVERLAY_PROFILES
-
 CONFIG_FILE = "hartnode.toml"
 ENV_PREFIX = "HARTNODE_"
 # Variables that are not config keys.
 ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 
 TIERS = ("flat", "local", "regional", "central")
-# The one table of bandwidth profiles is ``gossip.overlay_config.PROFILES``.
-PROFILES = tuple(OVERLAY_PROFILES)
+# The names of ``gossip.overlay_config.PROFILES`` (the one table of presets),
+# spelt out: importing gossip here would close a package cycle through
+# attestation.commands -> datadir -> config. tests/test_protocol.py keeps them equal.
+PROFILES = ("full", "constrained", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
 
