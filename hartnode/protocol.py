@@ -5,8 +5,9 @@ sent something the protocol forbids; the shell ends that peer's link and
 nothing else, DESIGN §8) versus ``LocalProtocolError`` (this side misused a
 core: a bug here). Both are ``ReasonedError``: ``reason`` is a short stable
 name, used as a metrics label and in logs; ``detail`` is free text, never
-parsed. A family of errors lists its reasons in ``REASONS`` and refuses any
-other, so a typo cannot invent a metrics series.
+parsed. A family of errors names its reasons' type (``DecodeError(
+RemoteProtocolError[DecodeReason])``) and lists them in ``REASONS``; it refuses
+any other, so a typo cannot invent a metrics series.
 
 Imports nothing of hartnode: cores import it, and it must not pull in I/O.
 """
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Generic, Protocol, TypeVar, runtime_checkable
+
+R = TypeVar("R", bound=str)  # a family's reasons, usually a Literal
 
 
-class ReasonedError(Exception):
+class ReasonedError(Exception, Generic[R]):
     """An error with a stable ``reason`` (a metrics label) and free-text ``detail``.
 
     Attributes:
@@ -29,20 +32,20 @@ class ReasonedError(Exception):
     REASONS: ClassVar[frozenset[str] | None] = None  # None: any reason
     KIND: ClassVar[str] = "protocol"  # names the family in the ValueError below
 
-    def __init__(self, reason: str, detail: str = "", *, headline: str = "") -> None:
+    def __init__(self, reason: R, detail: str = "", *, headline: str = "") -> None:
         if self.REASONS is not None and reason not in self.REASONS:
             raise ValueError(f"unknown {self.KIND} reason {reason!r}")
         text = headline or reason  # ``headline`` when the message says more than the reason
         super().__init__(f"{text}: {detail}" if detail else text)
-        self.reason = reason
+        self.reason: R = reason
         self.detail = detail
 
 
-class RemoteProtocolError(ReasonedError):
+class RemoteProtocolError(ReasonedError[R]):
     """The peer sent something the protocol forbids; end its link, count ``reason``."""
 
 
-class LocalProtocolError(ReasonedError):
+class LocalProtocolError(ReasonedError[R]):
     """This side misused a core (e.g. handed it a message of another core): a local bug."""
 
 

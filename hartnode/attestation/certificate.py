@@ -114,7 +114,7 @@ ChainReason = Literal[
 CHAIN_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(ChainReason))
 
 
-class CertificateError(RemoteProtocolError):
+class CertificateError(RemoteProtocolError[CertificateReason]):
     """Bytes or fields are not a valid certificate. Whoever sent them is at fault.
 
     Attributes:
@@ -124,13 +124,9 @@ class CertificateError(RemoteProtocolError):
 
     REASONS = CERTIFICATE_REASONS
     KIND = "certificate"
-    reason: CertificateReason
-
-    def __init__(self, reason: CertificateReason, detail: str = "") -> None:
-        super().__init__(reason, detail)
 
 
-class ChainError(RemoteProtocolError):
+class ChainError(RemoteProtocolError[ChainReason]):
     """A chain does not grant a tier. ``hop_index`` is the 0-based link at fault.
 
     Attributes:
@@ -141,7 +137,6 @@ class ChainError(RemoteProtocolError):
 
     REASONS = CHAIN_REASONS
     KIND = "chain"
-    reason: ChainReason
 
     def __init__(self, reason: ChainReason, hop_index: int, detail: str = "") -> None:
         super().__init__(reason, detail, headline=f"{reason} at link {hop_index}")

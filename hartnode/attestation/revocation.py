@@ -64,7 +64,7 @@ RevocationReason = Literal[
 REVOCATION_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(RevocationReason))
 
 
-class RevocationError(RemoteProtocolError):
+class RevocationError(RemoteProtocolError[RevocationReason]):
     """Bytes are not a revocation list the pinned master signed. The sender is at fault.
 
     Attributes:
@@ -74,10 +74,6 @@ class RevocationError(RemoteProtocolError):
 
     REASONS = REVOCATION_REASONS
     KIND = "revocation"
-    reason: RevocationReason
-
-    def __init__(self, reason: RevocationReason, detail: str = "") -> None:
-        super().__init__(reason, detail)
 
 
 def _bad(detail: str) -> RevocationError:

@@ -105,7 +105,7 @@ HandshakeReason = Literal[
 HANDSHAKE_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(HandshakeReason))
 
 
-class HandshakeError(RemoteProtocolError):
+class HandshakeError(RemoteProtocolError[HandshakeReason]):
     """The peer failed the handshake. End the connection without replying.
 
     Attributes:
@@ -114,10 +114,6 @@ class HandshakeError(RemoteProtocolError):
 
     REASONS = HANDSHAKE_REASONS
     KIND = "handshake"
-    reason: HandshakeReason
-
-    def __init__(self, reason: HandshakeReason, detail: str = "") -> None:
-        super().__init__(reason, detail)
 
 
 class HandshakeUsageError(RuntimeError):

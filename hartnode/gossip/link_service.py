@@ -34,7 +34,7 @@ from hartnode.protocol import LocalProtocolError
 Verdict = bool | None
 
 
-class ServiceConflict(LocalProtocolError):
+class ServiceConflict(LocalProtocolError[str]):
     """Two services (or a service and the overlay) claim one message type."""
 
 

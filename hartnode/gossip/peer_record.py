@@ -55,7 +55,7 @@ _ADDR_RE = re.compile(r"wss?://[^\s/]{1,253}(/[^\s]{0,200})?")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}|\*|")
 
 
-class PeerRecordError(RemoteProtocolError, ValueError):
+class PeerRecordError(RemoteProtocolError[str], ValueError):
     """A peer record is malformed or its signature fails; ``reason`` names why."""
 
 

@@ -44,7 +44,7 @@ FrameReason = Literal[
 FRAME_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(FrameReason))
 
 
-class FrameError(RemoteProtocolError):
+class FrameError(RemoteProtocolError[FrameReason]):
     """A sealed frame cannot be opened (or sealed); end the connection.
 
     Attributes:
@@ -53,10 +53,6 @@ class FrameError(RemoteProtocolError):
 
     REASONS = FRAME_REASONS
     KIND = "frame"
-    reason: FrameReason
-
-    def __init__(self, reason: FrameReason) -> None:
-        super().__init__(reason)
 
 
 def _nonce(counter: int) -> bytes:

@@ -131,7 +131,7 @@ class TransportStats:
     inbound_pending: int = 0  # of which still handshaking (gauge)
 
 
-class TransportError(ReasonedError):
+class TransportError(ReasonedError[str]):
     """Base of this module's errors; ``reason`` is a stable metrics label. Either
     side may be at fault (``closed_locally`` and ``closed_by_peer`` are both links
     ending), so it derives from the plain base."""

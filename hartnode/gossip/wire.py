@@ -57,7 +57,7 @@ DecodeReason = Literal[
 DECODE_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(DecodeReason))
 
 
-class DecodeError(RemoteProtocolError):
+class DecodeError(RemoteProtocolError[DecodeReason]):
     """Untrusted bytes are not a valid message. The peer is at fault.
 
     Attributes:
@@ -67,10 +67,6 @@ class DecodeError(RemoteProtocolError):
 
     REASONS = DECODE_REASONS
     KIND = "decode"
-    reason: DecodeReason
-
-    def __init__(self, reason: DecodeReason, detail: str = "") -> None:
-        super().__init__(reason, detail)
 
 
 class EncodeError(TypeError):

@@ -44,15 +44,12 @@ _SCOPE_RE = re.compile(rf"user|system|agent:{_ID_PART}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 
 
-class EnvelopeError(ReasonedError, ValueError):
+class EnvelopeError(ReasonedError[str], ValueError):
     """An envelope is malformed or fails verification; ``reason`` names why.
 
     Reasons: ``malformed``, ``not_canonical``, ``bad_field``, ``bad_hash``,
     ``bad_signature``, ``too_large``.
     """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(reason, detail)
 
 
 # The envelope's low-cardinality members (origin, actor, kind, scope, reach)
