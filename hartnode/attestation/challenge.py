@@ -48,7 +48,6 @@ import blake3
 
 from hartnode.attestation.manifest import Manifest
 from hartnode.canonical import MAX_SAFE_INTEGER, canonical_bytes
-from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
 
 CHALLENGE_LABEL = b"hartnode/integrity-challenge/1\x00"
@@ -92,7 +91,7 @@ class LocalChallengeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ChallengeParams:
-    """Tunables of challenges. Units in each comment; ``for_overlay`` derives them."""
+    """Tunables of challenges. Units in each comment; ``paced`` derives them from a pace."""
 
     ranges: int = 8  # byte ranges read per answer
     range_bytes: int = 4096  # bytes per range (the last bytes of a short file: fewer)
@@ -139,9 +138,7 @@ def paced(round_interval: float, timeout: float, per_round: int = 1) -> Challeng
                                        math.ceil(2 * base.answer_memory / round_interval)))
 
 
-def for_overlay(config: OverlayConfig, per_round: int = 1) -> ChallengeParams:
-    """Challenge params of a bandwidth profile (``challenge_interval``, ``challenge_timeout``)."""
-    return paced(config.challenge_interval, config.challenge_timeout, per_round)
+
 
 
 class RangeReader(Protocol):
@@ -618,5 +615,5 @@ __all__ = [
     "Ask", "Challenge", "ChallengeAnswer", "ChallengeError", "ChallengeInfo", "ChallengeIssuer",
     "ChallengeParams", "ChallengeResponder", "EvidenceError", "LocalChallengeError", "Outcome",
     "Verdict", "answer_digest", "decode_answer", "decode_challenge", "derive_ranges",
-    "for_overlay", "restart_verdicts", "verify_evidence",
+    "paced", "restart_verdicts", "verify_evidence",
 ]

@@ -29,7 +29,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import blake3
@@ -44,8 +44,6 @@ from hartnode.gossip.hyparview import (
     NeighbourDown,
     NeighbourUp,
     PeerInfo,
-    RemoteProtocolError,
-    Send,
 )
 from hartnode.gossip.link_service import LinkService, ServiceTable
 from hartnode.gossip.link_table import GossipStats, LinkTable
@@ -55,8 +53,10 @@ from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.peer_record import PeerRecordMessage, PeerTable
 from hartnode.gossip.plumtree import Deliver, Plumtree
 from hartnode.gossip.records import Records, wall_ms
+from hartnode.gossip.transport import TransportConfig
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import RemoteProtocolError, Send, TimerCore, is_due, next_timer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ class GossipSettings:
     region: str = ""
     announce_interval: float = 60.0
     chain: tuple[tuple[bytes, bytes], ...] = ()
-    max_connections: int = 64
+    # The listener's and links' limits; host and port are taken from ``listen``.
+    transport_config: TransportConfig = field(
+        default_factory=partial(TransportConfig, max_connections=64))
     capabilities: tuple[str, ...] = ()  # carried in the peer record (e.g. the code hash)
 
 
@@ -113,7 +115,7 @@ class GossipService(LinkTable):
         self._hv: HyParView | None = None
         self._pt: Plumtree | None = None
         host, port = settings.listen
-        self._transport_config = _transport_config(host, port, settings.max_connections)
+        self._transport_config = replace(settings.transport_config, host=host, port=port)
 
     def register(self, service: LinkService) -> None:
         """Attach a service: its message types, broadcast types and link events.
@@ -386,17 +388,17 @@ class GossipService(LinkTable):
         # hop at ``full``) instead of building the tree by eager push. New
         # neighbours get the record directly (``_link_up``).
         next_announce = trio.current_time() + self.announce_interval_s
+        cores: tuple[TimerCore, ...] = (hv, pt)  # membership first: its effects reach pt
         while True:
-            deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
+            armed = next_timer(cores)
+            deadline = min(math.inf if armed is None else armed, next_announce)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
             self._wake = trio.Event()
             now = trio.current_time()
-            if now >= hv.next_deadline():
-                self._apply(hv.on_timer(now))
-            pt_deadline = pt.next_deadline()
-            if pt_deadline is not None and now >= pt_deadline:
-                self._apply(pt.on_timer(now))
+            for core in cores:
+                if is_due(core, now):
+                    self._apply(core.handle_timer(now))
             if now >= next_announce:
                 record = wire.encode(self._own_record())
                 self.broadcast(record)
@@ -408,7 +410,3 @@ class GossipService(LinkTable):
 
 def _transport_stats() -> transport.TransportStats:
     return transport.TransportStats()
-
-
-def _transport_config(host: str, port: int, max_connections: int) -> transport.TransportConfig:
-    return transport.TransportConfig(host=host, port=port, max_connections=max_connections)

@@ -51,13 +51,13 @@ from hartnode.attestation.challenge import (
     LocalChallengeError,
     Outcome,
     Verdict,
-    for_overlay,
     verify_evidence,
 )
 from hartnode.attestation.manifest import MemoryRelease
 from hartnode.attestation.reputation import Decision, Reputation, Standing
 from hartnode.gossip.overlay_config import for_profile
 from hartnode.identity import NodeIdentity
+from hartnode.integrity.service import for_overlay
 
 FRAME_OVERHEAD = 40  # bytes: msgpack framing, type number and the transport's seal per message
 

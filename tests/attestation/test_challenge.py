@@ -21,7 +21,6 @@ from hartnode.attestation.challenge import (
     Verdict,
     decode_challenge,
     derive_ranges,
-    for_overlay,
     restart_verdicts,
     sign_answer,
     verify_evidence,
@@ -29,6 +28,7 @@ from hartnode.attestation.challenge import (
 from hartnode.attestation.manifest import MemoryRelease
 from hartnode.gossip.overlay_config import for_profile
 from hartnode.identity import NodeIdentity
+from hartnode.integrity.service import for_overlay
 
 CHALLENGER = NodeIdentity.from_seed(b"challenger".ljust(32, b"."))
 TARGET = NodeIdentity.from_seed(b"target".ljust(32, b"."))

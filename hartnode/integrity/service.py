@@ -52,13 +52,15 @@ from hartnode.attestation.challenge import (
     Outcome,
     RangeReader,
     Verdict,
+    paced,
     restart_verdicts,
 )
 from hartnode.attestation.manifest import Manifest, ReleaseBytes
 from hartnode.attestation.reputation import Decision, Reputation, ReputationParams, Standing
 from hartnode.gossip.link_service import LinkService
+from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.hierarchy.direction import Roles
 from hartnode.identity import is_node_id
 from hartnode.ledger import store
@@ -74,7 +76,7 @@ SAVE_S = 30.0  # seconds between writes of the reputation table
 CODE_PREFIX = "code:"
 
 
-@register(80)
+@wire_message("integrity")
 @dataclass(frozen=True)
 class ChallengeMessage:
     """A signed integrity challenge (``challenge.Challenge`` on the wire)."""
@@ -83,13 +85,18 @@ class ChallengeMessage:
     sig: bytes
 
 
-@register(81)
+@wire_message("integrity")
 @dataclass(frozen=True)
 class ChallengeAnswerMessage:
     """A target's signed answer (``challenge.ChallengeAnswer`` on the wire)."""
 
     body: bytes
     sig: bytes
+
+
+def for_overlay(config: OverlayConfig, per_round: int = 1) -> ChallengeParams:
+    """Challenge params of a bandwidth profile (``challenge_interval``, ``challenge_timeout``)."""
+    return paced(config.challenge_interval, config.challenge_timeout, per_round)
 
 
 def code_capability(root_hex: str) -> str:
