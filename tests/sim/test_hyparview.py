@@ -324,7 +324,7 @@ def test_an_isolated_node_whose_contact_drops_every_link_rejoins_at_a_bounded_pa
         dials += len(of(hv.on_link_down("c", now), Connect))
     assert dials == 0
     later = CFG.neighbour_timeout
-    out = hv.on_timer(later) if hv.next_deadline() <= later else []
-    while hv.next_deadline() <= later + CFG.keepalive_interval and not of(out, Connect):
-        out = hv.on_timer(hv.next_deadline())
+    out = hv.handle_timer(later) if hv.get_timer() <= later else []
+    while hv.get_timer() <= later + CFG.keepalive_interval and not of(out, Connect):
+        out = hv.handle_timer(hv.get_timer())
     assert of(out, Connect) == [Connect("c", "sim://c")]
