@@ -52,6 +52,7 @@ class DelayProxy:
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._closed = False
         self._start(self._accept)
 
     @property
@@ -67,10 +68,18 @@ class DelayProxy:
         while True:
             try:
                 client, _ = self.listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
                 return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
             with self._lock:
+                if self._closed:  # accepted while closing: close() has already passed
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets += [client, upstream]
             for src, dst, name in ((client, upstream, "in"), (upstream, client, "out")):
                 pending: queue.Queue[tuple[float, bytes]] = queue.Queue()
@@ -100,8 +109,9 @@ class DelayProxy:
             pass
 
     def close(self) -> None:
-        self.listener.close()
         with self._lock:
+            self._closed = True
+            self.listener.close()
             for s in self._sockets:
                 s.close()
         for t in self._threads:
