@@ -28,7 +28,7 @@ baseline).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from hartnode.gossip.overlay_config import OverlayConfig
@@ -55,6 +55,10 @@ class AdmissionGuard:
         self._forced: dict[str, float] = {}  # group -> last forced admission
         self._tokens = float(config.active_view_size)
         self._refilled = 0.0
+        # Known peers' forced admissions draw on their own bucket: strangers
+        # that use up theirs must not lock a node's old neighbours out.
+        self._known_tokens = float(config.active_view_size)
+        self._known_refilled = 0.0
 
     def link_up(self, peer: str, facts: LinkFacts | None) -> None:
         if facts is not None:
@@ -69,6 +73,22 @@ class AdmissionGuard:
     def removed(self, peer: str) -> None:
         self._since.pop(peer, None)
         self.chosen.discard(peer)
+
+    def age(self, peer: str, now: float) -> float:
+        """Seconds ``peer`` has been a neighbour (0 when it is none)."""
+        since = self._since.get(peer)
+        return 0.0 if since is None else now - since
+
+    def may_force_known(self, now: float) -> bool:
+        """May a peer from this node's tried table take a slot of a full view? Records it."""
+        burst = float(self.config.active_view_size)
+        refill = (now - self._known_refilled) / self.config.join_eviction_interval
+        self._known_tokens = min(burst, self._known_tokens + refill)
+        self._known_refilled = now
+        if self._known_tokens < 1.0:
+            return False
+        self._known_tokens -= 1.0
+        return True
 
     def group(self, peer: str) -> str:
         facts = self._facts.get(peer)
@@ -98,8 +118,14 @@ class AdmissionGuard:
             del self._forced[next(iter(self._forced))]
         return True
 
-    def victim(self, active: Mapping[str, str], rng: random.Random) -> str | None:
-        """The neighbour to evict for a newcomer; None when every one is protected."""
+    def victim(
+        self, active: Mapping[str, str], rng: random.Random, keep: Set[str] = frozenset()
+    ) -> str | None:
+        """The neighbour to evict for a newcomer; None when every one is protected.
+
+        ``keep``: neighbours to spare while another candidate exists (our own
+        picks and long-lived links: the first to go are the young strangers).
+        """
         peers = list(active)
         if not self.config.admission_guard:
             return rng.choice(peers)
@@ -110,6 +136,9 @@ class AdmissionGuard:
         candidates = [p for p in peers if p not in protected]
         if not candidates:
             return None
+        fresh = [p for p in candidates if p not in keep]
+        if fresh:
+            candidates = fresh
         groups: dict[str, int] = {}
         for p in peers:
             groups[self.group(p)] = groups.get(self.group(p), 0) + 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -227,7 +228,9 @@ class GossipService:
         now = trio.current_time()
         # The address to offer is known only once the listener is bound (listen
         # port 0 picks one): until then the core says it has none.
-        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now)
+        # The passive view's bucketing key must be secret: from the OS, not the rng.
+        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now,
+                             salt=os.urandom(16))
         self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng, validate=True)
         host, port = self.settings.listen
         config = transport.TransportConfig(host=host, port=port,
