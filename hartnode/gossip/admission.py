@@ -11,13 +11,19 @@ gossipsub's IP-colocation ideas and Bitcoin's outbound-slot rule:
   ``protected_outbound`` neighbours this node chose itself (repairs from its
   passive view, reconnects, its join contact), which an attacker cannot pick.
 - **The victim is one of the younger half of the unprotected neighbours**,
-  one sharing an address group with another neighbour first: a stream of
-  joiners mostly displaces earlier joiners, not the long-lived links.
+  one sharing an address group with another neighbour first, and never one
+  the core asks to ``keep`` (its own picks, links older than ``tried_after``)
+  while another can go: a stream of joiners mostly displaces earlier
+  joiners, not the long-lived links.
 - **Forced admissions are rate-limited**: one per ``join_eviction_interval``
   seconds on average (a burst of a view's size, for repairs after a
   partition), and none for an address group that forced one within
   ``join_group_interval`` seconds. A refused Join is still
   walked on (the joiner joins the network elsewhere) but gets no slot here.
+- **Known peers have their own budget** (``may_force_known``): a peer of the
+  node's tried table (``passive_view``) asking back into a full view draws
+  on it, so strangers that spend the other one cannot lock out a node's
+  old neighbours.
 
 The shell reports each link's address group (``inbound_slots.address_key``)
 and whether the peer is certified; the core reports whom it chose. With

@@ -34,7 +34,11 @@ Effects and the shell's duties:
 A full active view admits a Join or high-priority Neighbour only under the
 eclipse guard's rules (``admission.py``: protected neighbours, youngest
 victim, rate-limited forced admissions), so re-joining sybils cannot take
-over a node's view.
+over a node's view. The passive view is kept as Bitcoin's addrman keeps
+addresses (``passive_view.py``: a tried table of peers this node picked or
+held for long, salted buckets for the rest), and repairs ask tried peers and
+fresh address groups first, so a node that loses a link does not refill it
+from whatever sybils fed its passive view (issue #8.5).
 """
 
 from __future__ import annotations
