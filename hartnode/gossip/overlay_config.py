@@ -60,6 +60,11 @@ class OverlayConfig:
     # --- Per-link byte budget (token bucket, DESIGN §3) ---
     link_rate: float = 65_536.0  # bytes per second one link may send on average, per direction
     link_burst: float = 262_144.0  # bytes one link may send at once after being idle
+    # --- Per-link send queue (DESIGN §3; README "Limits: links and services") ---
+    send_queue_bytes: int = 4 << 20  # bytes of encoded messages queued per link (beyond: dropped)
+    # Seconds one send may stall behind a full queue before the peer counts as not reading
+    # (and the link is dropped): twice a 1 MiB frame at the link_rate a profile's peer reads.
+    slow_reader_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         """Validate every field.
@@ -77,6 +82,7 @@ class OverlayConfig:
             "lazy_fanout",
             "seen_cache_size",
             "payload_cache_size",
+            "send_queue_bytes",
             "peer_table_size",
         )
         for name in positive_ints:
@@ -130,6 +136,8 @@ def constrained() -> OverlayConfig:
         peer_table_size=5_000,
         link_rate=16_384.0,
         link_burst=65_536.0,
+        send_queue_bytes=2 << 20,
+        slow_reader_timeout=180.0,
     )
 
 
@@ -158,6 +166,8 @@ def minimal() -> OverlayConfig:
         peer_table_size=2_000,
         link_rate=4_096.0,
         link_burst=65_536.0,
+        send_queue_bytes=1 << 20,
+        slow_reader_timeout=600.0,
     )
 
 

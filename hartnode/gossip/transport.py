@@ -219,7 +219,15 @@ class SecureConnection(trio.abc.AsyncResource):
             LinkClosed: the link is over (before or during the send).
             wire.EncodeError: ``msg`` is not a valid registered message (our bug).
         """
-        data = wire.encode(msg, self._config.wire_limits)
+        await self.send_encoded(wire.encode(msg, self._config.wire_limits))
+
+    async def send_encoded(self, data: bytes) -> None:
+        """Seal and send one message ``wire.encode`` made (a sender that bounds its
+        queue in bytes encodes when it queues, and only once).
+
+        Raises:
+            LinkClosed: the link is over (before or during the send).
+        """
         async with self._send_lock:
             if self._closed is not None:
                 raise self._closed.copy()
@@ -456,6 +464,13 @@ class _Listener:
         host, port = _stream_address(stream)
         key = address_key(host)
         refusal = self._slots.admit(key)
+        if refusal == "address_limit":
+            # That address already holds its share of pending handshakes: a
+            # dialer flooding us is owed no polite 503 (reading its request
+            # would cost more than the close), so one address cannot buy CPU.
+            self._stats.refused[refusal] += 1
+            await trio.aclose_forcefully(stream)
+            return
         if refusal is not None:
             self._stats.refused[refusal] += 1
             await self._refuse(stream)

@@ -123,8 +123,8 @@ BroadcastFactory = Callable[[str, OverlayConfig, random.Random], BroadcastCore]
 class SimApp(Protocol):
     """An application riding on the overlay (e.g. ledger replication), as SimNet drives it.
 
-    Like ``GossipService.app_types``/``on_app_message``/``on_payload`` in the
-    daemon: messages of ``types`` arriving on a link go to ``on_message`` (a
+    Like a ``LinkService`` registered on the daemon's ``GossipService``:
+    messages of ``types`` arriving on a link go to ``on_message`` (a
     ``RemoteProtocolError`` from it ends the link), every broadcast delivered
     at a node goes to ``on_deliver``, and active-view changes go to
     ``on_neighbour``. The app sends with ``SimNet.send``; ``size`` gives the
