@@ -753,11 +753,11 @@ class HyParView:
     def _known(self, peer: str) -> bool:
         """Is ``peer`` in our tried table (a long-lived neighbour or our own pick)?
 
-        Its request may displace a neighbour that is neither (issue #8.5):
-        when strangers fill every slot they can take, an honest node that
-        lost a link still gets back into the views it held before, and each
-        such admission turns a young link into an old one, so the
-        displacements it sets off die out.
+        Its request may displace a neighbour (one that is neither first), from
+        a budget of its own (issue #8.5): when strangers fill every slot they
+        can take, an honest node that lost a link still gets back into the
+        views it held before, and each such admission mostly turns a young
+        link into an old one, so the displacements it sets off die out.
         """
         return self.config.admission_guard and self._passive.is_tried(peer)
 
