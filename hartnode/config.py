@@ -28,6 +28,9 @@ ENV_PREFIX = "HARTNODE_"
 ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 
 TIERS = ("flat", "local", "regional", "central")
+# The names of ``gossip.overlay_config.PROFILES`` (the one table of presets),
+# spelt out: importing gossip here would close a package cycle through
+# attestation.commands -> datadir -> config. tests/test_protocol.py keeps them equal.
 PROFILES = ("full", "constrained", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
@@ -90,6 +93,11 @@ class NetworkConfig:
     max_links_per_address: int = field(default=8, metadata=_doc(
         "established inbound links from one address group (an IPv4 address, an IPv6 /64), "
         "parents and certified peers aside, in links; raise it behind carrier-grade NAT"))
+    handshake_rate_per_address: float = field(default=2.0, metadata=_doc(
+        "new handshakes a second one address group may start, after its burst "
+        "(`handshake_burst_per_address`), in handshakes/s"))
+    handshake_burst_per_address: int = field(default=16, metadata=_doc(
+        "handshakes one address group may start at once, in handshakes"))
     reserved_share: float = field(default=0.125, metadata=_doc(
         "fraction of `max_connections` kept for priority peers (parents kept by the "
         "hierarchy, certified tiers) once the others are in use (0 <= share < 1)"))
@@ -392,6 +400,10 @@ def _validate_limits(cfg: Config) -> None:
     in_range("network.max_pending_per_address", net.max_pending_per_address, 1, 10_000,
              "connections")
     in_range("network.max_links_per_address", net.max_links_per_address, 1, 10_000, "links")
+    in_range("network.handshake_rate_per_address", net.handshake_rate_per_address, 0.01,
+             10_000, "handshakes/s")
+    in_range("network.handshake_burst_per_address", net.handshake_burst_per_address, 1,
+             100_000, "handshakes")
     in_range("network.handshake_timeout", net.handshake_timeout, 0.1, 600, "seconds")
     in_range("network.first_message_timeout", net.first_message_timeout, 0.1,
              net.handshake_timeout, "seconds (at most network.handshake_timeout)")

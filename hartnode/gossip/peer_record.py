@@ -36,8 +36,9 @@ from hartnode.attestation.certificate import (
     effective_tier,
 )
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 SIGNATURE_LABEL = b"hartnode/peer-record/1\x00"
 MAX_BODY_BYTES = 4096
@@ -54,15 +55,11 @@ _ADDR_RE = re.compile(r"wss?://[^\s/]{1,253}(/[^\s]{0,200})?")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}|\*|")
 
 
-class PeerRecordError(ValueError):
+class PeerRecordError(RemoteProtocolError[str], ValueError):
     """A peer record is malformed or its signature fails; ``reason`` names why."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
-
-@register(48)
+@wire_message("records")
 @dataclass(frozen=True)
 class PeerRecordMessage:
     """The wire form: canonical body, signature, and the certificate chain."""

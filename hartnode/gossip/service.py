@@ -45,8 +45,6 @@ from hartnode.gossip.hyparview import (
     NeighbourDown,
     NeighbourUp,
     PeerInfo,
-    RemoteProtocolError,
-    Send,
 )
 from hartnode.gossip.link_service import LinkService, ServiceTable
 from hartnode.gossip.link_table import GossipStats, LinkTable
@@ -59,6 +57,7 @@ from hartnode.gossip.records import Records, wall_ms
 from hartnode.gossip.transport import TransportConfig
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import RemoteProtocolError, Send, TimerCore, is_due, next_timer
 
 log = logging.getLogger(__name__)
 
@@ -390,17 +389,17 @@ class GossipService(LinkTable):
         # hop at ``full``) instead of building the tree by eager push. New
         # neighbours get the record directly (``_link_up``).
         next_announce = trio.current_time() + self.announce_interval_s
+        cores: tuple[TimerCore, ...] = (hv, pt)  # membership first: its effects reach pt
         while True:
-            deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
+            armed = next_timer(cores)
+            deadline = min(math.inf if armed is None else armed, next_announce)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
             self._wake = trio.Event()
             now = trio.current_time()
-            if now >= hv.next_deadline():
-                self._apply(hv.on_timer(now))
-            pt_deadline = pt.next_deadline()
-            if pt_deadline is not None and now >= pt_deadline:
-                self._apply(pt.on_timer(now))
+            for core in cores:
+                if is_due(core, now):
+                    self._apply(core.handle_timer(now))
             if now >= next_announce:
                 record = wire.encode(self._own_record())
                 self.broadcast(record)
