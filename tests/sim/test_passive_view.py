@@ -119,7 +119,7 @@ def test_repair_asks_tried_peers_first_and_one_per_address_group() -> None:
     hv._passive.add_new("lone", "203.0.113.9:7000", "src", set())
     asked: list[str] = []
     for _ in range(5):  # the first keepalive repairs the empty view: five dials
-        asked = [e.peer for e in hv.on_timer(hv.next_deadline()) if isinstance(e, Connect)]
+        asked = [e.peer for e in hv.handle_timer(hv.get_timer()) if isinstance(e, Connect)]
         if asked:
             break
     assert len(asked) == hv.config.active_view_size
