@@ -40,7 +40,8 @@ from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import Draft, Head
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import (
+from hartnode.ledger.store import StoreError
+from hartnode.replication.core import (
     Batch,
     FeedEvent,
     Ingest,
@@ -50,7 +51,6 @@ from hartnode.ledger.replication import (
     heads_digest,
     withheld_to_wire,
 )
-from hartnode.ledger.store import StoreError
 
 TAG = 16  # XChaCha20-Poly1305 tag of every sealed frame
 T = TypeVar("T")

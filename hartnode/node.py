@@ -50,9 +50,9 @@ from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication_service import ReplicationService
 from hartnode.ledger.store import StoreError
 from hartnode.metrics import NodeMetrics, Registry
+from hartnode.replication.service import ReplicationService
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

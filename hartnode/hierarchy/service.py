@@ -54,7 +54,7 @@ from hartnode.ledger import store
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.log import EVENT_COLUMNS, IngestResult, Withheld, event_from_row, wall_clock_ms
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import FeedEvent
+from hartnode.replication.core import FeedEvent
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # pushes, acks and link ends waiting; beyond it pushes are dropped (resent later)

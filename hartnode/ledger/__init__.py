@@ -10,7 +10,9 @@ Module map:
 - ``maintenance``  ``kb verify``, ``backup``, ``vacuum``, ``migrate``, ``rebuild``
 - ``node_ledger``  both databases opened together (what the daemon and CLI hold)
 - ``committer``    group commit for the daemon, and the one store-access limiter
-- ``replication``  sans-I/O anti-entropy core: heads digests (with hashes), pulls, probes
-- ``fork_evidence``  the ``ForkEvidence`` message (two signed events at one seq) and its limits
-- ``replication_service``  its trio shell on the gossip links
+- ``items``        plain values about feeds: heads, markers, ingest results
+- ``held``         held-back events (gaps) bounded per peer, in bytes and time
+
+The ledger imports no networking: replication, which moves its events
+between nodes, is ``hartnode.replication``, one layer up.
 """

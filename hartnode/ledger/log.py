@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import apsw
@@ -58,6 +57,7 @@ from hartnode.ledger.held import MAX_HELD_PER_ORIGIN, MAX_HELD_TOTAL, HeldBack, 
 from hartnode.ledger.items import (
     WITHHELD_DOMAIN,
     WITHHELD_REACHES,
+    Draft,
     FeedItem,
     Head,
     IngestResult,
@@ -121,19 +121,6 @@ def write_transaction(conn: apsw.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """An event this node is about to sign. ``ts_ms`` defaults to now."""
-
-    kind: str
-    payload: dict[str, Any]
-    reach: str = "network"
-    actor: str = "node"
-    scope: str = "system"
-    provenance: dict[str, Any] = field(default_factory=dict)
-    ts_ms: int | None = None
 
 
 def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:

@@ -36,7 +36,7 @@ one (``fork_serve``), pushes the other later (``fork_push``), and goes on
 writing on the served branch.
 
 Byte counts: ``replication_size`` is the exact msgpack size of each message
-(``tests/ledger/test_replication_sim.py`` checks it against ``wire.encode``).
+(``tests/replication/test_replication_sim.py`` checks it against ``wire.encode``).
 """
 
 from __future__ import annotations
@@ -52,16 +52,9 @@ from hartnode.gossip import wire
 from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import EnvelopeError, Event, sign_event
-from hartnode.ledger.fork_evidence import (
-    MAX_ON_LINK,
-    MAX_ON_LINK_BYTES,
-    ForkEvidence,
-    check_evidence,
-    fork_evidence,
-)
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.log import Draft, IngestResult, Withheld
-from hartnode.ledger.replication import (
+from hartnode.replication.core import (
     REPLICATION_TYPES,
     Batch,
     FeedEvent,
@@ -77,7 +70,14 @@ from hartnode.ledger.replication import (
     Want,
     pack_batch,
 )
-from hartnode.ledger.replication_service import PUSH_MAX
+from hartnode.replication.fork_evidence import (
+    MAX_ON_LINK,
+    MAX_ON_LINK_BYTES,
+    ForkEvidence,
+    check_evidence,
+    fork_evidence,
+)
+from hartnode.replication.service import PUSH_MAX
 from hartnode.testing.mem_ledger import MemLedger, Verifier
 from hartnode.testing.simnet import SimNet, SimNode
 

@@ -58,7 +58,7 @@ import blake3
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.wire import register
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import FeedItem, Head, Withheld
+from hartnode.ledger.items import FeedItem, Head, Withheld
 
 BUCKETS = 16
 DIGEST_BYTES = 8
@@ -117,7 +117,7 @@ class FeedWithheld:
     hash: bytes
     prev: bytes  # empty at seq 1
     reach: str
-    sig: bytes  # the origin's signature of ``log.withheld_statement``
+    sig: bytes  # the origin's signature of ``items.withheld_statement``
 
 
 # 66: retired (HeadsDigest of (origin, seq) only); see 73.

@@ -13,7 +13,7 @@ import pytest
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.ledger.log import Head
-from hartnode.ledger.replication import (
+from hartnode.replication.core import (
     HEAD_HASH_BYTES,
     Batch,
     FeedEvent,

@@ -6,7 +6,7 @@ import pytest
 
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
-from hartnode.ledger.replication import (
+from hartnode.replication.core import (
     BUCKETS,
     Batch,
     FeedEvent,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from hartnode.gossip.hyparview import RemoteProtocolError
-from hartnode.ledger.replication import (
+from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     Replicator,
     Serve,

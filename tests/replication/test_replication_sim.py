@@ -21,8 +21,7 @@ import pytest
 
 from hartnode.gossip import wire
 from hartnode.ledger import envelope
-from hartnode.ledger.fork_evidence import ForkEvidence
-from hartnode.ledger.replication import (
+from hartnode.replication.core import (
     Batch,
     FeedEvent,
     FeedWithheld,
@@ -32,6 +31,7 @@ from hartnode.ledger.replication import (
     NewEvents,
     Want,
 )
+from hartnode.replication.fork_evidence import ForkEvidence
 from hartnode.testing import sim
 from hartnode.testing.mem_ledger import Verifier
 from hartnode.testing.repsim import replication_size

@@ -40,20 +40,13 @@ from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.service import GossipService
-from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
-from hartnode.ledger.fork_evidence import (
-    MAX_ON_LINK,
-    MAX_ON_LINK_BYTES,
-    EvidenceGate,
-    ForkEvidence,
-    check_evidence,
-    fork_evidence,
-)
-from hartnode.ledger.log import Head, HeldLimits, IngestResult, Withheld
+from hartnode.ledger.held import HeldLimits
+from hartnode.ledger.items import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import (
+from hartnode.replication import direction
+from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     REPLICATION_TYPES,
     FeedEvent,
@@ -66,6 +59,14 @@ from hartnode.ledger.replication import (
     Serve,
     pack_batch,
     want_budget,
+)
+from hartnode.replication.fork_evidence import (
+    MAX_ON_LINK,
+    MAX_ON_LINK_BYTES,
+    EvidenceGate,
+    ForkEvidence,
+    check_evidence,
+    fork_evidence,
 )
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,16 @@
+"""Moving verified events between ledgers (DESIGN §1, §3 "Anti-entropy", "Sync").
+
+Layers (each imports only those before it): base (``canonical``,
+``identity``, errors) < ``ledger`` < ``attestation`` < ``gossip`` <
+``replication`` < ``hierarchy`` < apps/catalog < ``node``. The ledger
+stores and verifies; this package speaks to other nodes about it.
+
+Module map:
+- ``core``           sans-I/O anti-entropy core (``Replicator``): heads digests (with
+                     hashes), pulls, probes, want shares; its wire messages (64-74, 88, 89)
+- ``fork_evidence``  the ``ForkEvidence`` message (two signed events at one seq), its
+                     limits and ``EvidenceGate`` (who may make this node sign an alert)
+- ``direction``      which reaches a link carries and which way (parent/child links)
+- ``service``        the trio shell on the gossip links: the core's effects, the ledger
+                     in a worker thread, pushes and fork spreading
+"""
