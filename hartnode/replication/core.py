@@ -30,10 +30,15 @@ anti-entropy rounds instead: a peer that answered none of our wants for
 ``want_rounds`` rounds in a row (2: 10 to 20 s at the default interval) has
 its pulls dropped and is sent a digest again, which starts them afresh.
 Any answer from the peer resets the count, so a slow link that delivers a
-1,000-event batch every few seconds is never taken for a lossy one. A link
-slower than one batch per round is: the ``minimal`` profile (4 KB/s) needs
-~100 s for 1,000 events of ~420 B, and would ask again for what is still
-on its way (a smaller ``batch`` fits it).
+1,000-event batch every few seconds is never taken for a lossy one.
+
+The bandwidth profile sizes both (``Replicator.for_link``): a Batch carries at
+most what the link sends in one round (``link_rate`` x the round, and
+``link_burst``), and ``want_rounds`` leaves room for twice a Batch's time on
+the link. So on ``minimal`` (4 KB/s, 10 s rounds: 40 KiB Batches, 3 rounds)
+answers keep coming at least once a round while a feed streams in, and the
+asker never takes a slow link for a lossy one and asks again for what is
+still on its way; ``full`` and ``constrained`` keep 256/64 KiB and 2 rounds.
 
 The core keeps no ledger: the shell passes the current ``heads`` in, and
 carries out ``Serve`` (read a feed range, answer with a ``Batch``) and
@@ -49,6 +54,7 @@ are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -90,6 +96,23 @@ MAX_DEFERRED_WANTS = 64
 def want_budget(link_rate: float, round_interval: float) -> int:
     """Reply bytes one peer's wants may take per round: twice what its link carries."""
     return max(int(2 * link_rate * round_interval), 1)
+
+
+# The smallest Batch bytes a profile may set: one large envelope always goes
+# anyway, and smaller Batches would only add framing.
+MIN_BATCH_BYTES = 4096
+
+
+def batch_bytes_for(link_rate: float, link_burst: float, round_interval: float) -> int:
+    """A Batch's item bytes on a link: what it sends in one round, within the burst."""
+    return max(MIN_BATCH_BYTES,
+               min(MAX_BATCH_BYTES, int(link_burst), int(link_rate * round_interval)))
+
+
+def want_rounds_for(batch_bytes: int, link_rate: float, round_interval: float) -> int:
+    """Rounds an unanswered want waits before it is taken for lost: room for twice
+    a Batch's time on the link (sealing, other traffic), and never under WANT_ROUNDS."""
+    return max(WANT_ROUNDS, 1 + math.ceil(2 * batch_bytes / (link_rate * round_interval)))
 
 # What the core is told about this node's heads: a seq, or a seq and the hash
 # there (the ledger's ``head_map``). Plain seqs still work (e.g. a simulator
@@ -302,6 +325,18 @@ class Replicator:
         # Origins with a fork on record here: left out of digests and heads,
         # never pulled (the ledger holds their later events back anyway).
         self.forked: set[str] = set()
+
+    @classmethod
+    def for_link(cls, link_rate: float, link_burst: float, round_interval: float,
+                 **kwargs: int) -> Replicator:
+        """A core sized for a bandwidth profile's links (``OverlayConfig.link_rate``,
+        ``link_burst``, bytes/s and bytes) and the anti-entropy round (s): Batch
+        bytes, the want deadline in rounds and the reply bytes one peer's wants
+        may take per round. ``kwargs`` set the other knobs as ``__init__`` does."""
+        batch_bytes = batch_bytes_for(link_rate, link_burst, round_interval)
+        return cls(batch_bytes=batch_bytes,
+                   want_rounds=want_rounds_for(batch_bytes, link_rate, round_interval),
+                   want_bytes_per_round=want_budget(link_rate, round_interval), **kwargs)
 
     def mark_forked(self, origin: str) -> None:
         """``origin`` forked (detected here or proven by a peer's evidence)."""

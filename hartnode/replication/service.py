@@ -47,7 +47,6 @@ from hartnode.ledger.items import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.replication import direction
 from hartnode.replication.core import (
-    MAX_BATCH_BYTES,
     REPLICATION_TYPES,
     FeedEvent,
     Heads,
@@ -58,7 +57,6 @@ from hartnode.replication.core import (
     Replicator,
     Serve,
     pack_batch,
-    want_budget,
 )
 from hartnode.replication.fork_evidence import (
     MAX_ON_LINK,
@@ -120,7 +118,8 @@ class ReplicationService:
         self.round_interval = round_interval
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
-        self.core = Replicator()
+        overlay = gossip.settings.overlay  # the bandwidth profile's links size the core
+        self.core = Replicator.for_link(overlay.link_rate, overlay.link_burst, round_interval)
         self.evidence_gate = EvidenceGate()
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
@@ -154,12 +153,10 @@ class ReplicationService:
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
     def _limits_from_profile(self) -> None:
-        """Per-link bounds from the bandwidth profile (DESIGN §8): reply bytes per
-        round and per Batch, and the bytes of held-back events per peer."""
-        overlay = self.gossip.settings.overlay
-        self.core.batch_bytes = min(MAX_BATCH_BYTES, int(overlay.link_burst))
-        self.core.want_bytes_per_round = want_budget(overlay.link_rate, self.round_interval)
-        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(overlay.link_burst)
+        """The bytes of held-back events per peer, from the bandwidth profile
+        (DESIGN §8; the core took its own bounds from it at construction)."""
+        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(
+            self.gossip.settings.overlay.link_burst)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.access.run(self._limits_from_profile)

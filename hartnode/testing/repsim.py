@@ -162,12 +162,12 @@ class RepNode:
     __slots__ = ("core", "identity", "incarnation", "ledger", "role", "sim")
 
     def __init__(self, sim: SimNode, identity: NodeIdentity, ledger: MemLedger,
-                 role: Role) -> None:
+                 role: Role, core: Replicator) -> None:
         self.sim = sim
         self.identity = identity
         self.ledger = ledger  # survives crashes: it is on disk in a real node
         self.role = role
-        self.core = Replicator()
+        self.core = core
         self.incarnation = sim.incarnation
 
     @property
@@ -217,7 +217,7 @@ class ReplicationApp:
     def add(self, sim: SimNode, role: Role = Role.HONEST) -> RepNode:
         """Give ``sim`` a key (drawn from the net's seeded generator) and a ledger."""
         identity = NodeIdentity.from_seed(self.net.rng.randbytes(32))
-        node = RepNode(sim, identity, MemLedger(self.verifier, identity), role)
+        node = RepNode(sim, identity, MemLedger(self.verifier, identity), role, self.new_core())
         self.nodes[sim.node_id] = node
         self.by_origin[identity.node_id] = node
         return node
@@ -351,11 +351,16 @@ class ReplicationApp:
             budget -= size
             self.net.send(node.sim, peer, fork_evidence(a, b))
 
+    def new_core(self) -> Replicator:
+        """A core sized for the network's bandwidth profile, as the daemon's."""
+        cfg = self.net.config
+        return Replicator.for_link(cfg.link_rate, cfg.link_burst, self.sync_interval)
+
     def _fresh(self, node: RepNode) -> RepNode:
         """A restarted node starts with a new core (its ledger, forks included, survived)."""
         if node.incarnation != node.sim.incarnation:
             node.incarnation = node.sim.incarnation
-            node.core = Replicator()
+            node.core = self.new_core()
             for origin in node.ledger.forked():  # as ``ReplicationService.run``
                 node.core.mark_forked(origin)
         return node
