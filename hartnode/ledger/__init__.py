@@ -12,6 +12,9 @@ Module map:
 - ``committer``    group commit for the daemon, and the one store-access limiter
 - ``items``        plain values about feeds: heads, markers, ingest results
 - ``held``         held-back events (gaps) bounded per peer, in bytes and time
+- ``verdict``      the one ingest verdict (store, fill, hold, duplicate, fork, refuse), shared
+                   by ``Ledger`` and the simulator's ``MemLedger``
+- ``queries``      reads for other services (by reach and id range, by id, held hashes)
 
 The ledger imports no networking: replication, which moves its events
 between nodes, is ``hartnode.replication``, one layer up.
