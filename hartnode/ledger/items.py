@@ -126,6 +126,8 @@ class IngestResult:
     filled: int = 0  # events stored where only their marker was held (in ``stored`` too)
     rejected: Counter[str] = field(default_factory=Counter)
     equivocations: list[tuple[Event, Event]] = field(default_factory=list)
+    # Origins whose head this call moved, and their new heads (events and markers).
+    heads: dict[str, Head] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

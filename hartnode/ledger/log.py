@@ -382,6 +382,9 @@ class Ledger:
         for origin, head in heads.items():
             if head is not None:
                 self._advance(origin, head)
+        # The heads of every origin this call looked at (most moved; a head
+        # only moves up, so an unmoved one tells a reader nothing new).
+        result.heads = {o: h for o, h in heads.items() if h is not None}
         return result
 
     def _ingest_decoded(self, decoded: list[FeedItem], result: IngestResult,
@@ -563,7 +566,14 @@ class Ledger:
         Raises:
             EnvelopeError: either event does not verify, or they are no fork.
         """
-        a, b = decode_event(*a_wire), decode_event(*b_wire)
+        return self.record_fork(decode_event(*a_wire), decode_event(*b_wire))
+
+    def record_fork(self, a: Event, b: Event) -> tuple[Event, Event] | None:
+        """``record_evidence`` for two events already decoded (so verified).
+
+        Raises:
+            EnvelopeError: they are no fork (not one origin and seq, or one event).
+        """
         if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         with write_transaction(self.conn):

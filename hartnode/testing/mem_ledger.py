@@ -210,6 +210,7 @@ class MemLedger:
             if placed != "store":
                 continue
             self._store(item)
+            result.heads[item.origin] = Head(item.seq, item.hash)
             if isinstance(item, Withheld):
                 result.withheld += 1
             else:
@@ -226,7 +227,10 @@ class MemLedger:
         Raises:
             EnvelopeError: either event does not verify, or they are no fork.
         """
-        a, b = decode_event(*a_wire), decode_event(*b_wire)
+        return self.record_fork(decode_event(*a_wire), decode_event(*b_wire))
+
+    def record_fork(self, a: Event, b: Event) -> tuple[Event, Event] | None:
+        """As ``Ledger.record_fork``: ``record_evidence`` for decoded events."""
         if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         return (a, b) if self._record_equivocation(a, b) else None

@@ -26,6 +26,7 @@ from hartnode.replication.core import (
     ITEM_FRAMING_BYTES,
     MAX_BATCH_BYTES,
     WANT_ROUNDS,
+    ConfirmFeed,
     Replicator,
     Serve,
     want_budget,
@@ -56,7 +57,7 @@ def pull_over_link(asker: Replicator, server: Replicator, link_rate: float,
             if isinstance(e, Send):
                 other = "them" if node == "me" else "me"
                 handle(other, cores[other].on_message(node, e.msg, heads[other]))
-            else:
+            elif not isinstance(e, ConfirmFeed):
                 assert isinstance(e, Serve) and node == "them"
                 have = heads["them"][e.origin]
                 fit = max(1, e.max_bytes // EVENT_BYTES)
