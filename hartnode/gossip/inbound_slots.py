@@ -14,7 +14,15 @@ on; the rules, all counted per listener:
   owns whole, as S/Kademlia and gossipsub group peers by IP colocation);
 - the last ``reserved_share`` of the slots take only links whose peer the
   node ranks as priority (its parents, certified peers): a flood of valid
-  but unknown identities cannot lock out a node's own hierarchy.
+  but unknown identities cannot lock out a node's own hierarchy;
+- at most ``handshake_rate_per_address`` new handshakes a second from one
+  address group, after a burst of ``handshake_burst_per_address``: each costs
+  the node a key agreement and, once authenticated, up to a frame's bytes
+  before a misbehaving peer is found out, so an address that reconnects in a
+  loop (oversized frames, a connect/close flood) is held to that pace;
+- at most ``max_links_per_address`` established links from one address group
+  (priority peers aside): one host with the network key cannot hold most of
+  the slots, each with its own link budget of bytes to decrypt and decode.
 
 The time bounds (a closed socket frees its slot at once; a connection must
 send its first handshake message within ``first_message_timeout``) live in
@@ -27,7 +35,10 @@ import collections
 import ipaddress
 from dataclasses import dataclass, field
 
+from hartnode.gossip.token_bucket import TokenBucket
+
 IPV6_GROUP_PREFIX = 64  # bits of an IPv6 address that name one host's allocation
+RATE_BUCKETS_MAX = 4096  # address groups whose handshake pace is tracked (idle ones let go)
 
 
 def address_key(host: str) -> str:
@@ -57,6 +68,9 @@ class SlotLimits:
     pending_share: float
     max_pending_per_address: int
     reserved_share: float
+    max_links_per_address: int = 8
+    handshake_rate_per_address: float = 2.0  # new handshakes a second from one address group
+    handshake_burst_per_address: int = 16  # handshakes one address group may start at once
 
     @property
     def max_pending(self) -> int:
@@ -75,6 +89,8 @@ class InboundSlots:
 
     limits: SlotLimits
     pending_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
+    links_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
+    pace_by_key: dict[str, TokenBucket] = field(default_factory=dict)
     pending: int = 0
     established: int = 0
 
@@ -82,12 +98,14 @@ class InboundSlots:
     def held(self) -> int:
         return self.pending + self.established
 
-    def admit(self, key: str) -> str | None:
-        """Take a pending slot for a connection from ``key``; the refusal reason, or None.
+    def admit(self, key: str, now: float) -> str | None:
+        """Take a pending slot for a connection from ``key`` at ``now`` (seconds);
+        the refusal reason, or None.
 
         Reasons: ``connection_limit`` (every slot in use), ``pending_limit``
         (the pending share is used up), ``address_limit`` (this address group
-        has its share of pending handshakes).
+        has its share of pending handshakes), ``address_rate`` (it started
+        handshakes faster than its pace).
         """
         lim = self.limits
         if self.held >= lim.max_connections:
@@ -96,9 +114,27 @@ class InboundSlots:
             return "pending_limit"
         if self.pending_by_key[key] >= lim.max_pending_per_address:
             return "address_limit"
+        if not self._pace(key, now).try_consume(1, now):
+            return "address_rate"
         self.pending += 1
         self.pending_by_key[key] += 1
         return None
+
+    def _pace(self, key: str, now: float) -> TokenBucket:
+        bucket = self.pace_by_key.get(key)
+        if bucket is None:
+            if len(self.pace_by_key) >= RATE_BUCKETS_MAX:
+                # A full bucket says nothing an absent one would not: forget those.
+                burst = self.limits.handshake_burst_per_address
+                self.pace_by_key = {k: b for k, b in self.pace_by_key.items()
+                                    if b.available(now) < burst}
+            bucket = TokenBucket(self.limits.handshake_rate_per_address,
+                                 self.limits.handshake_burst_per_address, now)
+            if len(self.pace_by_key) < RATE_BUCKETS_MAX:
+                self.pace_by_key[key] = bucket
+            # else: more address groups mid-burst than it tracks; this one goes unpaced
+            # (its pending and link limits still hold).
+        return bucket
 
     def _drop_pending(self, key: str) -> None:
         self.pending -= 1
@@ -106,25 +142,34 @@ class InboundSlots:
         if self.pending_by_key[key] <= 0:
             del self.pending_by_key[key]
 
-    def handshake_done(self, key: str, *, priority: bool) -> bool:
-        """The pending connection from ``key`` authenticated: may it stay?
+    def handshake_done(self, key: str, *, priority: bool) -> str | None:
+        """The pending connection from ``key`` authenticated: the reason it may
+        not stay (its slot is then freed), or None when it holds a link now.
 
-        False (and its slot is freed) when only reserved slots are left and
-        the peer is not a priority peer.
+        Reasons, for peers that are not priority peers: ``reserved_slots``
+        (only the reserved slots are left), ``address_links`` (its address
+        group holds its share of established links already).
         """
         self._drop_pending(key)
-        if not priority and self.established >= self.limits.max_connections - self.limits.reserved:
-            return False
+        if not priority:
+            if self.established >= self.limits.max_connections - self.limits.reserved:
+                return "reserved_slots"
+            if self.links_by_key[key] >= self.limits.max_links_per_address:
+                return "address_links"
         self.established += 1
-        return True
+        self.links_by_key[key] += 1
+        return None
 
     def handshake_failed(self, key: str) -> None:
         """The pending connection from ``key`` failed or closed: its slot is free."""
         self._drop_pending(key)
 
-    def link_ended(self) -> None:
-        """An established inbound link ended."""
+    def link_ended(self, key: str) -> None:
+        """An established inbound link from ``key`` ended."""
         self.established -= 1
+        self.links_by_key[key] -= 1
+        if self.links_by_key[key] <= 0:
+            del self.links_by_key[key]
 
 
 @dataclass

@@ -43,6 +43,7 @@ import trio
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.link_service import LinkService, Verdict
+from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
@@ -52,6 +53,7 @@ from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.replication import direction
 from hartnode.replication.core import (
     REPLICATION_TYPES,
+    WANTS_PER_ROUND,
     ConfirmFeed,
     FeedEvent,
     Ingest,
@@ -62,12 +64,17 @@ from hartnode.replication.core import (
     SendEvidence,
     Serve,
     Spread,
+    batch_bytes_for,
     pack_batch,
     seq_of,
+    want_budget,
+    want_rounds_for,
 )
 from hartnode.replication.fork_evidence import (
     MAX_ON_LINK,
     MAX_ON_LINK_BYTES,
+    EvidenceGate,
+    EvidenceLimits,
     ForkEvidence,
     check_evidence,
     fork_evidence,
@@ -98,6 +105,30 @@ def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicationLimits:
+    """Per-peer bounds of replication (DESIGN §8); the node builds them from
+    config (``hartnode.limits``), others take ``from_profile``."""
+
+    batch_bytes: int  # bytes of the items of one Batch reply
+    wants_per_round: int  # one peer's wants served per anti-entropy round
+    want_bytes_per_round: int  # bytes of replies to one peer's wants per round
+    held: HeldLimits  # events held back beyond a gap
+    evidence: EvidenceLimits  # fork proofs taken per sender, alerts signed
+
+    @classmethod
+    def from_profile(cls, overlay: OverlayConfig, round_interval: float) -> ReplicationLimits:
+        """Per-link bounds from the bandwidth profile: reply bytes per round and per
+        Batch (what the link sends in one round, within its burst), and the bytes
+        of held-back events per peer."""
+        return cls(batch_bytes=batch_bytes_for(overlay.link_rate, overlay.link_burst,
+                                               round_interval),
+                   wants_per_round=WANTS_PER_ROUND,
+                   want_bytes_per_round=want_budget(overlay.link_rate, round_interval),
+                   held=HeldLimits.for_link_burst(overlay.link_burst),
+                   evidence=EvidenceLimits())
+
+
 @dataclass
 class ReplicationStats:
     ingested: int = 0
@@ -117,15 +148,24 @@ class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
                  round_interval: float = 10.0, roles: direction.Roles | None = None,
                  on_ingested: Callable[[IngestResult], None] | None = None,
-                 on_fork: Callable[[Event, Event], None] | None = None) -> None:
+                 on_fork: Callable[[Event, Event], None] | None = None,
+                 limits: ReplicationLimits | None = None) -> None:
         self.gossip = gossip
         self.node_ledger = node_ledger
         self.access = access
         self.round_interval = round_interval
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
-        overlay = gossip.settings.overlay  # the bandwidth profile's links size the core
-        self.core = Replicator.for_link(overlay.link_rate, overlay.link_burst, round_interval)
+        overlay = gossip.settings.overlay  # the bandwidth profile's links (and config's)
+        self.limits = limits or ReplicationLimits.from_profile(overlay, round_interval)
+        self.core = Replicator(
+            batch_bytes=self.limits.batch_bytes, wants_per_round=self.limits.wants_per_round,
+            want_bytes_per_round=self.limits.want_bytes_per_round,
+            # Room for twice a Batch's time on the link, so a slow link is never
+            # taken for a lossy one (``minimal`` would re-ask otherwise).
+            want_rounds=want_rounds_for(self.limits.batch_bytes, overlay.link_rate,
+                                        round_interval),
+            gate=EvidenceGate(limits=self.limits.evidence))
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
@@ -159,14 +199,16 @@ class ReplicationService:
         for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
-    def _limits_from_profile(self) -> None:
-        """The bytes of held-back events per peer, from the bandwidth profile
-        (DESIGN §8; the core took its own bounds from it at construction)."""
-        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(
-            self.gossip.settings.overlay.link_burst)
+    def _limit_held(self) -> None:
+        self.node_ledger.ledger.held.limits = self.limits.held
+
+    @property
+    def evidence_gate(self) -> EvidenceGate:
+        """The core's gate: which fork proofs are taken, which forks alerted."""
+        return self.core.gate
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.access.run(self._limits_from_profile)
+        await self.access.run(self._limit_held)  # the ledger's, so in the store's thread
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
         self.core.load(await self._heads())
