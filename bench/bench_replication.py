@@ -35,12 +35,12 @@ import nacl.bindings
 from bench.common import Paired, Row, Table, out_dir, parser
 from hartnode.catalog import build_catalog
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import Draft, Head
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.store import StoreError
+from hartnode.protocol import Send
 from hartnode.replication.core import (
     Batch,
     ConfirmFeed,

@@ -28,6 +28,9 @@ ENV_PREFIX = "HARTNODE_"
 ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 
 TIERS = ("flat", "local", "regional", "central")
+# The names of ``gossip.overlay_config.PROFILES`` (the one table of presets),
+# spelt out: importing gossip here would close a package cycle through
+# attestation.commands -> datadir -> config. tests/test_protocol.py keeps them equal.
 PROFILES = ("full", "constrained", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")

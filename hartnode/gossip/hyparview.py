@@ -15,8 +15,9 @@ The core owns no sockets, clock or entropy. The shell (trio in production,
                                                       ``facts``: its address group, certified
     core.on_link_down(peer, now)         -> effects   it ended, or a ``Connect`` failed
     core.on_message(peer, msg, now)      -> effects   ``msg`` arrived on the link to ``peer``
-    core.on_timer(now)                   -> effects   call once ``now >= next_deadline()``
-    core.next_deadline()                 -> float     when to call ``on_timer`` next
+    core.handle_timer(now)               -> effects   call once ``now >= get_timer()``
+    core.get_timer()                     -> float     when to call ``handle_timer`` next
+                                                      (aioquic's shape: ``protocol.TimerCore``)
 
 Effects and the shell's duties:
 - ``Connect(peer, addr)``: dial ``addr`` unless a link to ``peer`` exists or is
@@ -46,20 +47,14 @@ from dataclasses import dataclass
 from hartnode.gossip.admission import AdmissionGuard, LinkFacts
 from hartnode.gossip.overlay_config import OverlayConfig
 
+# Re-exported while branches in flight still import them from here; new code
+# imports ``hartnode.protocol``.
+from hartnode.protocol import LocalProtocolError as LocalProtocolError
+from hartnode.protocol import RemoteProtocolError as RemoteProtocolError
+from hartnode.protocol import Send as Send
+
 MAX_TTL = 32  # hops any walk may claim; bounds work a peer can make us do
 MAX_PEER_LIST = 64  # entries in one Shuffle or ShuffleReply
-
-
-class RemoteProtocolError(Exception):
-    """The peer sent something the protocol forbids; ``reason`` names it for metrics."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-class LocalProtocolError(Exception):
-    """The caller misused the core (e.g. handed it a message of another core)."""
 
 
 # --- wire messages (nouns; registered by ``hartnode.gossip.wire``) ---
@@ -153,14 +148,6 @@ _MESSAGE_TYPES = frozenset(ALL_MESSAGES)
 
 
 # --- effects (local instructions to the shell) ---
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``msg`` on the open link to ``peer`` (drop it if there is none)."""
-
-    peer: str
-    msg: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +312,7 @@ class HyParView:
             self._idle_links[peer] = now
         return out
 
-    def on_timer(self, now: float) -> list[MembershipEffect]:
+    def handle_timer(self, now: float) -> list[MembershipEffect]:
         """Run every timer that is due at ``now``."""
         out: list[MembershipEffect] = []
         cfg = self.config
@@ -353,8 +340,8 @@ class HyParView:
             self._reconnect(now, out)
         return out
 
-    def next_deadline(self) -> float:
-        """The time at which ``on_timer`` must run next."""
+    def get_timer(self) -> float:
+        """The time at which ``handle_timer`` must run next."""
         deadline = min(self._next_keepalive, self._next_shuffle)
         if self._failed and self._next_reconnect < deadline:
             deadline = self._next_reconnect

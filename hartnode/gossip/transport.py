@@ -61,6 +61,7 @@ from hartnode.gossip.handshake import (
 from hartnode.gossip.inbound_slots import InboundSlots, SlotLimits, WarnThrottle, address_key
 from hartnode.gossip.secretbox import TAG_BYTES, FrameError, FrameOpener, FrameSealer
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import ReasonedError
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,10 @@ class TransportStats:
     inbound_pending: int = 0  # of which still handshaking (gauge)
 
 
-class TransportError(Exception):
-    """Base of this module's errors; ``reason`` is a stable metrics label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+class TransportError(ReasonedError[str]):
+    """Base of this module's errors; ``reason`` is a stable metrics label. Either
+    side may be at fault (``closed_locally`` and ``closed_by_peer`` are both links
+    ending), so it derives from the plain base."""
 
 
 class DialError(TransportError):

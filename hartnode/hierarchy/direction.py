@@ -23,15 +23,12 @@ from hartnode.replication.direction import (
 )
 
 __all__ = ["NETWORK_ONLY", "PARENT_TIER", "POLICY_PREFIX", "WITH_HIERARCHY", "Direction", "Role",
-           "Roles", "direction_to", "is_parent_of", "is_policy_kind", "may_send", "reaches_for"]
+           "Roles", "is_parent_of", "is_policy_kind", "may_send", "reaches_for"]
 
 # The tier a node of each tier syncs with above it: strictly one rank up.
 PARENT_TIER: dict[str, str] = {"local": "regional", "regional": "central"}
 
 
-def direction_to(role: Role) -> Direction:
-    """Which way an event sent to a peer of ``role`` travels."""
-    return "up" if role == "parent" else "down"
 
 
 def is_parent_of(parent_tier: str, parent_region: str, child_tier: str,

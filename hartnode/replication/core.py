@@ -68,9 +68,9 @@ from typing import TypeAlias
 
 import blake3
 
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.items import FeedItem, Head, IngestResult, Withheld
+from hartnode.protocol import RemoteProtocolError, Send
 from hartnode.replication.fork_evidence import EvidenceGate, ForkEvidence, fork_evidence
 from hartnode.replication.messages import (
     REPLICATION_TYPES,

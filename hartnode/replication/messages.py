@@ -1,21 +1,18 @@
 """The replication protocol's wire messages (DESIGN §3 "Anti-entropy").
 
 Shapes only; what they mean and how they are bounded is the core's
-(``core.Replicator``). Wire type numbers (append-only, see ``gossip.wire``):
-64-71, of which 66 and 68 are retired (the seq-only ``HeadsDigest`` and
-``Heads``); 73 and 74 are their successors with head hashes; 72 is
-``fork_evidence.ForkEvidence``; 65 and 70 are retired (markers without the
-origin's signature) for 88 and 89.
+(``core.Replicator``). Their wire type numbers are in ``hartnode.wire_numbers``
+(the ``replication`` section), with the retired ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 
 
-@register(64)
+@wire_message("replication")
 @dataclass(frozen=True)
 class FeedEvent:
     envelope: bytes
@@ -26,7 +23,7 @@ class FeedEvent:
 # 70: retired (Batch of unsigned FeedWithheld); see 89.
 
 
-@register(88)
+@wire_message("replication")
 @dataclass(frozen=True)
 class FeedWithheld:
     origin: bytes  # 32-byte node id
@@ -41,19 +38,19 @@ class FeedWithheld:
 # 68: retired (Heads without hashes); see 74.
 
 
-@register(73)
+@wire_message("replication")
 @dataclass(frozen=True)
 class HeadsDigest:
     digests: tuple[bytes, ...]  # BUCKETS entries of (origin, seq, hash); b"" when empty
 
 
-@register(67)
+@wire_message("replication")
 @dataclass(frozen=True)
 class HeadsRequest:
     buckets: tuple[int, ...]
 
 
-@register(74)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Heads:
     origins: tuple[bytes, ...]
@@ -62,7 +59,7 @@ class Heads:
     hashes: tuple[bytes, ...] = ()
 
 
-@register(69)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Want:
     origin: bytes
@@ -70,7 +67,7 @@ class Want:
     limit: int
 
 
-@register(89)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Batch:
     origin: bytes
@@ -78,7 +75,7 @@ class Batch:
     withheld: tuple[FeedWithheld, ...]
 
 
-@register(71)
+@wire_message("replication")
 @dataclass(frozen=True)
 class NewEvents:
     """Fresh ``network`` events, pushed over Plumtree as a broadcast payload."""

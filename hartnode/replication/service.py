@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 import trio
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
@@ -50,6 +49,7 @@ from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.held import HeldLimits
 from hartnode.ledger.items import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.protocol import RemoteProtocolError, Send
 from hartnode.replication import direction
 from hartnode.replication.core import (
     REPLICATION_TYPES,

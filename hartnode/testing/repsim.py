@@ -51,11 +51,11 @@ import blake3
 
 from hartnode.attestation.fraud import equivocation_alert
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_event
 from hartnode.ledger.items import Draft, IngestResult, Withheld
 from hartnode.ledger.kinds import KindRegistry
+from hartnode.protocol import Send
 from hartnode.replication.core import (
     REPLICATION_TYPES,
     Batch,

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import pytest
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.ledger.log import Head
+from hartnode.protocol import RemoteProtocolError, Send
 from hartnode.replication.core import (
     HEAD_HASH_BYTES,
     Batch,

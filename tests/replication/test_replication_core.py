@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
+from hartnode.protocol import RemoteProtocolError, Send
 from hartnode.replication.core import (
     BUCKETS,
     Batch,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hartnode.gossip.hyparview import RemoteProtocolError
+from hartnode.protocol import RemoteProtocolError
 from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     Replicator,
