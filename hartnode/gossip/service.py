@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -97,6 +98,7 @@ class GossipService(LinkTable):
         ov = settings.overlay
         peers.limit_to(ov.peer_table_size)
         self.trust = trust or TrustState(peers.master_public_key)
+        self._seeded = rng is not None
         self.rng = rng or random.Random()
         self.transport = transport or SocketTransport()
         self.transport_stats = transport_stats or _transport_stats()
@@ -169,7 +171,12 @@ class GossipService(LinkTable):
         now = trio.current_time()
         # The address to offer is known only once the listener is bound (listen
         # port 0 picks one): until then the core says it has none.
-        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now)
+        # The passive view's bucketing key must be secret: from the OS, not the
+        # rng, whose outputs peers may observe; a test or bench that injected a
+        # seeded rng gets a salt from it, so its run repeats.
+        salt = self.rng.randbytes(16) if self._seeded else os.urandom(16)
+        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now,
+                             salt=salt)
         self._records.start(now)
         self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng, validate=True)
         async with trio.open_nursery() as nursery:

@@ -453,7 +453,9 @@ class SimNet:
         """Active-view entries (u, v) between live nodes where v does not list u.
 
         A pair whose Neighbour exchange is in flight (v asked u and awaits the
-        reply, which u has sent) is not one: a check at any instant may see it.
+        reply, which u has sent) is not one, nor is one whose link v has
+        already closed (its Disconnect and the close reach u one latency
+        later): a check at any instant may see either.
         """
         return [
             (n.node_id, p)
@@ -462,6 +464,7 @@ class SimNet:
             for p in n.hv.active
             if self.by_id[p].alive and n.node_id not in self.by_id[p].hv.active
             and not self.by_id[p].hv.is_asking(n.node_id)
+            and n.node_id in self.by_id[p].links
         ]
 
     # --- internals: events ---

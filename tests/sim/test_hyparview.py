@@ -100,7 +100,7 @@ def test_joiner_behind_nat_gets_no_walks() -> None:
 
 
 def test_full_contact_drops_a_random_neighbour_for_the_joiner() -> None:
-    hv = node()
+    hv = node(admission_guard=False)  # the paper's rule (the guard's: test_admission.py)
     for name in "abcde":
         befriend(hv, name)
     hv.on_link_up("j", 1.0)
@@ -162,7 +162,7 @@ def test_failed_dial_removes_the_candidate_and_tries_another() -> None:
 
 
 def test_low_priority_request_is_refused_by_a_full_view_high_priority_is_not() -> None:
-    hv = node()
+    hv = node(admission_guard=False)  # the paper's rule (the guard's: test_admission.py)
     for name in "abcde":
         befriend(hv, name)
     hv.on_link_up("x", 1.0)
