@@ -9,6 +9,7 @@ importing the SQLite ledger (apsw).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,27 @@ def refuse_own(identity: NodeIdentity | None, own_feed_closed: bool, item: FeedI
     own key are taken like any other; after that, none.
     """
     return own_feed_closed and identity is not None and item.origin == identity.node_id
+
+
+def admit_markers(items: Iterable[FeedItem | tuple[bytes, bytes]],
+                  identity: NodeIdentity | None, own_feed_closed: bool,
+                  result: IngestResult) -> list[FeedItem]:
+    """The received markers among ``items`` that may be placed; the others
+    counted in ``result`` (``withheld_<problem>``, ``own_origin``).
+
+    One gate for ``Ledger`` and ``MemLedger``, so the simulator refuses
+    exactly what the daemon refuses.
+    """
+    admitted: list[FeedItem] = []
+    for marker in (i for i in items if isinstance(i, Withheld)):
+        problem = check_withheld(marker)
+        if problem is not None:
+            result.rejected[f"withheld_{problem}"] += 1
+        elif refuse_own(identity, own_feed_closed, marker):
+            result.rejected["own_origin"] += 1
+        else:
+            admitted.append(marker)
+    return admitted
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ from hartnode.ledger.items import (
     Head,
     IngestResult,
     Withheld,
+    admit_markers,
     check_withheld,
     refuse_own,
     sign_withheld,
@@ -441,15 +442,7 @@ class Ledger:
         result: IngestResult,
     ) -> list[FeedItem]:
         signed = [i for i in items if not isinstance(i, Withheld)]
-        decoded: list[FeedItem] = []
-        for marker in (i for i in items if isinstance(i, Withheld)):
-            problem = check_withheld(marker)
-            if problem is not None:
-                result.rejected[f"withheld_{problem}"] += 1
-            elif refuse_own(self.identity, self.own_feed_closed, marker):
-                result.rejected["own_origin"] += 1
-            else:
-                decoded.append(marker)
+        decoded = admit_markers(items, self.identity, self.own_feed_closed, result)
         if executor is not None and len(signed) >= 64:
             half = len(signed) // 2
             parts = list(executor.map(_decode_chunk, (signed[:half], signed[half:])))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import verdict
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_canonical
+from hartnode.ledger.items import admit_markers
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 from hartnode.ledger.log import (
     Draft,
@@ -41,7 +42,6 @@ from hartnode.ledger.log import (
     IngestResult,
     Withheld,
     check_draft,
-    check_withheld,
     refuse_own,
     sign_withheld,
 )
@@ -261,15 +261,7 @@ class MemLedger:
 
     def _decode_all(self, items: Sequence[tuple[bytes, bytes] | Withheld],
                     result: IngestResult) -> list[FeedItem]:
-        decoded: list[FeedItem] = []
-        for marker in (i for i in items if isinstance(i, Withheld)):
-            problem = check_withheld(marker)
-            if problem is not None:
-                result.rejected[f"withheld_{problem}"] += 1
-            elif refuse_own(self.identity, self.own_feed_closed, marker):
-                result.rejected["own_origin"] += 1
-            else:
-                decoded.append(marker)
+        decoded = admit_markers(items, self.identity, self.own_feed_closed, result)
         check = self.verifier.check
         for item in items:
             if isinstance(item, Withheld):
