@@ -10,6 +10,7 @@ from hartnode.testing.trustsim import TrustOptions, run_trust
 from hartnode.testing.trustsim_cli import main
 
 
+@pytest.mark.slow  # a full seeded scenario: 100 nodes over 10 simulated hours (~10 s)
 def test_modified_nodes_are_isolated_and_no_honest_node_is_quarantined() -> None:
     options = TrustOptions(nodes=100, hours=10.0, seed=3, modified_fraction=0.1,
                            slow_fraction=0.2, region_size=50)
