@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hartnode.apps import events, notes
-from hartnode.attestation import fraud
+from hartnode.attestation import fraud, trust_events
 from hartnode.hierarchy import policy
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.views import ViewRegistry
@@ -31,7 +31,7 @@ class Catalog:
 
 def build_catalog() -> Catalog:
     catalog = Catalog(KindRegistry(), ViewRegistry())
-    for app in (notes, fraud, policy):
+    for app in (notes, fraud, policy, trust_events):
         app.register(catalog.kinds, catalog.views)
     for routes_app in (events,):
         routes_app.register_routes(catalog.routes)

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -162,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     tail = l_sub.add_parser("tail", parents=[data], help="print the newest events")
     tail.add_argument("-n", type=int, default=10, help="how many (default 10)")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    trust = sub.add_parser("trust", parents=[data],
+                           help="integrity of peers: scores, quarantines, challenges, manifests")
+    trust.add_argument("--json", action="store_true", help="one JSON object")
+    t_sub = trust.add_subparsers(dest="trust_command", required=False, metavar="TRUST_COMMAND")
+    challenge = t_sub.add_parser("challenge", parents=[data],
+                                 help="challenge one peer now and print the verdict")
+    challenge.add_argument("node_id", help="the peer's node id (64 hex digits)")
+    challenge.add_argument("--json", action="store_true", help="one JSON object")
+    manifest = t_sub.add_parser("manifest", help="release manifests (files as a Merkle root)")
+    m_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="COMMAND")
+    build = m_sub.add_parser("build", help="print the manifest of an installed package as JSON")
+    build.add_argument("dir", type=Path, help="the package directory, e.g. .../site-packages/"
+                       "hartnode (paths start with its name)")
+    build.add_argument("--version", dest="release_version", default=None,
+                       help="release version (default: this hartnode's)")
     return p
 
 
@@ -484,8 +501,59 @@ def cmd_cert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    if args.trust_command == "manifest":
+        return _manifest_build(args)
+    dd = _data_dir(args)
+    _require_init(dd)
+    if args.trust_command == "challenge":
+        out = _api_request(dd, "/api/v1/trust/challenge", {"node_id": args.node_id})
+        if args.json:
+            print(json.dumps(out, sort_keys=True))
+        else:
+            print(f"{out['node_id'][:12]}  {out['verdict']}  ({out['reason']}); "
+                  f"integrity_status {out['integrity_status']}")
+        return EXIT_OK
+    view = _api_request(dd, "/api/v1/trust")
+    if args.json:
+        print(json.dumps(view, sort_keys=True))
+        return EXIT_OK
+    print(f"code hash {view['code_hash']} ({'a' if view.get('release') else 'NOT a'} "
+          "trusted published release)")
+    print(f"{'node':<14}{'status':<13}{'score':<8}{'pass':>6}{'fail':>6}{'offline':>8}"
+          f"{'unknown':>8}  quarantine until")
+    for r in view["peers"]:
+        o = r.get("outcomes") or {}
+        score = "-" if r.get("score") is None else f"{r['score']:.3f}"
+        until = r.get("quarantine_until_ms")
+        shown = "-" if until is None else time.strftime("%Y-%m-%d %H:%M:%S",
+                                                          time.localtime(until / 1000))
+        print(f"{r['node_id'][:12]:<14}{r['integrity_status']:<13}{score:<8}"
+              f"{o.get('pass', 0):>6}{o.get('fail', 0):>6}{o.get('offline', 0):>8}"
+              f"{o.get('unknown', 0):>8}  {shown}")
+    print(f"{len(view['peers'])} peers judged")
+    return EXIT_OK
+
+
+def _manifest_build(args: argparse.Namespace) -> int:
+    from hartnode import __version__
+    from hartnode.attestation.manifest import ManifestError, build_manifest
+
+    folder = args.dir.resolve()
+    if not folder.is_dir():
+        raise CliError(f"{args.dir} is not a directory", "pass the installed package's folder",
+                       EXIT_USAGE)
+    try:
+        manifest = build_manifest(folder, args.release_version or __version__,
+                                  prefix=folder.name + "/")
+    except ManifestError as e:
+        raise CliError(f"cannot build a manifest of {folder}: {e}", "", EXIT_FAILED) from e
+    print(json.dumps(manifest.to_json(), indent=1, sort_keys=True))
+    return EXIT_OK
+
+
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "peers": cmd_peers,
-            "kb": cmd_kb,
+            "kb": cmd_kb, "trust": cmd_trust,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger}
 
 

@@ -187,6 +187,13 @@ class TrustConfig:
     master_key: str = field(default="", metadata=_doc(
         "the network's pinned master public key, 64 hex digits (printed by "
         "`hartnode keys master-init`); empty = no hierarchy, every peer is flat"))
+    challenge_interval: int = field(default=0, metadata=_doc(
+        "seconds between two integrity-challenge rounds (each challenges one random "
+        "neighbour; an unanswered challenge is asked again after 0.1, 0.5 and 1.5 of this); "
+        "0 = the profile's: full 600 (144 a day), constrained 1200, minimal 2400"))
+    challenge_timeout: int = field(default=0, metadata=_doc(
+        "seconds a challenged neighbour has to answer one ask; 0 = the profile's: full 30, "
+        "constrained 60, minimal 90"))
 
 
 @dataclass(frozen=True)
@@ -347,6 +354,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"node.region: {cfg.node.region!r} must be lowercase letters, digits, -")
     if cfg.trust.master_key and not re.fullmatch(r"[0-9a-f]{64}", cfg.trust.master_key):
         raise ConfigError("trust.master_key: expected 64 lowercase hex digits or empty")
+    for key in ("challenge_interval", "challenge_timeout"):
+        if not 0 <= getattr(cfg.trust, key) <= 86_400:
+            raise ConfigError(f"trust.{key}: expected 0 (the profile's) to 86400 seconds")
     if cfg.network.key and not re.fullmatch(r"[0-9a-f]{64}", cfg.network.key):
         raise ConfigError("network.key: expected 64 lowercase hex digits (32 bytes) or empty")
     parse_hostport(cfg.network.listen, "network.listen")

@@ -23,8 +23,10 @@ import trio
 from hartnode import __version__, node_api, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
+from hartnode.attestation.challenge import ChallengeParams, paced
 from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
+from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
 from hartnode.attestation.revocation import (
     RevocationError,
     SignedRevocationList,
@@ -42,6 +44,12 @@ from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import TrustState
 from hartnode.hierarchy import direction
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
+from hartnode.integrity.service import (
+    TrustService,
+    TrustSettings,
+    code_capability,
+    for_overlay,
+)
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
@@ -79,6 +87,7 @@ class Node:
     gossip: GossipService | None = None
     replication: ReplicationService | None = None
     hierarchy: HierarchyService | None = None
+    trust: TrustService | None = None
 
     @property
     def node_id(self) -> str:
@@ -210,7 +219,15 @@ class Subscribers(Generic[T]):
             fn(value)
 
 
-def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
+def challenge_params(cfg: Config) -> ChallengeParams:
+    """The profile's challenge pace and deadline, with the config's overrides."""
+    params = for_overlay(overlay_config(cfg))
+    return paced(float(cfg.trust.challenge_interval or params.round_interval),
+                 float(cfg.trust.challenge_timeout or params.timeout))
+
+
+def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
+                 capabilities: tuple[str, ...] = ()) -> GossipService:
     """The overlay service, configured from ``cfg`` and the installed certificate chain."""
     identity = node_ledger.ledger.identity
     assert identity is not None
@@ -233,6 +250,7 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         announce_interval=float(cfg.network.announce_interval),
         chain=chain,
         transport_config=transport_config(cfg),
+        capabilities=capabilities,
     )
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
     trust = TrustState(master)
@@ -413,7 +431,12 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             # Set here and by the committer, never read at scrape time: the
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
-            gossip = build_gossip(data_dir, cfg, node_ledger)
+            try:  # this node's code hash: the manifest of the package it runs from
+                manifest = await trio.to_thread.run_sync(installed_manifest)
+            except ManifestError as e:
+                raise StartupError(f"cannot hash this node's own install: {e}") from e
+            gossip = build_gossip(data_dir, cfg, node_ledger,
+                                  capabilities=(code_capability(manifest.root_hex),))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -430,6 +453,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 cfg, gossip, node_ledger, access, roles=hierarchy, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
+            h_settings = hierarchy.settings
+            trust = TrustService(
+                gossip, node_ledger, access, committer.append, TrustSettings(
+                    install_root=package_dir().parent, manifest=manifest,
+                    master_public_key=gossip.peers.master_public_key,
+                    params=challenge_params(cfg), regional=h_settings.tier == "regional"),
+                roles=hierarchy)
+            ingested.subscribe(trust.on_ingested)
             committed.subscribe(replication.announce)
             committed.subscribe(lambda _events: hierarchy.wake())
             ingested.subscribe(lambda result: _count_ingest(metrics, result))
@@ -437,7 +468,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
-                        hierarchy=hierarchy)
+                        hierarchy=hierarchy, trust=trust)
             routes = RouteTable()
             node_api.register_routes(routes, node)
             app_routes.bind(node, routes)
@@ -460,6 +491,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                     "stop what uses that port or set network.listen") from e
             await nursery.start(replication.run)
             await nursery.start(hierarchy.run)
+            await nursery.start(trust.run)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:

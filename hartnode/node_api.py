@@ -1,4 +1,4 @@
-"""The node's own API routes: ``/api/v1/node``, ``/api/v1/peers``, ``/api/v1/revocations``.
+"""The node's own API routes: ``/api/v1/node``, ``/peers``, ``/revocations``, ``/trust``.
 
 They read the running node's services, so they are bound to a ``Node`` here
 rather than registered with the catalog like an app's routes; the server
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from hartnode import __version__
 from hartnode.attestation.revocation import RevocationError, parse_revocation_file
 from hartnode.gossip.trust import RevocationListMessage
-from hartnode.identity import short_id
+from hartnode.identity import is_node_id, short_id
 from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
 
 if TYPE_CHECKING:  # node.py imports this module to register the routes
@@ -68,6 +68,7 @@ async def node_info(node: Node) -> dict[str, object]:
         "replication": node.replication.stats if node.replication is not None else None,
         "hierarchy": (await node.hierarchy.status()
                       if node.hierarchy is not None else None),
+        "integrity": node.trust.overview() if node.trust is not None else None,
         "stats": {
             "gossip": gossip.stats if gossip is not None else None,
             "transport": gossip.transport_stats if gossip is not None else None,
@@ -109,6 +110,28 @@ async def publish_revocations(node: Node, data: bytes) -> dict[str, object]:
     return {"accepted": accepted, "seq": signed.seq, "held_seq": held}
 
 
+async def trust_view(node: Node) -> object:
+    """``GET /api/v1/trust``: code hash, releases, and per judged peer its score,
+    outcomes, integrity_status and quarantine end."""
+    if node.trust is None:
+        return {"code_hash": None, "releases": [], "stats": {}, "peers": []}
+    return json_form({**node.trust.overview(), "peers": node.trust.rows()})
+
+
+async def trust_challenge(node: Node, request: ApiRequest) -> dict[str, object]:
+    """``POST /api/v1/trust/challenge`` with ``{"node_id": hex}``: run one now; its verdict."""
+    body = request.json()
+    if not isinstance(body, dict) or not is_node_id(body.get("node_id")):
+        raise ApiRequestError('expected {"node_id": "<64 lowercase hex digits>"}')
+    if node.trust is None:
+        raise ApiRequestError("integrity challenges are not running")
+    node_id = str(body["node_id"])
+    verdict = await node.trust.challenge_now(node_id)
+    return {"node_id": node_id, "challenge_id": verdict.challenge_id,
+            "verdict": verdict.outcome.value, "reason": verdict.reason,
+            "integrity_status": node.trust.integrity_status(node_id)}
+
+
 def register_routes(routes: RouteTable, node: Node) -> None:
     """Add the node's own routes to ``routes``."""
 
@@ -124,3 +147,12 @@ def register_routes(routes: RouteTable, node: Node) -> None:
     routes.add("GET", "/api/v1/node", get_node)
     routes.add("GET", "/api/v1/peers", get_peers)
     routes.add("POST", "/api/v1/revocations", post_revocations)
+
+    async def get_trust(request: ApiRequest) -> object:
+        return await trust_view(node)
+
+    async def post_trust_challenge(request: ApiRequest) -> object:
+        return await trust_challenge(node, request)
+
+    routes.add("GET", "/api/v1/trust", get_trust)
+    routes.add("POST", "/api/v1/trust/challenge", post_trust_challenge)

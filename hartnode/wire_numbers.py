@@ -19,6 +19,7 @@ never appear here.
     48-63   peer records and trust (``gossip/peer_record``, ``gossip/trust``)
     64-75   ledger replication and fork evidence, 88-89 their successors
     76-87   hierarchical sync (``hierarchy/messages``)
+    80-81   integrity challenges (``integrity/service``)
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ WIRE_NUMBERS: Final[dict[int, str]] = {
     77: "hierarchy.HierarchyWelcome",
     78: "hierarchy.HierarchyPush",
     79: "hierarchy.HierarchyAck",
+    80: "integrity.ChallengeMessage",
+    81: "integrity.ChallengeAnswerMessage",
     88: "replication.FeedWithheld",
     89: "replication.Batch",
 }

@@ -42,6 +42,8 @@ CORES = (
     "hartnode.gossip.link_service",
     "hartnode.attestation.certificate",
     "hartnode.attestation.revocation",
+    "hartnode.attestation.challenge",
+    "hartnode.attestation.reputation",
     "hartnode.ledger.envelope",
     "hartnode.ledger.kinds",
     "hartnode.ledger.items",

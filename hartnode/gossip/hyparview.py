@@ -44,6 +44,7 @@ from whatever sybils fed its passive view (issue #8.5).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,6 +221,10 @@ class HyParView:
         self._idle_links: dict[str, float] = {}  # linked but not needed -> since when
         self._failed: dict[str, tuple[str, float]] = {}  # peer -> (addr, first failure time)
         self._contacts: list[PeerInfo] = []
+        # Not before: an isolated node whose contact takes the link and drops it
+        # at once (it is quarantined or revoked there) would re-Join in a loop,
+        # a handshake each time; one rejoin per neighbour_timeout bounds it.
+        self._rejoin_after = -math.inf
         self._shuffle_sent: set[str] = set()  # ids we offered in our last Shuffle
         self._guard = AdmissionGuard(config)
         self._nonce = 0
@@ -753,8 +758,9 @@ class HyParView:
 
     def _rejoin(self, now: float, out: list[MembershipEffect]) -> None:
         candidates = [c for c in self._contacts if c.node_id not in self._dialling]
-        if not candidates or self._joining:
+        if not candidates or self._joining or now < self._rejoin_after:
             return
+        self._rejoin_after = now + self.config.neighbour_timeout
         contact = self._rng.choice(candidates)
         self._guard.chosen.add(contact.node_id)
         if contact.node_id in self._links:

@@ -7,7 +7,10 @@ hierarchy, an app) declares in one value what it takes from the overlay:
 - ``broadcast_types``: broadcast payloads it judges (``on_broadcast(payload,
   msg_id)``, whose verdict relays the payload on or lets it die here);
 - ``on_link(peer, up)``: a link to ``peer`` came up or went down;
-- ``on_revocations(signed)``: a newer master-signed revocation list was applied.
+- ``on_revocations(signed)``: a newer master-signed revocation list was applied;
+- ``refuse_link(peer)``: a reason to refuse a link to ``peer`` (or None), asked
+  once the handshake proved who it is and before membership or any service
+  sees the link, as for a revoked peer (the trust service: quarantine).
 
 A type is claimed by one service only: a second claim is a bug in the node's
 wiring (``ServiceConflict`` at start-up, before any peer is served). The
@@ -49,6 +52,7 @@ class LinkService:
     on_broadcast: Callable[[bytes, str], Verdict] | None = None
     on_link: Callable[[str, bool], None] | None = None
     on_revocations: Callable[[SignedRevocationList], None] | None = None
+    refuse_link: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         if self.message_types and self.on_message is None:
@@ -93,3 +97,10 @@ class ServiceTable:
 
     def revocation_watchers(self) -> Iterator[Callable[[SignedRevocationList], None]]:
         return (s.on_revocations for s in self.services if s.on_revocations is not None)
+
+    def refusal(self, peer: str) -> str | None:
+        """The first registered service's reason to refuse a link to ``peer``, if any."""
+        for s in self.services:
+            if s.refuse_link is not None and (reason := s.refuse_link(peer)):
+                return reason
+        return None

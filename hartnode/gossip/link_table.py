@@ -269,6 +269,12 @@ class LinkTable:
             task_status.started()
             await conn.aclose("revoked by the master key")
             return
+        refused = self._services.refusal(peer)
+        if refused is not None:
+            self.stats.dropped[f"refused_{refused}"] += 1
+            task_status.started()
+            await conn.aclose(refused)
+            return
         existing = self._links.get(peer)
         if existing is not None:
             # Both ends dialled: keep the link whose dialler has the smaller id,

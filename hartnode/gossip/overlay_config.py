@@ -66,6 +66,10 @@ class OverlayConfig:
     # (and the link is dropped): twice a 1 MiB frame at the link_rate a profile's peer reads.
     slow_reader_timeout: float = 60.0
 
+    # --- Integrity challenges (DESIGN §4, hartnode.attestation.challenge) ---
+    challenge_interval: float = 600.0  # seconds between two challenge rounds (144 a day)
+    challenge_timeout: float = 30.0  # seconds a challenged neighbour has to answer one ask
+
     def __post_init__(self) -> None:
         """Validate every field.
 
@@ -133,6 +137,8 @@ def constrained() -> OverlayConfig:
         graft_timeout=2.5,
         graft_retry_timeout=1.0,
         record_budget=128.0,
+        challenge_interval=1200.0,
+        challenge_timeout=60.0,
         peer_table_size=5_000,
         link_rate=16_384.0,
         link_burst=65_536.0,
@@ -163,6 +169,8 @@ def minimal() -> OverlayConfig:
         seen_cache_size=20_000,
         payload_cache_size=500,
         record_budget=32.0,
+        challenge_interval=2400.0,
+        challenge_timeout=90.0,
         peer_table_size=2_000,
         link_rate=4_096.0,
         link_burst=65_536.0,

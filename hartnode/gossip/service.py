@@ -82,6 +82,7 @@ class GossipSettings:
     # The listener's and links' limits; host and port are taken from ``listen``.
     transport_config: TransportConfig = field(
         default_factory=partial(TransportConfig, max_connections=64))
+    capabilities: tuple[str, ...] = ()  # carried in the peer record (e.g. the code hash)
 
 
 class GossipService(LinkTable):
@@ -109,7 +110,8 @@ class GossipService(LinkTable):
         self._records = Records(identity, peers, tier=settings.tier, region=settings.region,
                                 chain=settings.chain, base_interval=settings.announce_interval,
                                 record_budget=settings.overlay.record_budget,
-                                protocol_errors=self.stats.protocol_errors)
+                                protocol_errors=self.stats.protocol_errors,
+                                capabilities=settings.capabilities)
         self._init_links(settings.overlay)
         self._nursery: trio.Nursery | None = None
         self._hv: HyParView | None = None

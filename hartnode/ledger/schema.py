@@ -221,5 +221,32 @@ STATE_MIGRATIONS += (
     ),
 )
 
+STATE_MIGRATIONS += (
+    Migration(
+        "1.3.0",
+        """
+        -- This node's own judgement of its peers' integrity (DESIGN §4,
+        -- hartnode.attestation.reputation): Beta scores and quarantines. Not a
+        -- view: it weighs our own challenges and the evidence we re-verified,
+        -- so `kb rebuild` leaves it alone. The step also makes `kb migrate`
+        -- replay the views, so the trust views (node_attestations,
+        -- integrity_challenges, ...) project events that an older node stored
+        -- as opaque.
+        CREATE TABLE trust_reputation (
+          node_id      TEXT PRIMARY KEY,
+          alpha        REAL NOT NULL,
+          beta         REAL NOT NULL,
+          standing     TEXT NOT NULL CHECK (standing IN ('trusted', 'quarantined', 'probation')),
+          until_ms     INTEGER,            -- end of the quarantine (wall clock)
+          strikes      INTEGER NOT NULL,   -- quarantines so far (the backoff doubles)
+          streak       INTEGER NOT NULL,   -- passes in a row on probation
+          unknown      REAL NOT NULL,      -- recent errors of ours (fast-forgetting)
+          counts_json  TEXT NOT NULL,      -- outcomes seen: pass, fail, offline, unknown
+          updated_ms   INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version
 STATE_SCHEMA_VERSION = STATE_MIGRATIONS[-1].version

@@ -9,6 +9,8 @@ Module map:
 - ``repsim``         the replication core (``Replicator``) on every SimNet node
 - ``repsim_scenarios``  partition-heal, churn, forged, lossy, forking; their figures
 - ``repsim_cli``     ``python -m hartnode.testing.sim replication``
+- ``trustsim``       integrity challenges, reputation and quarantine on every node
+- ``trustsim_cli``   ``python -m hartnode.testing.sim trust``
 - ``crash_writer``   the appender the crash-safety test kills with SIGKILL
 - ``gossip_bench_node``  one benchmark node per process (bench_gossip_processes)
 """

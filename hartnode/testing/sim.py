@@ -9,7 +9,8 @@ Example (DESIGN §2: 10,000 nodes on one laptop, reproducible from the seed)::
 The flags mirror ``ScenarioOptions``; ``--json`` prints the result as JSON.
 ``python -m hartnode.testing.sim replication --help`` runs the ledger
 replication scenarios instead (``repsim_cli``), ``... sim eclipse --help``
-the sybil re-join attack on membership (``sim_eclipse``).
+the sybil re-join attack on membership (``sim_eclipse``), ``... trust --help``
+the integrity-challenge scenario (``trustsim_cli``).
 Exit status 0 always when the run finished; the figures are for a human or a
 benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 """
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hartnode.testing import repsim_cli  # the ledger is not loaded for overlay runs
 
         return repsim_cli.main(argv[1:])
+    if argv and argv[0] == "trust":
+        from hartnode.testing import trustsim_cli
+
+        return trustsim_cli.main(argv[1:])
     return options_cli.run_cli(build_parser(), ScenarioOptions, run_scenario, argv)
 
 

@@ -310,3 +310,21 @@ def test_same_seed_same_decisions() -> None:
 
     assert run(3) == run(3)
     assert any(run(3) != run(s) for s in range(4, 10))
+
+
+def test_an_isolated_node_whose_contact_drops_every_link_rejoins_at_a_bounded_pace() -> None:
+    """A contact that takes the link and ends it at once (it quarantined or revoked us)
+    must not be dialled again in a loop: one rejoin per ``neighbour_timeout``."""
+    hv = node()
+    assert hv.join([info("c")], 0.0) == [Connect("c", "sim://c")]
+    dials = 0
+    for i in range(50):  # the contact accepts, then drops the link, fifty times in a row
+        now = 0.01 * i
+        hv.on_link_up("c", now)
+        dials += len(of(hv.on_link_down("c", now), Connect))
+    assert dials == 0
+    later = CFG.neighbour_timeout
+    out = hv.handle_timer(later) if hv.get_timer() <= later else []
+    while hv.get_timer() <= later + CFG.keepalive_interval and not of(out, Connect):
+        out = hv.handle_timer(hv.get_timer())
+    assert of(out, Connect) == [Connect("c", "sim://c")]
