@@ -8,7 +8,8 @@ Example (DESIGN §2: 10,000 nodes on one laptop, reproducible from the seed)::
 
 The flags mirror ``ScenarioOptions``; ``--json`` prints the result as JSON.
 ``python -m hartnode.testing.sim replication --help`` runs the ledger
-replication scenarios instead (``repsim_cli``).
+replication scenarios instead (``repsim_cli``), ``... sim escrow --help`` the
+Spark escrow scenario (``escrowsim``).
 Exit status 0 always when the run finished; the figures are for a human or a
 benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 """
@@ -58,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, run the scenario, print its figures; return the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "escrow":
+        from hartnode.testing import escrowsim
+
+        return escrowsim.main(argv[1:])
     if argv and argv[0] == "replication":
         from hartnode.testing import repsim_cli  # the ledger is not loaded for overlay runs
 
