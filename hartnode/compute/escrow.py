@@ -42,6 +42,7 @@ central. Amounts are integer milli-Spark.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -198,10 +199,14 @@ class Book:
                 return changes
             self.opens[fact.escrow_id] = fact
             feed = self.opens_by_borrower.setdefault(fact.borrower, [])
-            feed.append(fact)
-            feed.sort(key=lambda o: o.seq)
+            if not feed or feed[-1].seq < fact.seq:
+                feed.append(fact)  # the usual case: a ledger ingests a feed in order
+                at = len(feed) - 1
+            else:
+                at = bisect.bisect_left([o.seq for o in feed], fact.seq)
+                feed.insert(at, fact)
             changes.escrows.add(fact.escrow_id)
-            if feed.index(fact) < self.prefix.get(fact.borrower, 0):
+            if at < self.prefix.get(fact.borrower, 0):
                 return self._recompute(changes)
             work.add(fact.borrower)
         elif isinstance(fact, Receipt):

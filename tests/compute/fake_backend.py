@@ -90,7 +90,6 @@ def fake_backend(**kw: Any) -> Iterator[FakeBackend]:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(start())
         loop.run_forever()
-        loop.run_until_complete(runner[0].cleanup())
         loop.close()
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -99,5 +98,6 @@ def fake_backend(**kw: Any) -> Iterator[FakeBackend]:
     try:
         yield state
     finally:
+        asyncio.run_coroutine_threadsafe(runner[0].cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

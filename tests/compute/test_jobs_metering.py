@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,9 @@ def test_chat_streams_and_takes_usage_or_counts_it_marked_estimated(with_usage: 
 
 
 def test_backend_errors_are_typed() -> None:
-    with fake_backend() as fake:
-        url = fake.url
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nobody listens there
     with pytest.raises(BackendError) as e:
         asyncio.run(Backend(url, timeout_s=5).models())
     assert e.value.reason == "unreachable"
