@@ -331,7 +331,11 @@ def cmd_kb(args: argparse.Namespace) -> int:
         else:
             print(f"checked {report.events} events from {report.origins} origins, "
                   f"{report.view_rows} view rows (watermark {report.watermark}), "
-                  f"{report.equivocations} forks on record, in {report.seconds:.2f} s")
+                  f"{report.equivocations} forks on record, {report.markers} withheld markers,"
+                  f" in {report.seconds:.2f} s")
+            if report.unsigned_markers:
+                print(f"note: {report.unsigned_markers} markers stored before schema 1.2.0 carry"
+                      " no origin signature; they are kept, never served on")
             for problem in report.problems:
                 print(f"PROBLEM: {problem}")
             if report.problem_count > len(report.problems):

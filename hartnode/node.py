@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import trio
 
@@ -38,6 +38,7 @@ from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
 from hartnode.gossip import peer_store
+from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 FEED_CONFIRM_TIMEOUT_S = 30.0
 REVOCATIONS_FILE = "revocations.json"  # the newest master-signed list this node holds
+T = TypeVar("T")
 
 
 def json_form(value: object) -> object:
@@ -278,17 +280,22 @@ def overlay_config(cfg: Config) -> OverlayConfig:
     return overlay
 
 
-def _ingested(node: Node, metrics: NodeMetrics, result: IngestResult) -> None:
-    _count_ingest(metrics, result)
-    if result.stored and node.hierarchy is not None:
-        node.hierarchy.wake()  # it may owe a parent (or children) some of them
+class Subscribers(Generic[T]):
+    """One event's subscribers, called in the order they subscribed.
 
+    Built before the service that fires the event and those that hear it, so
+    services are wired by constructor arguments, never patched afterwards.
+    """
 
-def _committed(node: Node, events: list[Event]) -> None:
-    if node.replication is not None:
-        node.replication.announce(events)
-    if node.hierarchy is not None:
-        node.hierarchy.wake()
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[T], None]] = []
+
+    def subscribe(self, fn: Callable[[T], None]) -> None:
+        self._subscribers.append(fn)
+
+    def __call__(self, value: T) -> None:
+        for fn in self._subscribers:
+            fn(value)
 
 
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
@@ -338,7 +345,9 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
             log.warning("cannot save the revocation list", extra={"fields": {
                 "path": str(revocations_file), "error": str(e)}})
 
-    return GossipService(identity, settings, table, trust=trust, on_revocations=keep)
+    gossip = GossipService(identity, settings, table, trust=trust)
+    gossip.register(LinkService("revocations file", on_revocations=keep))
+    return gossip
 
 
 def tier_standing(claimed: str, *, chain_installed: bool, master_pinned: bool,
@@ -463,9 +472,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
     registry = Registry()
     metrics = NodeMetrics.register(registry)
     access = StoreAccess()
+    # Events several services hear, fanned out in subscription order.
+    committed: Subscribers[list[Event]] = Subscribers()
+    ingested: Subscribers[IngestResult] = Subscribers()
+    # Own appends wait until a peer confirmed this node's feed head, unless
+    # this is the first node of a network (no one to ask).
+    feed_gate = trio.Event() if cfg.network.seeds else None
     committer = Committer(node_ledger, access, max_batch=cfg.ledger.group_commit_max,
-                          metrics=metrics)
-    node = Node(cfg, data_dir, node_ledger, access, committer, metrics, time.monotonic())
+                          metrics=metrics, on_committed=committed, gate=feed_gate)
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         async with trio.open_nursery() as nursery:
             # Catch up views left behind by a crash before taking requests.
@@ -473,40 +487,40 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # Set here and by the committer, never read at scrape time: the
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
-            node.gossip = build_gossip(data_dir, cfg, node_ledger)
+            gossip = build_gossip(data_dir, cfg, node_ledger)
             remembered = await access.run(peer_store.load, node_ledger.views.state,
-                                          node.gossip.peers, time.time_ns() // 1_000_000)
+                                          gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
                 log.info("peers_remembered", extra={"fields": {
                     "loaded": remembered.loaded, "dropped": remembered.dropped}})
-            node.replication = ReplicationService(
-                node.gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-                on_ingested=lambda r: _ingested(node, metrics, r),
+            # Services attach to gossip as they are built (``GossipService.register``).
+            # The hierarchy ingests through replication (one count, one fork alert)
+            # and replication asks the hierarchy who is parent or child: the one
+            # cycle, closed by a closure called only once both run.
+            hierarchy = HierarchyService(
+                gossip, node_ledger, access, hierarchy_settings(cfg, gossip),
+                ingest=lambda items: replication.ingest(items))
+            replication = ReplicationService(
+                gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
+                roles=hierarchy, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
-            node.hierarchy = HierarchyService(node.gossip, node_ledger, access,
-                                              hierarchy_settings(cfg, node.gossip),
-                                              ingest=node.replication.ingest)
-            node.replication.hierarchy = node.hierarchy
-            keep_revocations = node.gossip.on_revocations
-
-            def revocations_applied(signed: SignedRevocationList) -> None:
-                if keep_revocations is not None:
-                    keep_revocations(signed)
-                if node.hierarchy is not None:
-                    node.hierarchy.recheck()  # a parent or child may have lost its standing
-
-            node.gossip.on_revocations = revocations_applied
-            committer.on_committed = lambda events: _committed(node, events)
+            committed.subscribe(replication.announce)
+            committed.subscribe(lambda _events: hierarchy.wake())
+            ingested.subscribe(lambda result: _count_ingest(metrics, result))
+            # It may owe a parent (or children) some of them.
+            ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
+            node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
+                        time.monotonic(), gossip=gossip, replication=replication,
+                        hierarchy=hierarchy)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
-            if cfg.network.seeds:  # the first node of a network has no one to ask
-                committer.gate = trio.Event()
-                nursery.start_soon(confirm_own_feed, node.replication, committer.gate)
+            if feed_gate is not None:
+                nursery.start_soon(confirm_own_feed, replication, feed_gate)
             await nursery.start(committer.run)
             try:
-                peer_port = await nursery.start(node.gossip.run)
+                peer_port = await nursery.start(gossip.run)
             except (OSError, BaseExceptionGroup) as e:
                 # The listener's own nursery wraps its bind error in a group.
                 bind_error = e if isinstance(e, OSError) else find_in_group(e, OSError)
@@ -516,10 +530,10 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     f"cannot listen on {cfg.network.listen} for peers: "
                     f"{bind_error.strerror or bind_error}; "
                     "stop what uses that port or set network.listen") from e
-            await nursery.start(node.replication.run)
-            await nursery.start(node.hierarchy.run)
-            nursery.start_soon(export_overlay_metrics, node.gossip, registry, metrics)
-            nursery.start_soon(keep_peer_nodes, node.gossip, node_ledger, access)
+            await nursery.start(replication.run)
+            await nursery.start(hierarchy.run)
+            nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
+            nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, backend=node,

@@ -277,9 +277,9 @@ def test_a_false_marker_cannot_break_a_chain_silently(node: NodeLedger, peer: No
     assert identity is not None
     events = node.append(notes(2))
     lie = Withheld(identity.node_id, 1, b"\x00" * 32, None, "local")
-    assert peer.ingest([lie]).withheld == 1
-    # The signed successor does not link to the lie: refused, never stored.
-    assert peer.ingest([events[1].wire()]).rejected["bad_prev"] == 1
+    assert peer.ingest([lie]).rejected == {"withheld_unsigned": 1}  # never moves a head
+    assert peer.ledger.heads() == {}
+    assert len(peer.ingest([e.wire() for e in events]).stored) == 2
     assert peer.ingest([Withheld(identity.node_id, 1, b"\x00" * 31, None, "local")]
                        ).rejected["withheld_bad_field"] == 1
 
@@ -295,13 +295,14 @@ def test_kb_migrate_takes_a_1_0_0_ledger_to_the_current_schema(tmp_path: Path) -
         old.append(notes(25))
     # Take the file back to what a build that knew only 1.0.0 wrote.
     conn = apsw.Connection(str(d / "ledger.sqlite"))
-    conn.execute("DROP TABLE withheld; UPDATE meta SET schema_version = '1.0.0'")
+    conn.execute("DROP TABLE withheld; DROP TABLE marker_sigs;"
+                 " UPDATE meta SET schema_version = '1.0.0'")
     conn.close()
     with pytest.raises(store.StoreError) as err:
         NodeLedger(d, identity, CATALOG)
     assert "kb migrate" in str(err.value)
     report = maintenance.migrate(d, CATALOG)
-    assert report.applied["ledger"] == [SCHEMA_VERSION] and report.replayed == 25
+    assert report.applied["ledger"] == ["1.1.0", SCHEMA_VERSION] and report.replayed == 25
     assert report.backup_dir is not None and (report.backup_dir / "ledger.sqlite").exists()
     verified = maintenance.verify(d, CATALOG)
     assert verified.ok and verified.events == 25

@@ -59,7 +59,9 @@ def unreported_forks(ledger: Ledger, state: apsw.Connection,
 
     A crash between recording a fork and appending the alert would otherwise
     leave the fork known (so never reported again) and unreported; the node
-    runs this at start, once its views have caught up with its ledger.
+    runs this at start, once its views have caught up with its ledger. Only
+    forks of feeds this node holds: as live, a node that never held the
+    feed records the proof without an alert of its own (issue #8.8).
     """
     reported = {
         (node_id, json.loads(evidence)["seq"])
@@ -67,7 +69,8 @@ def unreported_forks(ledger: Ledger, state: apsw.Connection,
             "SELECT node_id, evidence_json FROM fraud_alerts"
             " WHERE reporter = ? AND alert_type = 'equivocation'", (reporter,))
     }
-    return [(a, b) for a, b in ledger.equivocations() if (a.origin, a.seq) not in reported]
+    return [(a, b) for a, b in ledger.equivocations()
+            if (a.origin, a.seq) not in reported and ledger.head(a.origin) is not None]
 
 
 def _project(state: apsw.Connection, event_id: int, event: Event) -> None:

@@ -10,5 +10,10 @@ Module map:
 - ``peer_record`` signed peer records and the peer table they build
 - ``trust``       revocation lists on the overlay (sans-I/O ``TrustState``)
 - ``messages``    the overlay's wire type numbers (16-63)
-- ``service``     the trio shell: links, timers and effects for the cores
+- ``service``     the trio shell: the cores' effects, timers, broadcast, ``register``
+- ``link_service`` how a service attaches: ``LinkService`` (messages, broadcasts, link events)
+- ``link_table``  one link per peer: reader (byte budget), sender, dialling, containment
+- ``links``       one link's byte-bounded send queue; the ``Transport`` seam (sockets by default)
+- ``records``     this node's signed record, peers' records, the announce interval
+- ``bootstrap``   seeds, remembered peers, backoff
 """

@@ -11,7 +11,8 @@ The core owns no sockets, clock or entropy. The shell (trio in production,
 ``hartnode.testing.simnet`` in tests) drives it and carries out its effects:
 
     core.join(contacts, now)             -> effects   start (or restart) membership
-    core.on_link_up(peer, now)           -> effects   a link to ``peer`` opened (either side)
+    core.on_link_up(peer, now, facts)    -> effects   a link to ``peer`` opened (either side);
+                                                      ``facts``: its address group, certified
     core.on_link_down(peer, now)         -> effects   it ended, or a ``Connect`` failed
     core.on_message(peer, msg, now)      -> effects   ``msg`` arrived on the link to ``peer``
     core.on_timer(now)                   -> effects   call once ``now >= next_deadline()``
@@ -29,6 +30,11 @@ Effects and the shell's duties:
 - ``RemoteProtocolError`` from ``on_message``: the peer broke the protocol.
   Count ``reason``, close the link and report ``on_link_down`` (the core has
   not changed state).
+
+A full active view admits a Join or high-priority Neighbour only under the
+eclipse guard's rules (``admission.py``: protected neighbours, youngest
+victim, rate-limited forced admissions), so re-joining sybils cannot take
+over a node's view.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hartnode.gossip.admission import AdmissionGuard, LinkFacts
 from hartnode.gossip.overlay_config import OverlayConfig
 
 MAX_TTL = 32  # hops any walk may claim; bounds work a peer can make us do
@@ -220,6 +227,7 @@ class HyParView:
         self._failed: dict[str, tuple[str, float]] = {}  # peer -> (addr, first failure time)
         self._contacts: list[PeerInfo] = []
         self._shuffle_sent: set[str] = set()  # ids we offered in our last Shuffle
+        self._guard = AdmissionGuard(config)
         self._nonce = 0
         # Topping up a view that is short of the target without a failure
         # (a refused request, a Disconnect) backs off exponentially: in a
@@ -242,10 +250,13 @@ class HyParView:
         self._rejoin(now, out)
         return out
 
-    def on_link_up(self, peer: str, now: float) -> list[MembershipEffect]:
-        """A link to ``peer`` is open, whichever side dialled it."""
+    def on_link_up(
+        self, peer: str, now: float, facts: LinkFacts | None = None
+    ) -> list[MembershipEffect]:
+        """A link to ``peer`` is open, whichever side dialled it; ``facts`` from the shell."""
         out: list[MembershipEffect] = []
         self._links.add(peer)
+        self._guard.link_up(peer, facts)
         self._dialling.pop(peer, None)
         box = self._outbox.pop(peer, None)
         if box:
@@ -253,6 +264,7 @@ class HyParView:
         addr = self._joining.pop(peer, None)
         if addr is not None:
             # The contact adds us when our Join arrives (links are FIFO): symmetric views.
+            self._guard.chosen.add(peer)
             self._add_active(peer, addr, now, out)
         if not self._needed(peer):
             if box:
@@ -266,6 +278,7 @@ class HyParView:
         out: list[MembershipEffect] = []
         dial_failed = self._dialling.pop(peer, None) is not None and peer not in self._links
         self._links.discard(peer)
+        self._guard.link_down(peer)
         self._outbox.pop(peer, None)
         self._idle_links.pop(peer, None)
         if peer in self.active:
@@ -353,6 +366,10 @@ class HyParView:
             deadline = min(deadline, d)
         return deadline
 
+    def is_asking(self, peer: str) -> bool:
+        """True while our Neighbour request to ``peer`` awaits its reply."""
+        return peer in self._pending
+
     def is_isolated(self) -> bool:
         """True when no neighbour is linked, being asked or being joined."""
         return not self.active and not self._pending and not self._joining
@@ -363,8 +380,10 @@ class HyParView:
         joiner = msg.peer
         if joiner.node_id != peer:
             raise RemoteProtocolError("join_peer_mismatch", f"{joiner.node_id} on link {peer}")
-        self._add_active(peer, joiner.addr, now, out)
-        if joiner.addr:
+        again = peer in self.active and self.config.admission_guard
+        admitted = (not self._full(peer) or self._guard.may_force(peer, now)) and (
+            self._add_active(peer, joiner.addr, now, out))
+        if joiner.addr and admitted and not again:  # a re-Join walks no further
             walk = ForwardJoin(joiner, self.config.active_random_walk_length)
             out.extend(Send(p, walk) for p in self.active if p != peer)
         # Seed the joiner's passive view. A joiner behind NAT has no other way to
@@ -372,6 +391,14 @@ class HyParView:
         sample = self._sample(self.config.shuffle_passive_count + 2, peer, with_active=True)
         if sample:
             out.append(Send(peer, ShuffleReply(sample)))
+        if not admitted:
+            # No slot here (the guard's rules): the joiner repairs from the sample.
+            out.append(Send(peer, Disconnect()))
+            self._close(peer, out)
+
+    def _full(self, peer: str) -> bool:
+        """Would adding ``peer`` need an eviction?"""
+        return peer not in self.active and len(self.active) >= self.config.active_view_size
 
     def _on_forward_join(
         self, peer: str, msg: ForwardJoin, now: float, out: list[MembershipEffect]
@@ -384,9 +411,15 @@ class HyParView:
             return
         others = [p for p in self.active if p != peer and p != jid]
         if msg.ttl == 0 or not others:
-            # The walk ends here: link to the joiner, which must accept.
-            if jid not in self.active and jid not in self._pending:
-                self._request(jid, joiner.addr, True, now, out)
+            # The walk ends here: link to the joiner, which must accept. Into a
+            # full view only as a forced admission: else every Join a sybil
+            # gets admitted would force a second link at the walk's end.
+            if jid in self.active or jid in self._pending:
+                return
+            if self._full(jid) and not self._guard.may_force(jid, now):
+                self._add_passive(jid, joiner.addr)
+                return
+            self._request(jid, joiner.addr, True, now, out)
             return
         if msg.ttl == self.config.passive_random_walk_length:
             self._add_passive(jid, joiner.addr)
@@ -398,12 +431,10 @@ class HyParView:
         if msg.peer.node_id != peer:
             raise RemoteProtocolError("neighbour_peer_mismatch", f"{msg.peer.node_id} on {peer}")
         if (
-            peer in self.active
-            or msg.high_priority
-            or len(self.active) < self.config.active_view_size
-        ):
+            not self._full(peer)
+            or (msg.high_priority and self._guard.may_force(peer, now))
+        ) and self._add_active(peer, msg.peer.addr, now, out):
             self._pending.pop(peer, None)  # crossing requests: one link, both accepted
-            self._add_active(peer, msg.peer.addr, now, out)
             out.append(Send(peer, NeighbourReply(True)))
         else:
             out.append(Send(peer, NeighbourReply(False)))
@@ -416,14 +447,14 @@ class HyParView:
         if msg.accepted:
             if peer in self.active:
                 return
-            if asked is not None:
-                self._add_active(peer, asked[1], now, out)
-            else:
-                # A late acceptance after we gave up: undo it on their side.
+            if asked is None or not self._add_active(peer, asked[1], now, out):
+                # A late acceptance after we gave up, or no slot left that the
+                # guard lets go of: undo it on their side.
                 out.append(Send(peer, Disconnect()))
                 self._close(peer, out)
         elif asked is not None:
             self._rejected.add(peer)
+            self._guard.chosen.discard(peer)
             self._close(peer, out)
             if not self.active:
                 # Only an empty view keeps asking at once: in a settled overlay most
@@ -475,11 +506,16 @@ class HyParView:
 
     # --- views ---
 
-    def _add_active(self, peer: str, addr: str, now: float, out: list[MembershipEffect]) -> None:
-        if peer == self.me.node_id or peer in self.active:
-            return
+    def _add_active(self, peer: str, addr: str, now: float, out: list[MembershipEffect]) -> bool:
+        """Make ``peer`` a neighbour, evicting one when full; False when every one is protected."""
+        if peer == self.me.node_id:
+            return False
+        if peer in self.active:
+            return True
         if len(self.active) >= self.config.active_view_size:
-            victim = self._rng.choice(list(self.active))
+            victim = self._guard.victim(self.active, self._rng)
+            if victim is None:
+                return False
             victim_addr = self.active.pop(victim)
             self._forget_neighbour(victim, out)
             out.append(Send(victim, Disconnect()))
@@ -490,9 +526,12 @@ class HyParView:
         self._failed.pop(peer, None)
         self._idle_links.pop(peer, None)
         self._heard[peer] = now
+        self._guard.added(peer, now)
         out.append(NeighbourUp(peer))
+        return True
 
     def _forget_neighbour(self, peer: str, out: list[MembershipEffect]) -> None:
+        self._guard.removed(peer)
         self._heard.pop(peer, None)
         self._pings.pop(peer, None)
         out.append(NeighbourDown(peer))
@@ -518,6 +557,7 @@ class HyParView:
         self.passive.pop(peer, None)
         self._dialling.pop(peer, None)
         self._outbox.pop(peer, None)
+        self._guard.chosen.discard(peer)
 
     def _add_passive(self, peer: str, addr: str, prefer_evict: set[str] | None = None) -> None:
         if not addr or peer == self.me.node_id or peer in self.active or peer in self.passive:
@@ -587,6 +627,7 @@ class HyParView:
         if peer in self._links or self._dialling.pop(peer, None) is not None:
             # Closing a dial still in progress cancels it (or ends it once open).
             self._links.discard(peer)
+            self._guard.link_down(peer)
             out.append(CloseLink(peer))
 
     def _request(
@@ -621,6 +662,7 @@ class HyParView:
             candidates[i] = candidates[-1]
             candidates.pop()
             self._request(peer, self.passive[peer], high, now, out)
+            self._guard.chosen.add(peer)  # picked by us, not by a walk someone started
             need -= 1
         if self.is_isolated() and not self.passive:
             self._rejoin(now, out)
@@ -630,6 +672,7 @@ class HyParView:
         if not candidates or self._joining:
             return
         contact = self._rng.choice(candidates)
+        self._guard.chosen.add(contact.node_id)
         if contact.node_id in self._links:
             out.append(Send(contact.node_id, Join(self.me)))
             self._add_active(contact.node_id, contact.addr, now, out)
@@ -682,3 +725,4 @@ class HyParView:
         if candidates:
             peer = self._rng.choice(candidates)
             self._request(peer, self._failed[peer][0], True, now, out)
+            self._guard.chosen.add(peer)

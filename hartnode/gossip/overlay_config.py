@@ -37,6 +37,11 @@ class OverlayConfig:
     reconnect_interval: float = 30.0  # seconds between re-links to a failed peer (heals splits)
     failed_memory: int = 30  # failed peers remembered for reconnect attempts
     failed_ttl: float = 1800.0  # seconds a failed peer stays remembered
+    # Eclipse guard (``admission.py``); False restores the paper's rules (simulator baseline).
+    admission_guard: bool = True
+    protected_outbound: int = 2  # neighbours this node chose that no Join evicts (< active view)
+    join_eviction_interval: float = 2.0  # seconds between two forced admissions into a full view
+    join_group_interval: float = 60.0  # seconds before one address group may force one again
 
     # --- Plumtree broadcast (DESIGN §3) ---
     ihave_interval: float = 0.25  # seconds IHAVE announcements are batched before they are sent
@@ -49,10 +54,16 @@ class OverlayConfig:
 
     # --- Peer records (DESIGN §3 "Peer records") ---
     record_budget: float = 512.0  # bytes/s of the network's record refreshes a node takes in
+    peer_table_size: int = 10_000  # peer records held (unverified ones are evicted first)
 
     # --- Per-link byte budget (token bucket, DESIGN §3) ---
     link_rate: float = 65_536.0  # bytes per second one link may send on average, per direction
     link_burst: float = 262_144.0  # bytes one link may send at once after being idle
+    # --- Per-link send queue (DESIGN §3; README "Limits: links and services") ---
+    send_queue_bytes: int = 4 << 20  # bytes of encoded messages queued per link (beyond: dropped)
+    # Seconds one send may stall behind a full queue before the peer counts as not reading
+    # (and the link is dropped): twice a 1 MiB frame at the link_rate a profile's peer reads.
+    slow_reader_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         """Validate every field.
@@ -70,6 +81,8 @@ class OverlayConfig:
             "lazy_fanout",
             "seen_cache_size",
             "payload_cache_size",
+            "send_queue_bytes",
+            "peer_table_size",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -79,6 +92,7 @@ class OverlayConfig:
             "passive_random_walk_length",
             "shuffle_active_count",
             "shuffle_passive_count",
+            "protected_outbound",
         )
         for name in non_negative:
             value = getattr(self, name)
@@ -111,13 +125,17 @@ def constrained() -> OverlayConfig:
         ping_timeout=10.0,
         neighbour_timeout=10.0,
         reconnect_interval=90.0,
+        join_eviction_interval=5.0,
         ihave_interval=1.0,
         lazy_fanout=3,
         graft_timeout=2.5,
         graft_retry_timeout=1.0,
         record_budget=128.0,
+        peer_table_size=5_000,
         link_rate=16_384.0,
         link_burst=65_536.0,
+        send_queue_bytes=2 << 20,
+        slow_reader_timeout=180.0,
     )
 
 
@@ -132,6 +150,9 @@ def minimal() -> OverlayConfig:
         ping_timeout=15.0,
         neighbour_timeout=15.0,
         reconnect_interval=300.0,
+        protected_outbound=1,
+        join_eviction_interval=15.0,
+        join_group_interval=300.0,
         ihave_interval=2.0,
         lazy_fanout=2,
         graft_timeout=5.0,
@@ -139,8 +160,11 @@ def minimal() -> OverlayConfig:
         seen_cache_size=20_000,
         payload_cache_size=500,
         record_budget=32.0,
+        peer_table_size=2_000,
         link_rate=4_096.0,
         link_burst=65_536.0,
+        send_queue_bytes=1 << 20,
+        slow_reader_timeout=600.0,
     )
 
 

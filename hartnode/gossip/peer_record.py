@@ -44,6 +44,11 @@ MAX_BODY_BYTES = 4096
 MAX_ADDRS = 8
 MAX_CAPABILITIES = 32
 MAX_CHAIN = 3
+MAX_CERT_BYTES = 4096  # one certificate of the chain, as ``certificate.MAX_CERT_BYTES``
+SIGNATURE_BYTES = 64  # Ed25519
+# The largest record a node stores, relays or persists: body, chain, signatures.
+MAX_RECORD_BYTES = MAX_BODY_BYTES + MAX_CHAIN * (MAX_CERT_BYTES + SIGNATURE_BYTES) + SIGNATURE_BYTES
+DEFAULT_TABLE_SIZE = 10_000  # peers a table holds unless ``limit_to`` says otherwise
 TIERS = ("flat", "local", "regional", "central")
 _ADDR_RE = re.compile(r"wss?://[^\s/]{1,253}(/[^\s]{0,200})?")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}|\*|")
@@ -91,7 +96,13 @@ class PeerRecord:
 def sign_peer_record(identity: NodeIdentity, *, addrs: tuple[str, ...], tier: str, region: str,
                      seq: int, ts_ms: int, capabilities: tuple[str, ...] = (),
                      chain: tuple[tuple[bytes, bytes], ...] = ()) -> PeerRecord:
-    """Sign this node's record. Raises PeerRecordError if a field is invalid."""
+    """Sign this node's record. Raises PeerRecordError if a field is invalid.
+
+    A ``flat`` record carries no chain (there is no claim for one to prove),
+    so ``chain`` is left out of it.
+    """
+    if tier == "flat":
+        chain = ()
     body = {"node_id": identity.node_id, "addrs": list(addrs), "tier": tier, "region": region,
             "seq": seq, "ts_ms": ts_ms, "capabilities": sorted(capabilities)}
     try:
@@ -107,6 +118,11 @@ def sign_peer_record(identity: NodeIdentity, *, addrs: tuple[str, ...], tier: st
 def decode_peer_record(message: PeerRecordMessage) -> PeerRecord:
     """Validate a received record: limits, fields, canonical form, signature.
 
+    Every part is bounded before anything is parsed (``MAX_RECORD_BYTES`` in
+    all): a record is stored, relayed and persisted as it came, so a junk
+    "chain" must not ride along, least of all on a ``flat`` record, which
+    has no claim to prove and so must carry none.
+
     Raises:
         PeerRecordError: reasons ``too_large``, ``malformed``, ``bad_field``,
             ``not_canonical``, ``bad_signature``.
@@ -115,6 +131,10 @@ def decode_peer_record(message: PeerRecordMessage) -> PeerRecord:
         raise PeerRecordError("too_large", f"{len(message.body)} bytes")
     if len(message.chain_certs) != len(message.chain_sigs) or len(message.chain_certs) > MAX_CHAIN:
         raise PeerRecordError("bad_field", "chain")
+    if any(len(c) > MAX_CERT_BYTES for c in message.chain_certs):
+        raise PeerRecordError("too_large", "chain certificate")
+    if any(len(sig) != SIGNATURE_BYTES for sig in (message.sig, *message.chain_sigs)):
+        raise PeerRecordError("bad_signature", "length")
     try:
         obj = json.loads(message.body)
     except (ValueError, RecursionError) as e:
@@ -130,6 +150,8 @@ def decode_peer_record(message: PeerRecordMessage) -> PeerRecord:
         raise PeerRecordError("bad_field", "addrs")
     if obj["tier"] not in TIERS:
         raise PeerRecordError("bad_field", "tier")
+    if obj["tier"] == "flat" and message.chain_certs:
+        raise PeerRecordError("bad_field", "chain on a flat record")
     if not isinstance(obj["region"], str) or not _NAME_RE.fullmatch(obj["region"]):
         raise PeerRecordError("bad_field", "region")
     for name in ("seq", "ts_ms"):
@@ -169,10 +191,24 @@ class PeerEntry:
     verified: VerifiedTier | None  # None: flat (no or bad chain)
     last_seen_ms: int
 
+    def keep_rank(self, direct: bool) -> tuple[bool, bool, int]:
+        """Entries with the lowest rank are evicted first: unverified, never linked, oldest."""
+        return self.verified is not None, direct, self.last_seen_ms
+
 
 @dataclass
 class PeerTable:
-    """What this node knows of every other node, from their signed records."""
+    """What this node knows of every other node, from their signed records.
+
+    Bounded (issue #8.7): at most ``max_entries`` peers; a newcomer into a
+    full table evicts the entry of the lowest ``PeerEntry.keep_rank``
+    (unverified before certified, never linked before linked, then the
+    oldest news), or is refused when it would rank lowest itself, so sybil
+    records can displace only other unverified records, never certified
+    peers. ``direct`` remembers which peers this node heard over a link of
+    its own (at most ``max_entries`` ids): with the certified peers, only
+    those drive ``announce_peers``.
+    """
 
     self_id: str
     ttl_ms: int
@@ -180,6 +216,16 @@ class PeerTable:
     revocations: RevocationCheck | None = None
     entries: dict[str, PeerEntry] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    max_entries: int = DEFAULT_TABLE_SIZE
+    direct_cap: int = 35  # unverified linked peers counted by ``announce_peers``
+    direct: dict[str, int] = field(default_factory=dict)  # node id -> last link message ms
+    _victims: list[tuple[tuple[bool, bool, int], str]] = field(default_factory=list, repr=False)
+
+    def limit_to(self, max_entries: int, direct_cap: int) -> None:
+        """Apply the profile's bounds (``OverlayConfig.peer_table_size`` and views)."""
+        self.max_entries, self.direct_cap = max_entries, direct_cap
+        while len(self.entries) > max_entries:
+            self._evict_one()
 
     def observe(self, record: PeerRecord, now_ms: int) -> bool:
         """Take ``record`` if it is newer than what we hold; True if it changed the table."""
@@ -190,15 +236,64 @@ class PeerTable:
             self.counts["stale_seq"] += 1
             return False
         verified = self._verify_tier(record, now_ms)
-        self.entries[record.node_id] = PeerEntry(record, verified, now_ms)
+        entry = PeerEntry(record, verified, now_ms)
+        full = held is None and len(self.entries) >= self.max_entries
+        if full and not self._evict_one(entry.keep_rank(record.node_id in self.direct)):
+            self.counts["table_full"] += 1
+            return False
+        self.entries[record.node_id] = entry
         self.counts["accepted"] += 1
         return True
 
+    def _evict_one(self, newcomer: tuple[bool, bool, int] | None = None) -> bool:
+        """Drop the lowest-ranked entry, unless ``newcomer`` ranks lower still.
+
+        The lowest 1/64 of the table is ranked in one sort and used up over
+        the next evictions (skipping entries refreshed since), so a stream of
+        new records costs O(log n) each, not a scan of the table each.
+        """
+        while True:
+            if not self._victims:
+                ranked = sorted((e.keep_rank(n in self.direct), n)
+                                for n, e in self.entries.items())
+                self._victims = ranked[:max(1, len(ranked) // 64)][::-1]
+                if not self._victims:
+                    return False
+            rank, node_id = self._victims[-1]
+            entry = self.entries.get(node_id)
+            if entry is None or entry.keep_rank(node_id in self.direct) != rank:
+                self._victims.pop()  # gone or refreshed since it was ranked
+                continue
+            if newcomer is not None and newcomer <= rank:
+                return False
+            self._victims.pop()
+            del self.entries[node_id]
+            self.counts["evicted"] += 1
+            return True
+
     def seen(self, node_id: str, now_ms: int) -> None:
         """Direct contact (a live link) also proves a peer alive."""
+        self.direct.pop(node_id, None)
+        self.direct[node_id] = now_ms  # most recent last, so the oldest go first
+        if len(self.direct) > self.max_entries:
+            del self.direct[next(iter(self.direct))]
         entry = self.entries.get(node_id)
         if entry is not None:
             entry.last_seen_ms = max(entry.last_seen_ms, now_ms)
+
+    def announce_peers(self) -> int:
+        """Peers that may stretch the announce interval (``announce_interval``).
+
+        Certified peers, plus at most ``direct_cap`` unverified ones this node
+        has linked to: anyone can sign records for thousands of made-up node
+        ids, and counting them stretched every node's interval from 2 s to
+        92 s. In a network without certificates the interval therefore
+        stretches only with the peers a node has linked to.
+        """
+        verified = sum(1 for e in self.entries.values() if e.verified is not None)
+        linked = sum(1 for n in self.direct
+                     if n in self.entries and self.entries[n].verified is None)
+        return verified + min(linked, self.direct_cap)
 
     def _verify_tier(self, record: PeerRecord, now_ms: int) -> VerifiedTier | None:
         if record.tier == "flat":
@@ -247,6 +342,7 @@ class PeerTable:
         gone = [n for n, e in self.entries.items() if now_ms - e.last_seen_ms > after_ms]
         for n in gone:
             del self.entries[n]
+            self.direct.pop(n, None)
         return gone
 
 

@@ -31,7 +31,7 @@ from hartnode.gossip.peer_record import (
     decode_peer_record,
 )
 
-MAX_ROWS = 100_000  # rows read back at start-up (a bound, in case the file was filled)
+MAX_ROWS = 2_000  # rows written, and read back at start-up (in case the file was filled)
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,20 @@ class LoadReport:
 Row = tuple[object, ...]
 
 
-def snapshot(table: PeerTable, now_ms: int) -> list[Row]:
-    """The rows of ``table``, taken in the thread that owns it (``write`` may run elsewhere)."""
+def snapshot(table: PeerTable, now_ms: int, limit: int = MAX_ROWS) -> list[Row]:
+    """The rows of ``table``, taken in the thread that owns it (``write`` may run elsewhere).
+
+    At most ``limit`` rows: the peers the table would evict last (certified,
+    then linked, then the most recently heard), so a table swollen with
+    sybil records persists only the peers worth a restart's head start.
+    """
+    keep = sorted(table.entries,
+                  key=lambda n: table.entries[n].keep_rank(n in table.direct), reverse=True)
+    kept = frozenset(keep[:limit])
     rows: list[Row] = []
     for row in table.rows(now_ms):
+        if row["node_id"] not in kept:
+            continue
         entry = table.entries[str(row["node_id"])]
         addrs = entry.record.addrs
         rows.append((

@@ -3,14 +3,20 @@
 A link is one WebSocket (``ws://HOST:6778/hart``, binary messages only). Its
 life, read top to bottom:
 
-1. TCP accept (answered HTTP 503 beyond ``max_connections``) or connect.
+1. TCP accept or connect. An inbound connection first needs a slot
+   (``inbound_slots.py``: a bounded share for pending handshakes, a few per
+   address group, the last slots for priority peers); without one it is
+   answered HTTP 503.
 2. WebSocket upgrade on ``config.path``.
 3. The handshake (``handshake.py``), one WebSocket message per handshake
    message. A failure closes the TCP stream without a word: a peer without
-   the network key gets nothing back.
+   the network key gets nothing back (it is logged at warning, throttled,
+   with a hint to check the network key, on both ends).
 4. Sealed frames (``secretbox.py``) carrying wire messages (``wire.py``).
 
-Steps 1-3 must finish within ``handshake_timeout``. Afterwards a link that
+Steps 1-3 must finish within ``handshake_timeout``, and an inbound
+connection must deliver its first handshake message within
+``first_message_timeout``; one that hangs up frees its slot at once. Afterwards a link that
 receives nothing for ``idle_timeout`` is closed; the keepalive cadence that
 prevents it belongs to the membership core, which sends ``wire.Ping`` (this
 module answers a peer's Ping with a Pong by itself and hands Pongs up).
@@ -50,7 +56,9 @@ from hartnode.gossip.handshake import (
     HandshakeResult,
     Initiator,
     Responder,
+    State,
 )
+from hartnode.gossip.inbound_slots import InboundSlots, SlotLimits, WarnThrottle, address_key
 from hartnode.gossip.secretbox import TAG_BYTES, FrameError, FrameOpener, FrameSealer
 from hartnode.identity import NodeIdentity, short_id
 
@@ -62,6 +70,11 @@ DEFAULT_PATH: Final = "/hart"
 _CLOSE_REASON_CHARS: Final = 200  # of a peer's Close reason kept for logs
 _HANDSHAKE_MESSAGE_MAX: Final = 256  # bytes; the largest handshake message is 176
 _WS_MESSAGE_TOO_BIG: Final = 1009  # RFC 6455 close code trio-websocket uses for oversize
+MISMATCH_WARN_INTERVAL: Final = 60.0  # seconds between two network-key mismatch warnings
+_NO_ANSWER_TO_HELLO: Final = "closed after msg1"  # DialError detail
+MISMATCH_HINT: Final = "check network.name / network.key: the peer may be on another network"
+# One per process: a scanner may hit the listener and make dials fail at once.
+_mismatch_warnings = WarnThrottle(MISMATCH_WARN_INTERVAL)
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,11 @@ class TransportConfig:
     port: int = DEFAULT_PORT  # listen port; 0 lets the kernel choose (tests)
     path: str = DEFAULT_PATH  # WebSocket resource path
     max_connections: int = 128  # concurrent inbound links, including those still handshaking
+    pending_share: float = 0.5  # of max_connections that handshakes in progress may hold
+    max_pending_per_address: int = 4  # handshakes in progress from one IPv4 address or IPv6 /64
+    reserved_share: float = 0.125  # of max_connections kept for priority peers (parents, certified)
     handshake_timeout: float = 10.0  # from TCP accept/connect to a finished handshake
+    first_message_timeout: float = 3.0  # from TCP accept to the peer's first handshake message
     idle_timeout: float = 120.0  # without any received frame before a link is dropped
     close_timeout: float = 2.0  # granted to an orderly close, even during shutdown
     refuse_timeout: float = 1.0  # for answering 503 to a connection over max_connections
@@ -91,10 +108,12 @@ class TransportStats:
 
     ``handshake_failures`` keys: ``handshake.HANDSHAKE_REASONS`` plus
     ``timeout`` (also a peer whose HTTP upgrade never parses), ``connection_lost``,
-    ``text_frame`` and, when dialling, ``connect_failed`` and ``rejected``.
+    ``first_message_timeout``, ``text_frame`` and, when dialling,
+    ``connect_failed`` and ``rejected``.
     ``decode_errors``: ``wire.DECODE_REASONS``.
     ``frame_errors``: ``secretbox.FRAME_REASONS`` plus ``text_frame`` and
-    ``too_large``. ``refused``: ``connection_limit``, ``bad_path``.
+    ``too_large``. ``refused``: ``connection_limit``, ``pending_limit``,
+    ``address_limit``, ``reserved_slots`` (see ``inbound_slots``), ``bad_path``.
     ``links_closed``: ``LinkClosed.reason`` values.
     ``link_bytes``: ``sent`` and ``received``, sealed frame bytes over every link
     (WebSocket and TCP headers not included), handshakes excepted.
@@ -108,6 +127,7 @@ class TransportStats:
     link_bytes: collections.Counter[str] = field(default_factory=collections.Counter)
     links_opened: int = 0  # handshakes completed, both directions
     inbound_active: int = 0  # inbound connections now held (gauge)
+    inbound_pending: int = 0  # of which still handshaking (gauge)
 
 
 class TransportError(Exception):
@@ -160,6 +180,7 @@ class SecureConnection(trio.abc.AsyncResource):
         initiator: bool,
         config: TransportConfig,
         stats: TransportStats,
+        remote_address: str | None = None,
     ) -> None:
         self._ws = ws
         self._sealer = FrameSealer(result.send_key)
@@ -176,7 +197,7 @@ class SecureConnection(trio.abc.AsyncResource):
         self.remote_node_id: str = result.remote_node_id
         self.handshake_hash: bytes = result.handshake_hash
         self.is_initiator = initiator
-        self.remote_address = _endpoint(ws)
+        self.remote_address = remote_address or _endpoint(ws)
 
     def __repr__(self) -> str:
         side = "out" if self.is_initiator else "in"
@@ -198,7 +219,15 @@ class SecureConnection(trio.abc.AsyncResource):
             LinkClosed: the link is over (before or during the send).
             wire.EncodeError: ``msg`` is not a valid registered message (our bug).
         """
-        data = wire.encode(msg, self._config.wire_limits)
+        await self.send_encoded(wire.encode(msg, self._config.wire_limits))
+
+    async def send_encoded(self, data: bytes) -> None:
+        """Seal and send one message ``wire.encode`` made (a sender that bounds its
+        queue in bytes encodes when it queues, and only once).
+
+        Raises:
+            LinkClosed: the link is over (before or during the send).
+        """
         async with self._send_lock:
             if self._closed is not None:
                 raise self._closed.copy()
@@ -320,7 +349,7 @@ def _allow_messages_up_to(ws: WebSocketConnection, size: int) -> None:
 
 async def _run_handshake(
     ws: WebSocketConnection, core: Initiator | Responder, first: bytes | None,
-    max_message_bytes: int,
+    max_message_bytes: int, first_scope: trio.CancelScope | None = None,
 ) -> HandshakeResult:
     """Move handshake messages between ``ws`` and the sans-I/O core until it is done.
 
@@ -337,11 +366,16 @@ async def _run_handshake(
     first large frame (a peer record with its certificate chain) in a
     real-process hierarchy run (``frame_too_large`` at the responder; a race
     between two tasks that no in-process test reproduced on demand).
+
+    ``first_scope`` (the listener's pre-handshake deadline) is lifted once
+    the peer's first handshake message has arrived.
     """
     if first is not None:
         await ws.send_message(first)
     while core.result is None:
         data = await ws.get_message()
+        if first_scope is not None:
+            first_scope.deadline = math.inf
         if not isinstance(data, bytes):
             raise _TextFrame
         outs = core.receive(data)
@@ -352,8 +386,59 @@ async def _run_handshake(
     return core.result
 
 
+class _WatchedStream(trio.abc.Stream):
+    """A socket stream that tells when the peer hung up (EOF or a reset).
+
+    trio-websocket waits for the HTTP upgrade request until the handshake
+    timeout even when the socket has already closed under it, so a connect
+    and close loop kept slots taken for nothing; with this, a hang-up frees
+    the slot at once.
+    """
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self.inner = inner
+        self.hung_up = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self.inner.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.hung_up.set()
+            raise
+        if not data:
+            self.hung_up.set()
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _stream_address(stream: trio.SocketStream) -> tuple[str, int]:
+    try:
+        name = stream.socket.getpeername()
+    except OSError:
+        return "", 0
+    if isinstance(name, tuple):
+        return str(name[0]), int(name[1])
+    return str(name), 0
+
+
+def _warn_mismatch(direction: str, peer: str, reason: str) -> None:
+    """Log a likely network-key mismatch at warning, at most once a minute per direction."""
+    held_back = _mismatch_warnings.allow(direction, trio.current_time())
+    if held_back is not None:
+        log.warning("handshake_failed dir=%s peer=%s reason=%s hint=%r suppressed=%d",
+                    direction, peer, reason, MISMATCH_HINT, held_back)
+
+
 class _Listener:
-    """Per-listener state: the connection count and the per-connection lifecycle."""
+    """Per-listener state: the slot accounting and the per-connection lifecycle."""
 
     def __init__(
         self,
@@ -362,78 +447,120 @@ class _Listener:
         handler: Callable[[SecureConnection], Awaitable[None]],
         config: TransportConfig,
         stats: TransportStats,
+        priority: Callable[[str], bool] | None = None,
     ) -> None:
         self._identity = identity
         self._network_key = network_key
         self._handler = handler
         self._config = config
         self._stats = stats
+        self._priority = priority or (lambda node_id: False)
+        self._slots = InboundSlots(SlotLimits(
+            config.max_connections, config.pending_share, config.max_pending_per_address,
+            config.reserved_share))
+        self._refusing = 0  # 503 answers in progress, bounded like the slots
 
     async def handle_stream(self, stream: trio.SocketStream) -> None:
-        if self._stats.inbound_active >= self._config.max_connections:
-            self._stats.refused["connection_limit"] += 1
+        host, port = _stream_address(stream)
+        key = address_key(host)
+        refusal = self._slots.admit(key)
+        if refusal is not None:
+            self._stats.refused[refusal] += 1
             await self._refuse(stream)
             return
-        self._stats.inbound_active += 1
+        self._sync_gauges()
+        established = False
         try:
             async with trio.open_nursery() as nursery:
-                conn = await self._accept(nursery, stream)
-                if conn is not None:
+                conn = await self._accept(nursery, stream, f"{host}:{port}")
+                if conn is not None and not self._slots.handshake_done(
+                        key, priority=self._priority(conn.remote_node_id)):
+                    self._stats.refused["reserved_slots"] += 1
+                    self._sync_gauges()
+                    await conn.aclose("no free slot")
+                elif conn is not None:
+                    established = True
+                    self._sync_gauges()
                     try:
                         await self._handler(conn)
                     except LinkClosed:
                         pass  # counted when it ended
                     finally:
                         await conn.aclose()
+                else:
+                    self._slots.handshake_failed(key)
+                    self._sync_gauges()
                 nursery.cancel_scope.cancel()  # ends the WebSocket reader task
         finally:
             # We own the stream: trio-websocket does not always close it.
             await trio.aclose_forcefully(stream)
-            self._stats.inbound_active -= 1
+            if established:
+                self._slots.link_ended()
+            self._sync_gauges()
+
+    def _sync_gauges(self) -> None:
+        self._stats.inbound_active = self._slots.held
+        self._stats.inbound_pending = self._slots.pending
 
     async def _refuse(self, stream: trio.SocketStream) -> None:
         """Answer HTTP 503 and hang up, within ``refuse_timeout``.
 
         A plain TCP close would be cheaper, but trio-websocket's client would
         then wait out its whole handshake timeout; a 503 lets a dialer move on
-        to its next candidate at once.
+        to its next candidate at once. Beyond ``max_connections`` answers in
+        progress (a flood), the socket is just closed.
         """
+        if self._refusing >= self._config.max_connections:
+            await trio.aclose_forcefully(stream)
+            return
+        self._refusing += 1
+        watched = _WatchedStream(stream)
         try:
             async with trio.open_nursery() as nursery:
-                with trio.move_on_after(self._config.refuse_timeout):
+                with trio.move_on_after(self._config.refuse_timeout) as scope:
+                    nursery.start_soon(_cancel_on_hang_up, watched, scope)
                     request = await trio_websocket.wrap_server_stream(
-                        nursery, stream, max_message_size=self._config.max_message_bytes
+                        nursery, watched, max_message_size=_HANDSHAKE_MESSAGE_MAX
                     )
                     await request.reject(503)
                 nursery.cancel_scope.cancel()
         finally:
+            self._refusing -= 1
             await trio.aclose_forcefully(stream)
 
     async def _accept(
-        self, nursery: trio.Nursery, stream: trio.SocketStream
+        self, nursery: trio.Nursery, stream: trio.SocketStream, address: str
     ) -> SecureConnection | None:
         """Upgrade and authenticate one inbound stream; None when it failed (counted)."""
         failures = self._stats.handshake_failures
+        watched = _WatchedStream(stream)
         with trio.move_on_after(self._config.handshake_timeout) as timer:
+            first = trio.CancelScope(deadline=trio.current_time()
+                                     + self._config.first_message_timeout)
+            watcher = trio.CancelScope()
+            nursery.start_soon(_cancel_on_hang_up, watched, timer, watcher)
             try:
-                request = await trio_websocket.wrap_server_stream(
-                    nursery,
-                    stream,
-                    message_queue_size=self._config.message_queue_size,
-                    max_message_size=_HANDSHAKE_MESSAGE_MAX,
-                )
-                if request.path != self._config.path:
-                    self._stats.refused["bad_path"] += 1
-                    await request.reject(404)
-                    return None
-                ws = await request.accept()
-                responder = Responder(
-                    self._identity, self._network_key, os.urandom(EPHEMERAL_BYTES)
-                )
-                result = await _run_handshake(ws, responder, None,
-                                              self._config.max_message_bytes)
+                with first:
+                    request = await trio_websocket.wrap_server_stream(
+                        nursery,
+                        watched,
+                        message_queue_size=self._config.message_queue_size,
+                        max_message_size=_HANDSHAKE_MESSAGE_MAX,
+                    )
+                    if request.path != self._config.path:
+                        self._stats.refused["bad_path"] += 1
+                        await request.reject(404)
+                        return None
+                    ws = await request.accept()
+                    responder = Responder(
+                        self._identity, self._network_key, os.urandom(EPHEMERAL_BYTES)
+                    )
+                    result = await _run_handshake(ws, responder, None,
+                                                  self._config.max_message_bytes, first)
             except HandshakeError as e:
                 failures[e.reason] += 1
+                if e.reason == "bad_network_key":
+                    _warn_mismatch("in", address, e.reason)
                 log.debug("handshake_failed dir=in reason=%s detail=%s", e.reason, e.detail)
                 return None
             except WsClosed:
@@ -442,13 +569,28 @@ class _Listener:
             except _TextFrame:
                 failures["text_frame"] += 1
                 return None
+            finally:
+                watcher.cancel()
+            if first.cancelled_caught:
+                failures["first_message_timeout"] += 1
+                return None
         if timer.cancelled_caught:
-            failures["timeout"] += 1
+            failures["connection_lost" if watched.hung_up.is_set() else "timeout"] += 1
             return None
-        conn = SecureConnection(ws, result, initiator=False, config=self._config, stats=self._stats)
+        conn = SecureConnection(ws, result, initiator=False, config=self._config,
+                                stats=self._stats, remote_address=address)
         self._stats.links_opened += 1
         log.info("link_up peer=%s", conn)
         return conn
+
+
+async def _cancel_on_hang_up(
+    watched: _WatchedStream, target: trio.CancelScope, own: trio.CancelScope | None = None
+) -> None:
+    """Cancel ``target`` once the peer hangs up (until ``own`` is cancelled)."""
+    with own if own is not None else trio.CancelScope():
+        await watched.hung_up.wait()
+        target.cancel()
 
 
 async def serve(
@@ -458,6 +600,7 @@ async def serve(
     *,
     config: TransportConfig = TransportConfig(),  # frozen, so one shared default is safe
     stats: TransportStats | None = None,
+    priority: Callable[[str], bool] | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Listen for links and run ``handler(conn)`` for each authenticated one.
@@ -474,13 +617,15 @@ async def serve(
         handler: called once per authenticated inbound link, in its own task.
         config: addresses, limits and timeouts.
         stats: where to count; a fresh TransportStats when None.
+        priority: whether an authenticated node id may take one of the
+            reserved slots (``TransportConfig.reserved_share``); none may when None.
 
     Raises:
         OSError: the address cannot be bound.
     """
     stats = stats if stats is not None else TransportStats()
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
-    listener = _Listener(identity, network_key, handler, config, stats)
+    listener = _Listener(identity, network_key, handler, config, stats, priority)
     port: int = listeners[0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(trio.serve_listeners, listener.handle_stream, listeners))
@@ -577,6 +722,8 @@ def _dial_failed(
     stats: TransportStats, host: str, port: int, reason: str, detail: str = ""
 ) -> DialError:
     stats.handshake_failures[reason] += 1
+    if reason == "bad_network_key" or detail == _NO_ANSWER_TO_HELLO:
+        _warn_mismatch("out", f"{host}:{port}", reason)
     log.debug("handshake_failed dir=out peer=%s:%d reason=%s detail=%s", host, port, reason, detail)
     return DialError(reason, detail)
 
@@ -594,6 +741,7 @@ async def _client_handshake(
     deadline: float,
 ) -> SecureConnection | tuple[str, str]:
     """Upgrade and authenticate an outbound stream; a (reason, detail) pair on failure."""
+    initiator: Initiator | None = None
     with trio.move_on_at(deadline):
         try:
             ws = await trio_websocket.wrap_client_stream(
@@ -614,7 +762,11 @@ async def _client_handshake(
         except _TextFrame:
             return "text_frame", ""
         except WsClosed:
-            return "connection_lost", ""
+            # A responder drops a msg1 whose network-key MAC fails without a
+            # word, so silence right after our first message is the dialer's
+            # only sign of a network-key mismatch.
+            hello_only = initiator is not None and initiator.state is State.WAIT_MSG2
+            return "connection_lost", _NO_ANSWER_TO_HELLO if hello_only else ""
         conn = SecureConnection(ws, result, initiator=True, config=config, stats=stats)
         stats.links_opened += 1
         log.info("link_up peer=%s", conn)

@@ -34,6 +34,7 @@ import trio
 
 from hartnode.gossip import transport
 from hartnode.gossip.hyparview import RemoteProtocolError
+from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy.direction import Direction, Role, is_parent_of, may_send
 from hartnode.hierarchy.messages import (
@@ -121,9 +122,11 @@ class HierarchyService:
         self._wake = trio.Event()
         self._backfill: list[tuple[str, Direction]] = []
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, Any]](INBOX)
-        gossip.link_watchers.append(self._on_link)
-        for kind in HIERARCHY_TYPES:
-            gossip.handlers[kind] = self._on_message
+        gossip.register(LinkService(
+            "hierarchy", message_types=frozenset(HIERARCHY_TYPES), on_message=self._on_message,
+            on_link=self._on_link,
+            # A parent or child may have lost its standing.
+            on_revocations=lambda _signed: self.recheck()))
 
     # -- what other services read ---------------------------------------------
 
@@ -462,7 +465,7 @@ def _pack(rows: Sequence[Row], events: dict[int, FeedEvent]
         e = events.get(r.event_id)
         if e is None:
             continue
-        if batch and size + len(e.envelope) > PUSH_MAX_BYTES:
+        if batch and size + len(e.envelope) + len(e.sig) > PUSH_MAX_BYTES:
             out.append((tuple(batch), hashes))
             batch, hashes, size = [], [], 0
         batch.append(e)

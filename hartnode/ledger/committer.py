@@ -48,14 +48,17 @@ class _Pending:
 class Committer:
     def __init__(self, node_ledger: NodeLedger, access: StoreAccess, *, max_batch: int,
                  metrics: NodeMetrics | None = None,
-                 on_committed: Callable[[list[Event]], None] | None = None) -> None:
+                 on_committed: Callable[[list[Event]], None] | None = None,
+                 gate: trio.Event | None = None) -> None:
         self.node_ledger = node_ledger
         self.access = access
         self.max_batch = max_batch
         self.metrics = metrics
         self.on_committed = on_committed  # e.g. replication pushes the new events
-        self.gate = trio.Event()
-        self.gate.set()
+        if gate is None:  # nothing holds own appends back
+            gate = trio.Event()
+            gate.set()
+        self.gate = gate
         self._send, self._receive = trio.open_memory_channel[_Pending](max_batch)
 
     async def append(self, draft: Draft) -> Event:

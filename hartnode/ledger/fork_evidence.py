@@ -87,3 +87,97 @@ def decode_evidence(data: bytes) -> ForkEvidence:
     if not isinstance(msg, ForkEvidence):
         raise DecodeError("bad_field", f"expected ForkEvidence, got {type(msg).__name__}")
     return check_evidence(msg)
+
+
+# --- who may make this node record evidence and sign an alert (issue #8.8) ----------
+#
+# Evidence is self-proving, but proving a fork is cheap for its own forker:
+# a throwaway identity can sign two events at seq 1 and hand the proof to
+# everyone. Were every node to sign a critical alert for every proof, 150
+# throwaway identities made 150 alerts on every node, each replicated to
+# all. So, one alert per fork network-wide in effect:
+# - a node signs an alert only for a feed it held (it stores an event or
+#   marker of that origin: it had the feed before the evidence came, or found
+#   the fork itself by ingest). A node that never held the feed records the
+#   proof (so it holds the forker's events back) and relays it, unsigned by
+#   itself; the holders' alerts reach it by replication like any event;
+# - and at most ALERT_BURST such alerts at once, one more every
+#   ALERT_REFILL_S: forks of feeds a node holds are rare, so a burst of them
+#   is an attack (it pushed its throwaway feeds first), and the proof is kept
+#   either way;
+# - evidence is rate-limited per sender (count and bytes per time), and
+#   proofs about origins this node never held are taken within a small budget
+#   only: beyond it they are dropped, unrecorded and not relayed.
+
+ALERT_BURST = 8  # alerts this node signs at once
+ALERT_REFILL_S = 450.0  # seconds per further alert (8 an hour)
+EVIDENCE_BURST = 16  # proofs one sender may hand over at once
+EVIDENCE_RATE = 16 / 60  # proofs per second one sender may hand over on average
+EVIDENCE_BYTES_BURST = 1 << 20  # bytes of proofs one sender may hand over at once
+EVIDENCE_BYTE_RATE = 16 * 1024.0  # bytes per second of proofs one sender, on average
+UNHELD_BURST = 32  # proofs about origins never held here, taken at once
+UNHELD_REFILL_S = 120.0  # seconds per further such proof (30 an hour)
+
+
+class _Bucket:
+    """A token bucket on an explicit clock (seconds)."""
+
+    def __init__(self, burst: float, rate: float, now: float) -> None:
+        self.burst, self.rate = burst, rate
+        self.tokens, self.at = burst, now
+
+    def take(self, amount: float, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < amount:
+            return False
+        self.tokens -= amount
+        return True
+
+
+class EvidenceGate:
+    """Sans-I/O: which fork proofs to take, and which forks to sign an alert for.
+
+    ``now`` is in seconds on any monotonic clock. Senders are node ids, or a
+    name for a path without one (Plumtree pushes arrive without their sender:
+    the shell uses one name for all of them). At most ``max_senders`` buckets
+    are kept; the least recently used goes first.
+    """
+
+    def __init__(self, *, max_senders: int = 256) -> None:
+        self.max_senders = max_senders
+        self._senders: dict[str, tuple[_Bucket, _Bucket]] = {}
+        self._unheld: _Bucket | None = None
+        self._alerts: _Bucket | None = None
+        self.alerts_withheld = 0  # forks recorded without an alert of this node's own
+
+    def admit(self, sender: str, size: int, held: bool, now: float) -> str | None:
+        """Why a proof of ``size`` bytes from ``sender`` is refused, or None.
+
+        ``held``: this node holds the origin's feed.
+        """
+        buckets = self._senders.pop(sender, None)
+        if buckets is None:
+            buckets = (_Bucket(EVIDENCE_BURST, EVIDENCE_RATE, now),
+                       _Bucket(EVIDENCE_BYTES_BURST, EVIDENCE_BYTE_RATE, now))
+            if len(self._senders) >= self.max_senders:
+                del self._senders[next(iter(self._senders))]
+        self._senders[sender] = buckets  # most recently used last
+        if not buckets[0].take(1, now) or not buckets[1].take(size, now):
+            return "rate"
+        if not held:
+            if self._unheld is None:
+                self._unheld = _Bucket(UNHELD_BURST, 1 / UNHELD_REFILL_S, now)
+            if not self._unheld.take(1, now):
+                return "unheld"
+        return None
+
+    def may_alert(self, held: bool, now: float) -> bool:
+        """Whether this node signs an alert for a fork new here (see the rules above)."""
+        if held:
+            if self._alerts is None:
+                self._alerts = _Bucket(ALERT_BURST, 1 / ALERT_REFILL_S, now)
+            if self._alerts.take(1, now):
+                return True
+        self.alerts_withheld += 1
+        return False

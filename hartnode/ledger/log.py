@@ -23,13 +23,16 @@ payload schema, chain link) before it is stored:
 - an event whose place this node holds only as a ``Withheld`` marker with the
   same hash is stored (it came later, over a link that carries its reach:
   hierarchical sync, issue #4); the chain and the head do not change;
-- an event whose ``prev`` is not the stored predecessor's hash is rejected.
+- an event whose ``prev`` is not the stored predecessor's hash is rejected;
+- a ``Withheld`` marker must carry its origin's signature (``check_withheld``),
+  and once a neighbour confirmed this node's own head (``own_feed_closed``)
+  nothing about the own feed is taken from another node (DESIGN §8).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -40,7 +43,7 @@ import apsw
 import blake3
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text
-from hartnode.identity import NodeIdentity, is_node_id
+from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import (
     ENVELOPE_OVERHEAD_MAX,
@@ -51,10 +54,28 @@ from hartnode.ledger.envelope import (
     decode_event,
     sign_canonical,
 )
+from hartnode.ledger.held import MAX_HELD_PER_ORIGIN, MAX_HELD_TOTAL, HeldBack, HeldLimits
+from hartnode.ledger.items import (
+    WITHHELD_DOMAIN,
+    WITHHELD_REACHES,
+    FeedItem,
+    Head,
+    IngestResult,
+    Withheld,
+    check_withheld,
+    refuse_own,
+    sign_withheld,
+    withheld_statement,
+)
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 
-MAX_HELD_PER_ORIGIN = 4096
-MAX_HELD_TOTAL = 100_000
+__all__ = [  # what other modules import from here (items and held re-exported)
+    "EVENT_COLUMNS", "MAX_HELD_PER_ORIGIN", "MAX_HELD_TOTAL", "WITHHELD_DOMAIN",
+    "WITHHELD_REACHES", "Draft", "FeedItem", "Head", "HeldBack", "HeldLimits", "IngestResult",
+    "Ledger", "Withheld", "check_draft", "check_withheld", "event_from_row", "refuse_own",
+    "row_check", "sign_withheld", "wall_clock_ms", "withheld_statement", "write_transaction",
+]
+
 
 _INSERT = (
     "INSERT INTO events (id, ts_ms, actor, kind, scope, payload_json, provenance_json,"
@@ -144,94 +165,6 @@ def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
     return payload_json, provenance_json
 
 
-@dataclass(frozen=True, slots=True)
-class Withheld:
-    """An event of a feed this node may not see: its place in the chain only.
-
-    A forwarder sends one instead of an event whose reach the link does not
-    carry (``local``, or ``hierarchy`` off the hierarchy), so the receiver can
-    still link the next event. Unsigned: the successor's ``prev`` vouches for
-    ``hash``; a false marker only makes that successor fail as ``bad_prev``.
-    """
-
-    origin: str
-    seq: int
-    hash: bytes
-    prev: str | None
-    reach: str
-
-    @property
-    def hash_hex(self) -> str:
-        return self.hash.hex()
-
-
-FeedItem = Event | Withheld
-WITHHELD_REACHES = frozenset({"local", "hierarchy"})
-
-
-def check_withheld(item: Withheld) -> str | None:
-    """Why a received marker is malformed, or None."""
-    if not is_node_id(item.origin):
-        return "bad_field"
-    if type(item.seq) is not int or not 1 <= item.seq <= MAX_SAFE_INTEGER:
-        return "bad_field"
-    if type(item.hash) is not bytes or len(item.hash) != 32 or item.reach not in WITHHELD_REACHES:
-        return "bad_field"
-    if (item.seq == 1) != (item.prev is None):
-        return "bad_field"
-    if item.prev is not None and (len(item.prev) != 64 or not is_node_id(item.prev)):
-        return "bad_field"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    seq: int
-    hash: bytes
-
-
-@dataclass
-class IngestResult:
-    """What one ``ingest`` call did. ``rejected`` counts by reason."""
-
-    stored: list[tuple[int, Event]] = field(default_factory=list)
-    duplicates: int = 0
-    held: int = 0
-    opaque: int = 0
-    withheld: int = 0  # markers stored for events this node may not see
-    filled: int = 0  # events stored where only their marker was held (in ``stored`` too)
-    rejected: Counter[str] = field(default_factory=Counter)
-    equivocations: list[tuple[Event, Event]] = field(default_factory=list)
-
-
-
-class HeldBack:
-    """Events that arrived beyond a gap in their feed, kept in memory until it
-    closes; bounded per origin and in total (one rule for every ledger)."""
-
-    def __init__(self) -> None:
-        self._by_origin: dict[str, dict[int, FeedItem]] = {}
-        self.total = 0
-
-    def hold(self, event: FeedItem, result: IngestResult) -> None:
-        held = self._by_origin.setdefault(event.origin, {})
-        if event.seq in held:
-            result.duplicates += 1
-            return
-        if len(held) >= MAX_HELD_PER_ORIGIN or self.total >= MAX_HELD_TOTAL:
-            result.rejected["held_overflow"] += 1
-            return
-        held[event.seq] = event
-        self.total += 1
-        result.held += 1
-
-    def take(self, origin: str, seq: int) -> FeedItem | None:
-        """The held event at (origin, seq), removed; None if there is none."""
-        item = self._by_origin.get(origin, {}).pop(seq, None)
-        if item is not None:
-            self.total -= 1
-        return item
-
 class Ledger:
     """The node's ledger: its own feed plus every verified foreign feed.
 
@@ -251,6 +184,10 @@ class Ledger:
         self.kinds = kinds
         self.clock_ms = clock_ms
         self._held = HeldBack()
+        self._peer = ""  # the sender of the items ``ingest`` is placing
+        # Set once a neighbour confirmed this node's own head: from then on
+        # nothing about the own feed is taken from others (``refuse_own``).
+        self.own_feed_closed = False
         self._heads: dict[str, Head] | None = None  # origin -> its chain's last link
         self._forked: dict[str, int] | None = None  # origin -> lowest seq it forked at
 
@@ -299,34 +236,50 @@ class Ledger:
         if self._heads is not None and head.seq > self._heads.get(origin, Head(0, b"")).seq:
             self._heads[origin] = head
 
-    def serve(self, origin: str, from_seq: int, limit: int,
-              reaches: frozenset[str]) -> list[FeedItem]:
+    def serve(self, origin: str, from_seq: int, limit: int, reaches: frozenset[str],
+              may_send: Callable[[Event], bool] | None = None) -> list[FeedItem]:
         """``origin``'s chain from ``from_seq`` for a link that carries ``reaches``.
 
-        Events of another reach become ``Withheld`` markers, so the chain
-        stays linkable; the answer stops at the first seq this node lacks.
+        Events of another reach (or that ``may_send`` refuses) become signed
+        ``Withheld`` markers, so the chain stays linkable; the answer stops at
+        the first seq this node lacks, or holds no origin-signed marker for.
         """
         events = {e.seq: e for e in self.feed(origin, from_seq, limit)}
         markers = {
             row[0]: Withheld(origin, row[0], bytes(row[1]),
-                             None if row[2] is None else bytes(row[2]).hex(), row[3])
+                             None if row[2] is None else bytes(row[2]).hex(), row[3],
+                             b"" if row[4] is None else bytes(row[4]))
             for row in store.query(
-                self.conn, "SELECT seq, hash_blake3, prev_hash, reach FROM withheld "
+                self.conn, "SELECT seq, hash_blake3, prev_hash, reach, sig FROM withheld "
                 "WHERE origin = ? AND seq >= ? ORDER BY seq LIMIT ?", (origin, from_seq, limit))
         }
         out: list[FeedItem] = []
         seq = from_seq
         while len(out) < limit:
             event = events.get(seq)
+            item: FeedItem | None = markers.get(seq)
             if event is not None:
-                out.append(event if event.reach in reaches else Withheld(
-                    origin, seq, event.hash, event.prev, event.reach))
-            elif seq in markers:
-                out.append(markers[seq])
-            else:
-                break
+                if event.reach in reaches and (may_send is None or may_send(event)):
+                    item = event
+                else:
+                    item = self._marker_of(event)
+            if item is None or (isinstance(item, Withheld) and not item.sig):
+                break  # a gap, or a marker no one can verify: not served on
+            out.append(item)
             seq += 1
         return out
+
+    def _marker_of(self, event: Event) -> Withheld | None:
+        """The origin-signed marker of a stored event, or None when none is held."""
+        if self.identity is not None and event.origin == self.identity.node_id:
+            # Ed25519 is deterministic: the same signature as the one stored at append
+            # (events appended before schema 1.2.0 have none stored).
+            return sign_withheld(self.identity, event)
+        sig = store.scalar(self.conn, "SELECT sig FROM marker_sigs WHERE origin = ? AND seq = ?",
+                           (event.origin, event.seq))
+        if sig is None:
+            return None
+        return Withheld(event.origin, event.seq, event.hash, event.prev, event.reach, bytes(sig))
 
     def max_id(self) -> int:
         return int(store.scalar(self.conn, "SELECT COALESCE(MAX(id), 0) FROM events"))
@@ -394,6 +347,7 @@ class Ledger:
                 raise EnvelopeError("bad_field", "seq: this feed has reached 2^53-1 events")
             next_id = self.max_id() + 1
             rows = []
+            marker_sigs = []
             for d, (payload_json, provenance_json) in zip(drafts, texts, strict=True):
                 seq += 1
                 event = sign_canonical(
@@ -403,10 +357,14 @@ class Ledger:
                     provenance_json=provenance_json, members_checked=True,
                 )
                 rows.append(_row(next_id, event, now))
+                if event.reach in WITHHELD_REACHES:  # it will travel as a marker: sign that too
+                    marker_sigs.append((origin, seq, sign_withheld(self.identity, event).sig))
                 out.append((next_id, event))
                 prev = event.hash_hex
                 next_id += 1
             self.conn.executemany(_INSERT, rows)
+            self.conn.executemany("INSERT INTO marker_sigs (origin, seq, sig) VALUES (?,?,?)",
+                                  marker_sigs)
         if out:
             last = out[-1][1]
             self._advance(origin, Head(last.seq, last.hash))
@@ -416,7 +374,7 @@ class Ledger:
 
     def ingest(
         self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
-        executor: Executor | None = None,
+        executor: Executor | None = None, peer: str = "",
     ) -> IngestResult:
         """Verify and store events received as ``(envelope bytes, sig)``, and
         ``Withheld`` markers for the events the sender may not pass on.
@@ -424,12 +382,17 @@ class Ledger:
         Args:
             executor: verify signatures on its threads (libsodium releases
                 the GIL, so a second core helps).
+            peer: the node the items came from ("" when not one link): events
+                it sends beyond a gap are held under its byte bound, and
+                dropped when its link goes down (``drop_held``).
         """
         result = IngestResult()
+        now = self.clock_ms()
+        self._held.expire(now)
         decoded = self._decode_all(items, executor, result)
         if not decoded:
             return result
-        now = self.clock_ms()
+        self._peer = peer
         try:
             with write_transaction(self.conn):
                 heads = self._ingest_decoded(decoded, result, now)
@@ -473,7 +436,7 @@ class Ledger:
                 continue
             if isinstance(item, Withheld):
                 marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
-                                    else bytes.fromhex(item.prev), item.reach, now))
+                                    else bytes.fromhex(item.prev), item.reach, now, item.sig))
                 result.withheld += 1
             else:
                 rows.append(_row(next_id, item, now))
@@ -486,8 +449,8 @@ class Ledger:
                 queue.appendleft(following)
         self.conn.executemany(_INSERT, rows)
         self.conn.executemany(
-            "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms)"
-            " VALUES (?,?,?,?,?,?)", marker_rows)
+            "INSERT INTO withheld (origin, seq, hash_blake3, prev_hash, reach, received_ms, sig)"
+            " VALUES (?,?,?,?,?,?,?)", marker_rows)
         return heads
 
     def _decode_all(
@@ -498,10 +461,12 @@ class Ledger:
         decoded: list[FeedItem] = []
         for marker in (i for i in items if isinstance(i, Withheld)):
             problem = check_withheld(marker)
-            if problem is None:
-                decoded.append(marker)
-            else:
+            if problem is not None:
                 result.rejected[f"withheld_{problem}"] += 1
+            elif refuse_own(self.identity, self.own_feed_closed, marker):
+                result.rejected["own_origin"] += 1
+            else:
+                decoded.append(marker)
         if executor is not None and len(signed) >= 64:
             half = len(signed) // 2
             parts = list(executor.map(_decode_chunk, (signed[:half], signed[half:])))
@@ -511,6 +476,9 @@ class Ledger:
         for outcome in outcomes:
             if isinstance(outcome, str):
                 result.rejected[outcome] += 1
+                continue
+            if refuse_own(self.identity, self.own_feed_closed, outcome):
+                result.rejected["own_origin"] += 1
                 continue
             if outcome.kind in self.kinds:
                 try:
@@ -551,7 +519,8 @@ class Ledger:
                     if self._record_equivocation(stored, event, now):
                         result.equivocations.append((stored, event))
                 else:
-                    result.rejected["withheld_conflict"] += 1  # unsigned: no evidence
+                    # Signed, but the equivocations table keeps two signed events.
+                    result.rejected["withheld_conflict"] += 1
             elif isinstance(event, Event) and self._marker_hash(event.origin,
                                                                 event.seq) == event.hash:
                 # Only its marker was here (it went by a link that did not carry
@@ -586,10 +555,23 @@ class Ledger:
         return stored[0] if stored and stored[0].seq == seq else None
 
     def _hold(self, event: FeedItem, result: IngestResult) -> None:
-        self._held.hold(event, result)
+        self._held.hold(event, result, peer=self._peer, now_ms=self.clock_ms())
 
     def held_count(self) -> int:
         return self._held.total
+
+    @property
+    def held(self) -> HeldBack:
+        """Events held back beyond gaps (their limits may be set from the profile)."""
+        return self._held
+
+    def drop_held(self, peer: str) -> int:
+        """Forget what ``peer`` sent beyond gaps: its link went down."""
+        return self._held.drop_peer(peer)
+
+    def expire_held(self) -> int:
+        """Forget held events whose gap stayed open past the time bound."""
+        return self._held.expire(self.clock_ms())
 
     def _record_equivocation(self, a: Event, b: Event, now: int) -> bool:
         """Keep both signed events as evidence; False if this fork was on record."""

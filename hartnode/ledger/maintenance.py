@@ -37,7 +37,7 @@ from hartnode.datadir import replace_private, write_private
 from hartnode.identity import verify_signature
 from hartnode.ledger import store
 from hartnode.ledger.envelope import EnvelopeError, envelope_text
-from hartnode.ledger.log import EVENT_COLUMNS, Ledger, row_check
+from hartnode.ledger.log import EVENT_COLUMNS, Ledger, Withheld, check_withheld, row_check
 from hartnode.ledger.schema import SCHEMA_VERSION, STATE_SCHEMA_VERSION
 from hartnode.ledger.views import ViewRegistry, ViewUpdater
 
@@ -50,6 +50,8 @@ class VerifyReport:
     events: int = 0
     origins: int = 0
     equivocations: int = 0
+    markers: int = 0  # withheld markers checked against their origins' signatures
+    unsigned_markers: int = 0  # markers stored before schema 1.2.0, without a signature
     view_rows: int = 0
     watermark: int = 0
     problems: list[str] = field(default_factory=list)
@@ -68,7 +70,8 @@ class VerifyReport:
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "events": self.events, "origins": self.origins,
-            "equivocations": self.equivocations, "view_rows": self.view_rows,
+            "equivocations": self.equivocations, "markers": self.markers,
+            "unsigned_markers": self.unsigned_markers, "view_rows": self.view_rows,
             "watermark": self.watermark, "problem_count": self.problem_count,
             "problems": self.problems, "seconds": round(self.seconds, 3),
         }
@@ -141,6 +144,7 @@ def verify(data_dir: Path, catalog: Catalog, *, workers: int | None = None,
             _verify_meta(ledger_conn, "ledger", SCHEMA_VERSION, report)
             _verify_events(ledger_conn, report, workers or min(2, os.cpu_count() or 1), progress)
             _verify_equivocations(ledger_conn, catalog, report)
+            _verify_markers(ledger_conn, report)
     finally:
         ledger_conn.close()
     if report.watermark > report.events:
@@ -220,6 +224,22 @@ def _verify_events(conn: apsw.Connection, report: VerifyReport, workers: int,
     if top is not None and top > last_id:
         report.problem(f"events after id {last_id} up to {top} are missing "
                        "(rows deleted at the end)")
+
+
+def _verify_markers(conn: apsw.Connection, report: VerifyReport) -> None:
+    """Every withheld marker must carry its origin's signature (DESIGN §8)."""
+    for origin, seq, digest, prev, reach, sig in conn.execute(
+            "SELECT origin, seq, hash_blake3, prev_hash, reach, sig FROM withheld"):
+        report.markers += 1
+        if sig is None:  # stored before 1.2.0: counted, never served on
+            report.unsigned_markers += 1
+            continue
+        marker = Withheld(origin, seq, bytes(digest), None if prev is None else bytes(prev).hex(),
+                          reach, bytes(sig))
+        problem = check_withheld(marker)
+        if problem is not None:
+            report.problem(f"withheld marker {str(origin)[:12]} seq {seq}: {problem} "
+                           "(not signed by its origin)")
 
 
 def _verify_equivocations(conn: apsw.Connection, catalog: Catalog, report: VerifyReport) -> None:

@@ -40,8 +40,8 @@ class NodeLedger:
         return [event for _, event in stored]
 
     def ingest(self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
-               executor: Executor | None = None) -> IngestResult:
-        result = self.ledger.ingest(items, executor=executor)
+               executor: Executor | None = None, peer: str = "") -> IngestResult:
+        result = self.ledger.ingest(items, executor=executor, peer=peer)
         if result.stored:
             self.views.catch_up()
         return result

@@ -43,7 +43,8 @@ goes through the ledger's verified ingest before any node serves it on.
 
 Wire type numbers (append-only, see ``gossip.wire``): 64-71, of which 66
 and 68 are retired (the seq-only ``HeadsDigest`` and ``Heads``); 73 and 74
-are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``.
+are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``;
+65 and 70 are retired (markers without the origin's signature) for 88 and 89.
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ import blake3
 
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.wire import register
-from hartnode.ledger.log import Head, Withheld
+from hartnode.ledger.envelope import Event
+from hartnode.ledger.log import FeedItem, Head, Withheld
 
 BUCKETS = 16
 DIGEST_BYTES = 8
 MAX_BATCH = 1000  # events in one Batch
+# Bytes of the items of one Batch (envelopes, signatures, markers). Well under
+# the wire's 1 MiB frame, so a Batch always encodes; one item is always sent,
+# however large (an envelope is at most MAX_ENVELOPE_BYTES, 64 KiB), so a
+# feed of large events still moves, one event per Batch at worst.
+MAX_BATCH_BYTES = 256 << 10
+# msgpack framing around one item of a Batch (array and bin headers): bounded above.
+ITEM_FRAMING_BYTES = 16
 MAX_HEADS = 4096  # origins in one Heads message
 # Bytes of a head's hash that Heads carries. Grinding two events of one's own
 # feed whose hashes share 16 bytes (to hide a fork from this comparison)
@@ -69,6 +78,18 @@ HEAD_HASH_BYTES = 16
 # Rounds in a row that a peer may leave all our wants unanswered before they
 # are taken for lost; the answer to a lost Want would never come.
 WANT_ROUNDS = 2
+# Wants served per peer per anti-entropy round, and the bytes of their replies:
+# beyond either, a peer's wants wait for the next round; beyond MAX_DEFERRED_WANTS
+# waiting, it is flooding and its link is closed ("want_flood"). An honest
+# asker has at most ``parallel_wants`` (4) wants out at once.
+WANTS_PER_ROUND = 256
+WANT_BYTES_PER_ROUND = 2 * 65_536 * 10  # 2 x the full profile's link_rate x a 10 s round
+MAX_DEFERRED_WANTS = 64
+
+
+def want_budget(link_rate: float, round_interval: float) -> int:
+    """Reply bytes one peer's wants may take per round: twice what its link carries."""
+    return max(int(2 * link_rate * round_interval), 1)
 
 # What the core is told about this node's heads: a seq, or a seq and the hash
 # there (the ledger's ``head_map``). Plain seqs still work (e.g. a simulator
@@ -84,7 +105,11 @@ class FeedEvent:
     sig: bytes
 
 
-@register(65)
+# 65: retired (FeedWithheld without the origin's signature); see 88.
+# 70: retired (Batch of unsigned FeedWithheld); see 89.
+
+
+@register(88)
 @dataclass(frozen=True)
 class FeedWithheld:
     origin: bytes  # 32-byte node id
@@ -92,6 +117,7 @@ class FeedWithheld:
     hash: bytes
     prev: bytes  # empty at seq 1
     reach: str
+    sig: bytes  # the origin's signature of ``log.withheld_statement``
 
 
 # 66: retired (HeadsDigest of (origin, seq) only); see 73.
@@ -127,7 +153,7 @@ class Want:
     limit: int
 
 
-@register(70)
+@register(89)
 @dataclass(frozen=True)
 class Batch:
     origin: bytes
@@ -155,6 +181,7 @@ class Serve:
     origin: str
     from_seq: int
     limit: int
+    max_bytes: int = MAX_BATCH_BYTES  # the Batch's items take at most this (one item always goes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +229,38 @@ def heads_digest(heads: HeadsView, skip: frozenset[str] | set[str] = frozenset()
 
 
 def withheld_from_wire(origin: str, w: FeedWithheld) -> Withheld:
-    return Withheld(origin, w.seq, w.hash, w.prev.hex() if w.prev else None, w.reach)
+    return Withheld(origin, w.seq, w.hash, w.prev.hex() if w.prev else None, w.reach, w.sig)
 
 
 def withheld_to_wire(w: Withheld) -> FeedWithheld:
     return FeedWithheld(bytes.fromhex(w.origin), w.seq, w.hash,
-                        bytes.fromhex(w.prev) if w.prev else b"", w.reach)
+                        bytes.fromhex(w.prev) if w.prev else b"", w.reach, w.sig)
+
+
+def pack_batch(origin: str, items: list[FeedItem], max_bytes: int) -> tuple[Batch, int]:
+    """The Batch of ``items``' longest prefix within ``max_bytes``, and its length.
+
+    A prefix, because the chain is ingested in seq order: the asker stores
+    what came and asks again from its new head. The first item always goes,
+    so a single event that fits the wire is never stuck behind the bound.
+    """
+    events: list[FeedEvent] = []
+    markers: list[FeedWithheld] = []
+    size = 0
+    for n, item in enumerate(items):
+        if isinstance(item, Event):
+            event = FeedEvent(*item.wire())
+            cost = len(event.envelope) + len(event.sig) + ITEM_FRAMING_BYTES
+        else:
+            cost = 32 + 9 + 32 + 32 + len(item.reach) + len(item.sig) + ITEM_FRAMING_BYTES
+        if n and size + cost > max_bytes:
+            return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), n
+        size += cost
+        if isinstance(item, Event):
+            events.append(event)
+        else:
+            markers.append(withheld_to_wire(item))
+    return Batch(bytes.fromhex(origin), tuple(events), tuple(markers)), len(items)
 
 
 @dataclass
@@ -220,16 +273,28 @@ class _PeerState:
     probing: set[str] = field(default_factory=set)  # in flight, and a probe
     probed: set[str] = field(default_factory=set)  # once per origin per link
     silent_rounds: int = 0  # rounds in a row with wants in flight and none answered
+    served_wants: int = 0  # this round: their wants served, and the bytes of the replies
+    served_bytes: int = 0
+    deferred: list[Serve] = field(default_factory=list)  # their wants waiting for a round
 
 
 class Replicator:
     """Per-node replication state over all links. Single-threaded, like the cores."""
 
     def __init__(self, *, batch: int = MAX_BATCH, parallel_wants: int = 4,
-                 want_rounds: int = WANT_ROUNDS) -> None:
+                 want_rounds: int = WANT_ROUNDS, batch_bytes: int = MAX_BATCH_BYTES,
+                 wants_per_round: int = WANTS_PER_ROUND,
+                 want_bytes_per_round: int = WANT_BYTES_PER_ROUND,
+                 max_deferred_wants: int = MAX_DEFERRED_WANTS) -> None:
         if want_rounds < 1:
             raise ValueError("want_rounds must be at least 1")
         self.batch = min(batch, MAX_BATCH)
+        self.batch_bytes = min(batch_bytes, MAX_BATCH_BYTES)
+        self.wants_per_round = wants_per_round
+        self.want_bytes_per_round = want_bytes_per_round
+        self.max_deferred_wants = max_deferred_wants
+        self.wants_deferred = 0  # wants that waited for a later round
+        self.want_floods = 0  # links closed for asking far beyond their share
         self.parallel_wants = parallel_wants
         self.want_rounds = want_rounds
         self.wants_dropped = 0  # wants given up as lost (their peer stayed silent)
@@ -264,6 +329,10 @@ class Replicator:
         digest = heads_digest(heads, self.forked)
         out: list[ReplicationEffect] = []
         for peer, st in self._peers.items():
+            st.served_wants = st.served_bytes = 0  # a new round: a new share
+            waiting, st.deferred = st.deferred, []
+            for serve in waiting:
+                out += self._admit(st, serve)
             if st.inflight:
                 st.silent_rounds += 1
                 if st.silent_rounds < self.want_rounds:
@@ -308,7 +377,8 @@ class Replicator:
         if isinstance(msg, Want):
             if len(msg.origin) != 32 or msg.from_seq < 1 or msg.limit < 1:
                 raise RemoteProtocolError("bad_want")
-            return [Serve(peer, msg.origin.hex(), msg.from_seq, min(msg.limit, MAX_BATCH))]
+            return self._admit(st, Serve(peer, msg.origin.hex(), msg.from_seq,
+                                         min(msg.limit, MAX_BATCH), self.batch_bytes))
         if isinstance(msg, Batch):
             if len(msg.origin) != 32 or len(msg.events) + len(msg.withheld) > MAX_BATCH:
                 raise RemoteProtocolError("bad_batch")
@@ -318,6 +388,31 @@ class Replicator:
             items += [withheld_from_wire(origin, w) for w in msg.withheld]
             return [Ingest(peer, origin, items)]
         raise RemoteProtocolError("unexpected_message", type(msg).__name__)
+
+    def _admit(self, st: _PeerState, serve: Serve) -> list[ReplicationEffect]:
+        """Serve a want now if its peer has share left this round, else let it wait.
+
+        Raises:
+            RemoteProtocolError: ``want_flood``, the peer has MAX_DEFERRED_WANTS
+                waiting already (the shell closes its link).
+        """
+        if (not st.deferred and st.served_wants < self.wants_per_round
+                and st.served_bytes < self.want_bytes_per_round):
+            st.served_wants += 1
+            return [serve]
+        if len(st.deferred) >= self.max_deferred_wants:
+            self.want_floods += 1
+            st.deferred.clear()
+            raise RemoteProtocolError("want_flood", f"{self.max_deferred_wants} wants waiting")
+        st.deferred.append(serve)
+        self.wants_deferred += 1
+        return []
+
+    def on_served(self, peer: str, reply_bytes: int) -> None:
+        """The shell sent ``peer`` a reply of ``reply_bytes`` to one of its wants."""
+        st = self._peers.get(peer)
+        if st is not None:
+            st.served_bytes += reply_bytes
 
     def on_ingested(self, peer: str, origin: str, before: int,
                     heads: HeadsView) -> list[ReplicationEffect]:

@@ -1,7 +1,7 @@
 """The replication core's trio shell: links from the overlay, ledger in a worker thread.
 
-Rides on the gossip service's links (``GossipService.app_types`` routes the
-replication messages here) and on its broadcast (``NewEvents`` payloads).
+Rides on the gossip service's links (its ``LinkService`` claims the
+replication messages) and on its broadcast (``NewEvents`` payloads).
 Messages are handled one at a time in arrival order from a bounded inbox, so
 the core sees a consistent ``heads`` and the store is used by one thread.
 A broadcast payload (``NewEvents``, ``ForkEvidence``) is relayed on by the
@@ -19,7 +19,9 @@ never reach another local. ``hierarchy`` holds who is parent or child.
 
 Forks (DESIGN §1): an equivocation found by ingest, or proven by a peer's
 ``ForkEvidence`` (checked by ``Ledger.record_evidence``), is reported once
-per (origin, seq) through ``on_fork`` (the node raises a fraud alert), told
+per (origin, seq) through ``on_fork`` (the node raises a fraud alert) when
+this node held the origin's feed, within an alert budget
+(``fork_evidence.EvidenceGate``: one alert per fork network-wide in effect), told
 to the core (the origin leaves digests and heads), and spread: broadcast
 when new here, and sent to every new neighbour on link-up. Evidence that
 does not verify is dropped and counted; it raises nothing.
@@ -36,22 +38,24 @@ import trio
 
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
+from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.envelope import EnvelopeError, Event
+from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.fork_evidence import (
     MAX_ON_LINK,
     MAX_ON_LINK_BYTES,
+    EvidenceGate,
     ForkEvidence,
     check_evidence,
     fork_evidence,
 )
-from hartnode.ledger.log import Head, IngestResult, Withheld
+from hartnode.ledger.log import Head, HeldLimits, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
+    MAX_BATCH_BYTES,
     REPLICATION_TYPES,
-    Batch,
     FeedEvent,
     Heads,
     HeadsDigest,
@@ -60,12 +64,33 @@ from hartnode.ledger.replication import (
     ReplicationEffect,
     Replicator,
     Serve,
-    withheld_to_wire,
+    pack_batch,
+    want_budget,
 )
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
+PUSH_SENDER = "push"  # EvidenceGate's name for evidence that came by broadcast
+MARKER_BYTES = 200  # a Withheld marker on the wire, rounded up
 PUSH_MAX = 256  # events in one NewEvents broadcast
+PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one always goes)
+
+
+def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
+    """``fresh`` in NewEvents-sized chunks: at most PUSH_MAX events and PUSH_MAX_BYTES."""
+    out: list[tuple[FeedEvent, ...]] = []
+    chunk: list[FeedEvent] = []
+    size = 0
+    for e in fresh:
+        cost = len(e.envelope) + len(e.sig)
+        if chunk and (len(chunk) >= PUSH_MAX or size + cost > PUSH_MAX_BYTES):
+            out.append(tuple(chunk))
+            chunk, size = [], 0
+        chunk.append(e)
+        size += cost
+    if chunk:
+        out.append(tuple(chunk))
+    return out
 
 
 @dataclass
@@ -78,11 +103,14 @@ class ReplicationStats:
     served: int = 0
     forks: int = 0  # forks new here: detected by ingest or proven by a peer
     evidence_known: int = 0  # evidence received for a fork already on record
+    alerts_withheld: int = 0  # forks recorded here without this node's own alert (#8.8)
+    held_dropped: int = 0  # held-back events dropped as their sender's link went down
+    held_expired: int = 0  # held-back events dropped as their gap stayed open too long
 
 
 class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
-                 round_interval: float = 10.0,
+                 round_interval: float = 10.0, roles: direction.Roles | None = None,
                  on_ingested: Callable[[IngestResult], None] | None = None,
                  on_fork: Callable[[Event, Event], None] | None = None) -> None:
         self.gossip = gossip
@@ -92,19 +120,26 @@ class ReplicationService:
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
         self.core = Replicator()
+        self.evidence_gate = EvidenceGate()
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
-        self.hierarchy: direction.Roles | None = None  # set by the node (issue #4)
+        self.hierarchy = roles  # who is parent or child (issue #4); None: no hierarchy
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
-        gossip.app_types = REPLICATION_TYPES | {ForkEvidence}
-        gossip.on_app_message = lambda peer, msg: self._enqueue("msg", peer, msg)
-        gossip.on_link = lambda peer, up: self._enqueue("up" if up else "down", peer, None)
-        # Pushed payloads are relayed only once verified here (``_handle``).
-        gossip.on_payload = lambda payload, msg_id: self._enqueue("push", msg_id, payload)
-        gossip.app_validates = True
+        gossip.register(LinkService(
+            "replication",
+            message_types=REPLICATION_TYPES | {ForkEvidence},
+            on_message=lambda peer, msg: self._enqueue("msg", peer, msg),
+            on_link=lambda peer, up: self._enqueue("up" if up else "down", peer, None),
+            # Pushed payloads are relayed only once verified here (``_handle``).
+            broadcast_types=frozenset({NewEvents, ForkEvidence}),
+            on_broadcast=self._on_push))
+
+    def _on_push(self, payload: bytes, msg_id: str) -> Verdict:
+        self._enqueue("push", msg_id, payload)
+        return None  # judged in ``_handle``, which calls ``gossip.relay``
 
     def _enqueue(self, kind: str, peer: str, item: object) -> None:
         try:
@@ -114,11 +149,19 @@ class ReplicationService:
 
     def announce(self, events: Sequence[Event]) -> None:
         """Broadcast this node's fresh ``network`` events (the committer calls this)."""
-        fresh = [FeedEvent(*e.wire()) for e in events if e.reach == "network"]
-        for i in range(0, len(fresh), PUSH_MAX):
-            self.gossip.broadcast(wire.encode(NewEvents(tuple(fresh[i:i + PUSH_MAX]))))
+        for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
+            self.gossip.broadcast(wire.encode(NewEvents(chunk)))
+
+    def _limits_from_profile(self) -> None:
+        """Per-link bounds from the bandwidth profile (DESIGN §8): reply bytes per
+        round and per Batch, and the bytes of held-back events per peer."""
+        overlay = self.gossip.settings.overlay
+        self.core.batch_bytes = min(MAX_BATCH_BYTES, int(overlay.link_burst))
+        self.core.want_bytes_per_round = want_budget(overlay.link_rate, self.round_interval)
+        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(overlay.link_burst)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        await self.access.run(self._limits_from_profile)
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
         async with trio.open_nursery() as nursery:
@@ -143,12 +186,16 @@ class ReplicationService:
             await self._apply(effects)
         elif kind == "down":
             self.core.on_link_down(peer)
+            # What it sent beyond gaps goes with it (its link may be a flood's).
+            self.stats.held_dropped += await self.access.run(
+                self.node_ledger.ledger.drop_held, peer)
         elif kind == "round":
+            self.stats.held_expired += await self.access.run(self.node_ledger.ledger.expire_held)
             await self._apply(self.core.round(await self._heads()))
         elif kind == "push":  # ``peer`` holds the broadcast's id here
             self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
         elif isinstance(item, ForkEvidence):
-            await self._take_evidence(item)
+            await self._take_evidence(item, peer)
         else:
             try:
                 effects = self.core.on_message(peer, item, await self._heads())
@@ -159,7 +206,7 @@ class ReplicationService:
             await self._apply(effects)
             in_step = (isinstance(item, HeadsDigest) and not effects) or isinstance(item, Heads)
             if in_step and not self.core.pulling(peer):
-                self.feed_confirmed.set()
+                self._confirm_feed()
 
     async def _apply(self, effects: list[ReplicationEffect]) -> None:
         for effect in effects:
@@ -170,11 +217,17 @@ class ReplicationService:
             elif isinstance(effect, Ingest):
                 head = (await self._heads()).get(effect.origin)
                 before = head.seq if head else 0
-                await self._ingest(effect.items)
+                await self._ingest(effect.items, effect.peer)
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
                                                         await self._heads()))
                 if not self.core.pulling(effect.peer):
-                    self.feed_confirmed.set()
+                    self._confirm_feed()
+
+    def _confirm_feed(self) -> None:
+        """A neighbour showed its heads and nothing is left to pull: this node now
+        knows its own feed's head, and takes nothing about that feed from others."""
+        self.node_ledger.ledger.own_feed_closed = True
+        self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
         """What a link to ``peer`` may carry: ``hierarchy`` too on a parent/child link."""
@@ -185,22 +238,25 @@ class ReplicationService:
 
     async def _serve(self, s: Serve) -> None:
         role = self._role(s.peer)
+        # On a parent/child link the link carries hierarchy events, but only one way each.
+        may_send = (None if role is None
+                    else lambda e: direction.may_send(role, e.reach, e.kind))
         items = await self.access.run(self.node_ledger.ledger.serve, s.origin, s.from_seq,
-                                      s.limit, direction.reaches_for(role))
-        if role is not None:  # the link carries hierarchy events, but only one way each
-            items = [i if isinstance(i, Withheld) or direction.may_send(role, i.reach, i.kind)
-                     else Withheld(i.origin, i.seq, i.hash, i.prev, i.reach) for i in items]
-        events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
-        markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
-        self.stats.served += len(items)
-        self.gossip.send(s.peer, Batch(bytes.fromhex(s.origin), events, markers))
+                                      s.limit, direction.reaches_for(role), may_send)
+        batch, n = pack_batch(s.origin, items, s.max_bytes)  # the asker pulls the rest
+        self.stats.served += n
+        self.core.on_served(s.peer, sum(len(e.envelope) + len(e.sig) for e in batch.events)
+                            + MARKER_BYTES * len(batch.withheld))
+        self.gossip.send(s.peer, batch)
 
     async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
         """Verified ingest with this service's counting and fork alerts (for other services)."""
         return await self._ingest(items)
 
-    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
-        result = await self.access.run(self.node_ledger.ingest, items)
+    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld],
+                      peer: str = "") -> IngestResult:
+        result = await self.access.run(
+            lambda: self.node_ledger.ingest(items, peer=peer))
         self.stats.ingested += len(result.stored)
         self.stats.withheld += result.withheld
         self.stats.duplicates += result.duplicates
@@ -227,17 +283,29 @@ class ReplicationService:
             result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
             return not result.rejected
         if isinstance(msg, ForkEvidence):
-            return await self._take_evidence(msg)
+            return await self._take_evidence(msg, PUSH_SENDER)
         self.stats.rejected["push_unexpected"] += 1
         return False
 
-    async def _take_evidence(self, msg: ForkEvidence) -> bool:
+    async def _take_evidence(self, msg: ForkEvidence, sender: str) -> bool:
         """Check a peer's fork evidence; record, report and spread it if new.
 
-        Returns whether it is true evidence (new or known)."""
+        Within ``EvidenceGate``'s bounds: per sender, and for origins this node
+        never held. Returns whether it is true evidence taken (new or known)."""
+        ledger = self.node_ledger.ledger
+
+        def held_origin() -> bool:
+            return ledger.head(decode_event(msg.a.envelope, msg.a.sig).origin) is not None
+
         try:
             check_evidence(msg)
-            pair = await self.access.run(self.node_ledger.ledger.record_evidence,
+            held = await self.access.run(held_origin)
+            size = len(msg.a.envelope) + len(msg.b.envelope) + len(msg.a.sig) + len(msg.b.sig)
+            refused = self.evidence_gate.admit(sender, size, held, trio.current_time())
+            if refused is not None:
+                self.stats.rejected[f"evidence_{refused}"] += 1
+                return False
+            pair = await self.access.run(ledger.record_evidence,
                                          (msg.a.envelope, msg.a.sig), (msg.b.envelope, msg.b.sig))
         except (wire.DecodeError, EnvelopeError) as e:
             self.stats.rejected[f"evidence_{e.reason}"] += 1
@@ -245,17 +313,24 @@ class ReplicationService:
         if pair is None:
             self.stats.evidence_known += 1
             return True
-        self._fork(*pair, "fork_proven")
+        self._fork(*pair, "fork_proven", held=held)
         return True
 
-    def _fork(self, a: Event, b: Event, how: str) -> None:
+    def _fork(self, a: Event, b: Event, how: str, *, held: bool = True) -> None:
         """A fork new on record here (``how``: detected by ingest, or proven by a
-        peer's evidence): report it once and spread the proof."""
+        peer's evidence): report it once and spread the proof.
+
+        ``held``: this node held the origin's feed (always so for a fork its
+        own ingest found). Only then, and within the alert budget, does it
+        sign an alert of its own (``fork_evidence.EvidenceGate``)."""
         log.warning("%s origin=%s seq=%d", how, a.origin[:12], a.seq)
         self.stats.forks += 1
         self.core.mark_forked(a.origin)
-        if self.on_fork is not None:
-            self.on_fork(a, b)
+        if self.evidence_gate.may_alert(held, trio.current_time()):
+            if self.on_fork is not None:
+                self.on_fork(a, b)
+        else:
+            self.stats.alerts_withheld += 1
         # Received by broadcast, it is already being relayed; else broadcast it.
         self.gossip.spread(wire.encode(fork_evidence(a.wire(), b.wire())))
 

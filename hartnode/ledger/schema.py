@@ -113,6 +113,28 @@ LEDGER_MIGRATIONS += (
     ),
 )
 
+LEDGER_MIGRATIONS += (
+    Migration(
+        "1.2.0",
+        """
+        -- Only an origin speaks for its feed (DESIGN §8): a marker carries the
+        -- origin's signature of (origin, seq, hash, prev, reach), checked on
+        -- ingest. Markers stored before 1.2.0 have none (NULL): they are kept,
+        -- since later events link through them, are not served on, and
+        -- `kb verify` counts them.
+        ALTER TABLE withheld ADD COLUMN sig BLOB;
+        -- This node's marker signatures for its own local and hierarchy events,
+        -- made at append, so it can serve them as verifiable markers.
+        CREATE TABLE marker_sigs (
+          origin  TEXT NOT NULL,
+          seq     INTEGER NOT NULL,
+          sig     BLOB NOT NULL,
+          PRIMARY KEY (origin, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+
 STATE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "1.0.0",

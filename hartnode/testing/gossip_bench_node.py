@@ -155,6 +155,7 @@ async def run_hartnode(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from hartnode.gossip import wire
+    from hartnode.gossip.link_service import LinkService
     from hartnode.gossip.overlay_config import for_profile
     from hartnode.gossip.peer_record import PeerTable
     from hartnode.gossip.service import GossipService, GossipSettings
@@ -176,13 +177,16 @@ async def run_hartnode(args: argparse.Namespace) -> None:
                               overlay=overlay, announce_interval=3600.0)
     driver: Driver
 
-    def on_payload(payload: bytes, msg_id: str) -> None:
+    def on_payload(payload: bytes, msg_id: str) -> bool:
         msg = wire.decode(payload)
         if isinstance(msg, BenchMessage) and verify_signature(msg.origin_key, msg.data, msg.sig):
             driver.delivered(msg.data)
+        return True  # relayed whatever it holds, as gossipsub without validators
 
     svc = GossipService(identity, settings, PeerTable(identity.node_id, ttl_ms=10**9),
-                        on_payload=on_payload, rng=random.Random())
+                        rng=random.Random())
+    svc.register(LinkService("bench", broadcast_types=frozenset({BenchMessage}),
+                             on_broadcast=on_payload))
 
     async def publish(data: bytes) -> None:
         message = BenchMessage(identity.public_key, data, identity.sign(data))

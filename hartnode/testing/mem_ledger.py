@@ -40,6 +40,8 @@ from hartnode.ledger.log import (
     Withheld,
     check_draft,
     check_withheld,
+    refuse_own,
+    sign_withheld,
 )
 
 
@@ -104,6 +106,7 @@ class MemLedger:
         self.hashes: set[bytes] = set()  # hashes of stored events (not markers)
         self.fingerprint = 0  # XOR of ``fingerprint(hash)`` over ``hashes``: cheap set compare
         self._held = HeldBack()  # the real ledger's own bookkeeping of gaps
+        self.own_feed_closed = False  # as ``Ledger.own_feed_closed``
         self._forked: dict[str, int] = {}  # origin -> lowest seq it forked at
         self._evidence: dict[tuple[str, int], tuple[Event, Event]] = {}
         self._next_id = 1
@@ -141,12 +144,15 @@ class MemLedger:
 
     def serve(self, origin: str, from_seq: int, limit: int,
               reaches: frozenset[str]) -> list[FeedItem]:
-        """As ``Ledger.serve``: the chain from ``from_seq``, other reaches as markers."""
+        """As ``Ledger.serve``: the chain from ``from_seq``, other reaches as signed
+        markers; it stops at an event whose marker this node cannot sign or hold."""
         feed = self.feeds.get(origin, [])
         out: list[FeedItem] = []
         for item in feed[max(from_seq, 1) - 1:max(from_seq, 1) - 1 + limit]:
             if isinstance(item, Event) and item.reach not in reaches:
-                item = Withheld(origin, item.seq, item.hash, item.prev, item.reach)
+                if self.identity is None or item.origin != self.identity.node_id:
+                    break  # as ``Ledger``: no marker signature held for a foreign event
+                item = sign_withheld(self.identity, item)
             out.append(item)
         return out
 
@@ -239,10 +245,12 @@ class MemLedger:
         decoded: list[FeedItem] = []
         for marker in (i for i in items if isinstance(i, Withheld)):
             problem = check_withheld(marker)
-            if problem is None:
-                decoded.append(marker)
-            else:
+            if problem is not None:
                 result.rejected[f"withheld_{problem}"] += 1
+            elif refuse_own(self.identity, self.own_feed_closed, marker):
+                result.rejected["own_origin"] += 1
+            else:
+                decoded.append(marker)
         check = self.verifier.check
         for item in items:
             if isinstance(item, Withheld):
@@ -250,6 +258,9 @@ class MemLedger:
             verdict = check(*item)
             if verdict.event is None:
                 result.rejected[verdict.reason] += 1
+                continue
+            if refuse_own(self.identity, self.own_feed_closed, verdict.event):
+                result.rejected["own_origin"] += 1
                 continue
             if verdict.opaque:
                 result.opaque += 1

@@ -75,7 +75,7 @@ from hartnode.ledger.replication import (
     Replicator,
     Serve,
     Want,
-    withheld_to_wire,
+    pack_batch,
 )
 from hartnode.ledger.replication_service import PUSH_MAX
 from hartnode.testing.mem_ledger import MemLedger, Verifier
@@ -110,7 +110,7 @@ def _feed_event(e: FeedEvent) -> int:
 
 def _feed_withheld(w: FeedWithheld) -> int:
     return (2 + _bin(len(w.origin)) + _uint(w.seq) + _bin(len(w.hash)) + _bin(len(w.prev))
-            + _str(len(w.reach)))
+            + _str(len(w.reach)) + _bin(len(w.sig)))
 
 
 def replication_size(msg: object) -> int:
@@ -381,8 +381,8 @@ class ReplicationApp:
 
     def _serve(self, node: RepNode, s: Serve) -> None:
         items = node.ledger.serve(s.origin, s.from_seq, s.limit, NETWORK)
-        events = tuple(FeedEvent(*i.wire()) for i in items if isinstance(i, Event))
-        markers = tuple(withheld_to_wire(i) for i in items if isinstance(i, Withheld))
+        batch, _ = pack_batch(s.origin, items, s.max_bytes)
+        events, markers = batch.events, batch.withheld
         if node.role is Role.FORGER and len(items) < s.limit and s.origin != node.origin:
             events += (self._impostor(node, s.origin),)
         elif node.role is Role.HONEST:

@@ -8,8 +8,9 @@ Example (DESIGN §2: 10,000 nodes on one laptop, reproducible from the seed)::
 
 The flags mirror ``ScenarioOptions``; ``--json`` prints the result as JSON.
 ``python -m hartnode.testing.sim replication --help`` runs the ledger
-replication scenarios instead (``repsim_cli``), ``... sim escrow --help`` the
-Spark escrow scenario (``escrowsim``).
+replication scenarios instead (``repsim_cli``), ``... sim eclipse --help``
+the sybil re-join attack on membership (``sim_eclipse``), ``... sim escrow
+--help`` the Spark escrow scenario (``escrowsim``).
 Exit status 0 always when the run finished; the figures are for a human or a
 benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 """
@@ -63,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hartnode.testing import escrowsim
 
         return escrowsim.main(argv[1:])
+    if argv and argv[0] == "eclipse":
+        from hartnode.testing import sim_eclipse
+
+        return sim_eclipse.main(argv[1:])
     if argv and argv[0] == "replication":
         from hartnode.testing import repsim_cli  # the ledger is not loaded for overlay runs
 

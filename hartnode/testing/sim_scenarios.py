@@ -166,11 +166,13 @@ def make_net(options: ScenarioOptions, config: OverlayConfig | None = None, *,
     )
 
 
-def grow(net: SimNet, count: int, join_rate: float, nat_fraction: float = 0.0) -> float:
+def grow(net: SimNet, count: int, join_rate: float, nat_fraction: float = 0.0,
+         boot: Callable[[SimNode, list[SimNode]], None] | None = None) -> float:
     """Add ``count`` nodes joining one by one through random earlier nodes.
 
     Node 0 (always dialable) starts alone at ``net.now``; the others follow at
     ``join_rate`` per virtual second, each given three dialable contacts.
+    ``boot`` starts a node instead of ``net.start`` (another core for some).
     Returns the virtual time of the last join (the caller runs the net).
     """
     rng = net.rng
@@ -182,15 +184,16 @@ def grow(net: SimNet, count: int, join_rate: float, nat_fraction: float = 0.0) -
         node = net.add_node(nat=nat)
         t = start + i / join_rate
         contacts = rng.sample(dialable, min(3, len(dialable))) if dialable else []
-        net.call_at(t, _starter(net, node, contacts))
+        net.call_at(t, _starter(boot or net.start, node, contacts))
         if not nat:
             dialable.append(node)
     return start + (len(net.nodes) - first - 1) / join_rate
 
 
-def _starter(net: SimNet, node: SimNode, contacts: list[SimNode]) -> Callable[[], None]:
+def _starter(boot: Callable[[SimNode, list[SimNode]], None], node: SimNode,
+             contacts: list[SimNode]) -> Callable[[], None]:
     def start() -> None:
-        net.start(node, contacts)
+        boot(node, contacts)
 
     return start
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hartnode.gossip.admission import LinkFacts
 from hartnode.gossip.hyparview import ALL_MESSAGES as HYPARVIEW_MESSAGES
 from hartnode.gossip.hyparview import (
     CloseLink,
@@ -122,8 +123,8 @@ BroadcastFactory = Callable[[str, OverlayConfig, random.Random], BroadcastCore]
 class SimApp(Protocol):
     """An application riding on the overlay (e.g. ledger replication), as SimNet drives it.
 
-    Like ``GossipService.app_types``/``on_app_message``/``on_payload`` in the
-    daemon: messages of ``types`` arriving on a link go to ``on_message`` (a
+    Like a ``LinkService`` registered on the daemon's ``GossipService``:
+    messages of ``types`` arriving on a link go to ``on_message`` (a
     ``RemoteProtocolError`` from it ends the link), every broadcast delivered
     at a node goes to ``on_deliver``, and active-view changes go to
     ``on_neighbour``. The app sends with ``SimNet.send``; ``size`` gives the
@@ -175,6 +176,7 @@ class SimNode:
 
     __slots__ = (
         "addr",
+        "addr_group",
         "alive",
         "bc",
         "dialling",
@@ -205,6 +207,7 @@ class SimNode:
         self.timer_at = math.inf
         self.hv_deadline = math.inf  # cached hv.next_deadline(), refreshed after each hv call
         self.group = 0  # partition group; messages cross groups only when equal
+        self.addr_group = ""  # address group its links report (LinkFacts); "" its own
         self.slow = 0.0  # extra seconds added to every message this node sends or receives
         self.sent_bytes = 0
 
@@ -290,15 +293,21 @@ class SimNet:
             self.by_addr[node.addr] = node
         return node
 
-    def start(self, node: SimNode, contacts: Sequence[SimNode]) -> None:
-        """Boot ``node`` with empty state and join through ``contacts``."""
+    def start(self, node: SimNode, contacts: Sequence[SimNode], *,
+              config: OverlayConfig | None = None,
+              membership: type[HyParView] = HyParView) -> None:
+        """Boot ``node`` with empty state and join through ``contacts``.
+
+        ``config`` and ``membership`` replace the network's for this node (an
+        attacker's core in ``sim_eclipse``).
+        """
         node.alive = True
         node.incarnation += 1
         node.links = {}
         node.dialling = {}
         node.timer_at = math.inf
         rng = random.Random(self.rng.getrandbits(64))
-        node.hv = HyParView(node.info, self.config, rng, self.now)
+        node.hv = membership(node.info, config or self.config, rng, self.now)
         node.bc = self.broadcast_factory(node.node_id, self.config, rng)
         self._apply(node, node.hv.join([c.info for c in contacts], self.now))
         self._schedule_timer(node)
@@ -442,13 +451,18 @@ class SimNet:
         return result
 
     def asymmetric_pairs(self) -> list[tuple[str, str]]:
-        """Active-view entries (u, v) between live nodes where v does not list u."""
+        """Active-view entries (u, v) between live nodes where v does not list u.
+
+        A pair whose Neighbour exchange is in flight (v asked u and awaits the
+        reply, which u has sent) is not one: a check at any instant may see it.
+        """
         return [
             (n.node_id, p)
             for n in self.nodes
             if n.alive
             for p in n.hv.active
             if self.by_id[p].alive and n.node_id not in self.by_id[p].hv.active
+            and not self.by_id[p].hv.is_asking(n.node_id)
         ]
 
     def bytes_sent(self) -> int:
@@ -529,8 +543,10 @@ class SimNet:
         self.handshake_bytes += HANDSHAKE_BYTES
         node.sent_bytes += HANDSHAKE_BYTES // 2
         target.sent_bytes += HANDSHAKE_BYTES // 2
-        self._apply(node, node.hv.on_link_up(peer_id, self.now))
-        self._apply(target, target.hv.on_link_up(node.node_id, self.now))
+        # The address group each end sees of the other (a sybil host's, say).
+        self._apply(node, node.hv.on_link_up(peer_id, self.now, LinkFacts(target.addr_group)))
+        self._apply(target, target.hv.on_link_up(node.node_id, self.now,
+                                                 LinkFacts(node.addr_group)))
         self._schedule_timer(node)
         self._schedule_timer(target)
 
@@ -539,6 +555,11 @@ class SimNet:
             return  # the core closed it itself, or a newer link replaced it
         del node.links[peer_id]
         self._apply(node, node.hv.on_link_down(peer_id, self.now))
+        self._schedule_timer(node)
+
+    def apply(self, node: SimNode, effects: Sequence[MembershipEffect]) -> None:
+        """Carry out membership effects a caller got from ``node.hv`` directly."""
+        self._apply(node, effects)
         self._schedule_timer(node)
 
     # --- internals: effects ---

@@ -28,8 +28,11 @@ def test_a_fork_on_record_without_an_own_alert_is_reported_once(tmp_path: Path) 
     e1 = note(1, None, "one")
     e2a, e2b = note(2, e1, "two a"), note(2, e1, "two b")
     with NodeLedger(tmp_path, ME, build_catalog(), create=True) as nl:
-        # As after a crash between recording the fork and appending the alert.
+        # A proof about a feed this node never held raises no alert of its own (#8.8).
         assert nl.ledger.record_evidence(e2a.wire(), e2b.wire()) is not None
+        assert unreported_forks(nl.ledger, nl.views.state, ME.node_id) == []
+        # It holds the feed: as after a crash between recording the fork and the alert.
+        nl.ingest([e1.wire()])
         (pending,) = unreported_forks(nl.ledger, nl.views.state, ME.node_id)
         assert {pending[0].hash, pending[1].hash} == {e2a.hash, e2b.hash}
         # Another node's alert does not count as ours.
@@ -45,6 +48,7 @@ def test_the_daemon_reports_at_start_a_fork_it_recorded_but_never_reported(
     e2a, e2b = note(2, e1, "two a"), note(2, e1, "two b")
     identity = DataDir(node.path).load_identity()
     with NodeLedger(node.path, identity, build_catalog()) as nl:  # the daemon is down
+        nl.ingest([e1.wire()])  # it holds the feed (only then its own alert, #8.8)
         assert nl.ledger.record_evidence(e2a.wire(), e2b.wire()) is not None
     start_daemon(node)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hartnode.attestation import commands
+from hartnode.attestation.certificate import VerifiedTier
 from hartnode.attestation.commands import read_chain
 from hartnode.config import Config
 from hartnode.datadir import DataDir
@@ -128,3 +130,62 @@ def test_tier_claim_needs_a_valid_chain(tmp_path: Path) -> None:
     table.observe(record(impostor, tier="regional", chain=chain), now)
     assert table.tier_of(ALICE.node_id) == "flat"
     assert table.counts["tier_unverified"] == 2
+
+
+# --- bounds (issue #8.7) ---------------------------------------------------------------------
+
+
+def test_a_junk_chain_is_refused_at_decode_flat_or_not() -> None:
+    message = record().message
+    junk = dataclasses.replace(message, chain_certs=(b"x" * 900_000,), chain_sigs=(b"s" * 64,))
+    with pytest.raises(PeerRecordError) as info:
+        decode_peer_record(junk)
+    assert info.value.reason == "too_large"
+    small_junk = dataclasses.replace(message, chain_certs=(b"x" * 100,), chain_sigs=(b"s" * 64,))
+    with pytest.raises(PeerRecordError) as info:
+        decode_peer_record(small_junk)  # a flat record has no claim for a chain to prove
+    assert str(info.value) == "bad_field: chain on a flat record"
+    long_sig = dataclasses.replace(message, sig=message.sig + b"\0" * 1000)
+    with pytest.raises(PeerRecordError) as info:
+        decode_peer_record(long_sig)
+    assert info.value.reason == "bad_signature"
+
+
+def test_signing_a_flat_record_leaves_the_chain_out() -> None:
+    signed = record(chain=((b"cert", b"s" * 64),))
+    assert signed.message.chain_certs == () and decode_peer_record(signed.message) == signed
+
+
+def _certify(table: PeerTable, node_id: str) -> None:
+    """Mark an entry as certified (the chain checks have tests of their own)."""
+    table.entries[node_id].verified = typing.cast(VerifiedTier, object())
+
+
+def test_the_table_is_bounded_and_evicts_unverified_records_oldest_first() -> None:
+    table = PeerTable(ALICE.node_id, ttl_ms=TTL, max_entries=3)
+    peers = [NodeIdentity.from_seed(bytes([10 + i]) * 32) for i in range(6)]
+    for i, p in enumerate(peers[:3]):
+        assert table.observe(record(p), 1000 + i)
+    _certify(table, peers[0].node_id)
+    assert table.observe(record(peers[3]), 2000)  # evicts peers[1], the oldest unverified
+    assert set(table.entries) == {p.node_id for p in (peers[0], peers[2], peers[3])}
+    for p in (peers[2], peers[3]):
+        _certify(table, p.node_id)
+    # Full of certified peers: an unverified newcomer is refused, nothing is evicted.
+    assert not table.observe(record(peers[4]), 3000)
+    assert table.counts["table_full"] == 1 and len(table.entries) == 3
+    assert table.counts["evicted"] == 1
+    # A newer record of a peer already held still replaces it.
+    assert table.observe(record(peers[0], seq=2), 3000)
+
+
+def test_only_certified_and_linked_peers_drive_the_announce_interval() -> None:
+    table = PeerTable(ALICE.node_id, ttl_ms=TTL, direct_cap=2)
+    peers = [NodeIdentity.from_seed(bytes([40 + i]) * 32) for i in range(8)]
+    for p in peers:
+        table.observe(record(p), 1000)
+    assert table.announce_peers() == 0  # eight records anyone could have made up
+    _certify(table, peers[0].node_id)
+    for p in peers[1:5]:
+        table.seen(p.node_id, 2000)
+    assert table.announce_peers() == 1 + 2  # certified, plus linked ones up to the cap

@@ -105,3 +105,15 @@ def test_bootstrap_urls_are_the_most_recently_heard_reachable_peers() -> None:
     assert bootstrap_urls(table, 4, exclude=("ws://10.0.0.3:6778/hart",)) == [
         "ws://10.0.0.2:6778/hart", "ws://10.0.0.1:6778/hart"]
     assert bootstrap_urls(table, 1) == ["ws://10.0.0.3:6778/hart"]
+
+
+def test_what_is_persisted_is_bounded_to_the_peers_worth_keeping(state: apsw.Connection) -> None:
+    now = 1_000_000
+    table = table_with(now, ("old", ("ws://10.0.0.1:6778/hart",), 5000),
+                       ("linked", ("ws://10.0.0.2:6778/hart",), 9000),
+                       ("fresh", ("ws://10.0.0.3:6778/hart",), 10),
+                       ("stale", ("ws://10.0.0.4:6778/hart",), 8000))
+    table.seen(ident("linked").node_id, now - 9000)
+    assert write(state, snapshot(table, now, limit=2)) == 2
+    kept = {r[0] for r in state.execute("SELECT node_id FROM peer_nodes")}
+    assert kept == {ident("linked").node_id, ident("fresh").node_id}

@@ -8,6 +8,7 @@ assert exact virtual times.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +20,9 @@ import trio
 import trio.testing
 import trio_websocket
 
-from hartnode.gossip import wire
+from hartnode.gossip import transport, wire
 from hartnode.gossip.handshake import Initiator
+from hartnode.gossip.inbound_slots import WarnThrottle
 from hartnode.gossip.secretbox import TAG_BYTES, FrameOpener, FrameSealer
 from hartnode.gossip.transport import (
     DialError,
@@ -342,17 +344,31 @@ async def test_connection_limit(nursery: trio.Nursery) -> None:
 # --- timeouts (virtual time) --------------------------------------------------------------
 
 
-async def test_handshake_timeout(
+async def test_silent_socket_is_dropped_at_the_first_message_deadline(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config = TransportConfig(host=HOST, port=0, handshake_timeout=7.0)
+    config = TransportConfig(host=HOST, port=0, handshake_timeout=7.0, first_message_timeout=2.0)
     server = await _start(nursery, config)
     start = trio.current_time()
     stream = await trio.open_tcp_stream(HOST, server.port)  # connects, then says nothing
     assert await stream.receive_some() == b""
+    assert trio.current_time() - start == 2.0
+    assert server.stats.handshake_failures["first_message_timeout"] == 1
+    await stream.aclose()
+
+
+async def test_handshake_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = TransportConfig(host=HOST, port=0, handshake_timeout=7.0, first_message_timeout=2.0)
+    server = await _start(nursery, config)
+    start = trio.current_time()
+    async with _raw_ws(server.port) as ws:  # msg1 in time, then never msg3
+        await ws.send_message(Initiator(CLIENT, NET, os.urandom(32)).start())
+        await _bytes(ws)
+        await _assert_dropped(ws)
     assert trio.current_time() - start == 7.0
     assert server.stats.handshake_failures["timeout"] == 1
-    await stream.aclose()
 
 
 async def test_idle_timeout(nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
@@ -418,3 +434,116 @@ async def test_cancelling_the_dialler_closes_its_links(
     ended = await server.ended.receive()
     assert (ended.reason, ended.detail) == ("closed_by_peer", "closed_locally:closing")
     assert conn.closed is not None and conn.closed.reason == "closed_locally"
+
+
+# --- inbound slots (issue #8.4) -------------------------------------------------------------
+# Every test connection comes from 127.0.0.1; the honest newcomer of the flood
+# tests comes from 127.0.0.2 (Linux routes all of 127/8 to loopback), so the
+# per-address limit can be tested end to end.
+
+
+async def _honest_from(port: int, local: str) -> None:
+    """Complete a handshake from ``local`` and exchange one message."""
+    stream = await trio.open_tcp_stream(HOST, port, local_address=local)
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(nursery, stream, HOST, "/hart")
+            sealer, opener = await _raw_handshake(ws)
+            await ws.send_message(sealer.seal(wire.encode(_Chat("hi", b""))))
+            assert wire.decode(opener.open(await _bytes(ws))) == _Chat("hi", b"")
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def test_silent_socket_flood_leaves_room_for_an_honest_handshake(
+    nursery: trio.Nursery,
+) -> None:
+    config = TransportConfig(host=HOST, port=0, max_connections=16)
+    server = await _start(nursery, config)
+    silent = [await trio.open_tcp_stream(HOST, server.port) for _ in range(40)]
+    await trio.testing.wait_all_tasks_blocked()
+    # Four pending from 127.0.0.1 (its share); the rest were refused at once.
+    assert server.stats.inbound_pending == 4
+    assert server.stats.refused["address_limit"] == 36
+    await _honest_from(server.port, "127.0.0.2")
+    assert server.stats.links_opened == 1
+    for stream in silent:
+        await stream.aclose()
+
+
+async def test_pending_handshakes_hold_at_most_their_share_of_slots(
+    nursery: trio.Nursery,
+) -> None:
+    # With no per-address limit (all tests share 127.0.0.1), the pending share still
+    # leaves the other half of the slots to links that finish their handshake.
+    config = TransportConfig(host=HOST, port=0, max_connections=8, max_pending_per_address=100)
+    server = await _start(nursery, config)
+    silent = [await trio.open_tcp_stream(HOST, server.port) for _ in range(20)]
+    await trio.testing.wait_all_tasks_blocked()
+    assert server.stats.inbound_pending == 4
+    assert server.stats.refused["pending_limit"] == 16
+    for stream in silent[:1]:
+        await stream.aclose()
+    await trio.testing.wait_all_tasks_blocked()
+    conn = await _dial(nursery, server)
+    await _round_trip(conn, "room for me")
+    for stream in silent[1:]:
+        await stream.aclose()
+
+
+async def test_connect_close_loop_frees_each_slot_at_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = TransportConfig(host=HOST, port=0, max_connections=8)
+    server = await _start(nursery, config)
+    start = trio.current_time()
+    for _ in range(50):
+        stream = await trio.open_tcp_stream(HOST, server.port)
+        await stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+    assert trio.current_time() == start  # no slot waited for a timeout
+    assert server.stats.inbound_active == 0
+    assert sum(server.stats.refused.values()) == 0
+    conn = await _dial(nursery, server)
+    await _round_trip(conn, "honest")
+
+
+async def test_reserved_slots_take_only_priority_peers(nursery: trio.Nursery) -> None:
+    stats = TransportStats()
+    server = _Server(0, stats)
+    config = TransportConfig(host=HOST, port=0, max_connections=4, reserved_share=0.25)
+    server.port = await nursery.start(partial(
+        serve, SERVER, NET, server.echo, config=config, stats=stats,
+        priority=lambda node_id: node_id == OTHER.node_id))
+    links = [await _dial(nursery, server) for _ in range(3)]
+    unknown = await _dial(nursery, server)
+    with pytest.raises(LinkClosed) as info:
+        await unknown.receive()
+    assert info.value.detail == "closed_locally:no free slot"
+    assert stats.refused["reserved_slots"] == 1
+    parent = await _dial(nursery, server, identity=OTHER)
+    await _round_trip(parent, "a priority peer gets the reserved slot")
+    await _round_trip(links[0], "the others are unaffected")
+
+
+# --- network-key mismatch is logged (issue #8.13) ------------------------------------------
+
+
+async def test_network_key_mismatch_warns_on_both_ends_rate_limited(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport, "_mismatch_warnings",
+                        WarnThrottle(transport.MISMATCH_WARN_INTERVAL))
+    server = await _start(nursery)
+    caplog.set_level(logging.WARNING, logger="hartnode.gossip.transport")
+    for _ in range(3):
+        with pytest.raises(DialError):
+            await _dial(nursery, server, net=OTHER_NET)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    inbound = [m for m in warnings if "dir=in" in m]
+    outbound = [m for m in warnings if "dir=out" in m]
+    assert len(inbound) == 1 and len(outbound) == 1  # three failures, one line per end
+    for line in inbound + outbound:
+        assert "network.name / network.key" in line
+    assert server.stats.handshake_failures["bad_network_key"] == 3

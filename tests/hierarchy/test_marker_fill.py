@@ -75,8 +75,12 @@ def test_an_event_that_is_not_the_one_its_marker_names_is_not_stored(
         pair: tuple[NodeLedger, NodeLedger]) -> None:
     local, central = pair
     origin, events = feed(local)
-    wrong = Withheld(origin, 1, events[1].hash, None, "hierarchy")  # a marker in seq 1's place
-    central.ingest([wrong])
+    # A marker in seq 1's place, naming seq 2's hash: signed, so the origin's own lie.
+    assert local.ledger.identity is not None
+    unsigned = Withheld(origin, 1, events[1].hash, None, "hierarchy")
+    wrong = Withheld(origin, 1, events[1].hash, None, "hierarchy",
+                     local.ledger.identity.sign(unsigned.statement()))
+    assert central.ingest([wrong]).withheld == 1
     result = central.ingest([events[0].wire()])
     assert not result.stored and result.filled == 0
     assert central.ledger.feed(origin, 1, 10) == []

@@ -53,14 +53,20 @@ class InlineAccess(StoreAccess):
 
 
 class _Watched(HierarchyService):
-    """Announces every wake of its pump (the service's state changes) for ``until``."""
+    """Announces every wake of its pump (the service's state changes) for ``until``;
+    ``intercept`` (when set) sees each hierarchy message first and may take it."""
 
     changed: trio.Event
+    intercept: Callable[[str, object], bool] | None = None
 
     def wake(self) -> None:
         super().wake()
         self.changed.set()
         self.changed = trio.Event()
+
+    def _on_message(self, peer: str, msg: object) -> None:
+        if self.intercept is None or not self.intercept(peer, msg):
+            super()._on_message(peer, msg)
 
 
 def chain_for(identity: NodeIdentity, tier: str, region: str) -> tuple[SignedCertificate, ...]:
@@ -177,23 +183,19 @@ async def test_a_refused_push_is_retried_with_exponential_backoff_at_exact_times
     local = await Node(tmp_path, "l", "local", "eu", parents=[regional.url]).start(nursery)
     pushes: list[float] = []
     enough = trio.Event()
-    handle = regional.gossip.handlers[HierarchyPush]
 
-    def refuse_six(peer: str, msg: object) -> None:
+    def refuse_six(peer: str, msg: object) -> bool:
         # The first six pushes find the regional unable to store anything.
-        if len(pushes) == 6:
-            handle(peer, msg)
-            return
-        assert isinstance(msg, HierarchyPush)
+        if len(pushes) == 6 or not isinstance(msg, HierarchyPush):
+            return False
         pushes.append(trio.current_time())
         hashes = tuple(blake3.blake3(e.envelope).digest() for e in msg.events)
         regional.gossip.send(peer, HierarchyAck((), hashes, "not_stored"))
         if len(pushes) == 6:
             enough.set()
+        return True
 
-    regional.gossip.handlers[HierarchyPush] = refuse_six
-
-    regional.gossip.handlers[HierarchyPush] = refuse_six
+    regional.hier.intercept = refuse_six
     event = local.append("for my parents")
     with trio.fail_after(100):
         await enough.wait()

@@ -168,8 +168,10 @@ def test_cached_heads_carry_the_hash_and_match_a_fresh_read(tmp_path: Path) -> N
         assert ledger.head_map() == {}
         [own] = nl.append([Draft("note.created", {"text": "mine"})])
         nl.ingest([E1.wire()])
-        marker = Withheld(FORKER.node_id, 2, E2A.hash, E1.hash_hex, "local")
-        nl.ingest([marker])
+        unsigned = Withheld(FORKER.node_id, 2, E2A.hash, E1.hash_hex, "local")
+        marker = Withheld(FORKER.node_id, 2, E2A.hash, E1.hash_hex, "local",
+                          FORKER.sign(unsigned.statement()))
+        assert nl.ingest([marker]).withheld == 1
         cached = ledger.head_map()
         assert cached[identity.node_id].hash == own.hash
         assert cached[FORKER.node_id].seq == 2 and cached[FORKER.node_id].hash == E2A.hash

@@ -8,9 +8,11 @@ on a real 127.0.0.1 socket, a ``ReplicationService``, a ``Committer`` and a
 F is a forking origin: it signed two different events at seq 2. Node A
 holds one, node B the other. Linked, they find the fork by anti-entropy
 (equal seqs, different head hashes), both raise an alert and refuse F's
-later events; C, linked only to B once A is gone, holds nothing of F and
-raises its alert from B's evidence alone. A peer sending evidence that
-proves nothing makes nobody raise anything.
+later events; C, linked only to B once A is gone, holds nothing of F: it
+records B's evidence and refuses F's later events, but signs no alert of its
+own (issue #8.8: only nodes that held the feed do), and receives the
+holders' alerts by replication. A peer sending evidence that proves nothing
+makes nobody raise anything.
 
 No sleeps: ``until`` re-checks its condition each time a replication
 service handled something or an alert was committed, within a deadline.
@@ -180,14 +182,16 @@ async def test_nodes_holding_two_branches_find_the_fork_and_a_late_node_learns_i
 
             a.scope.cancel()  # C can only ever be linked to B
             await nursery.start(c.run, [b])
-            await pulse.until("C raised an alert", lambda: bool(c.alerts))
+            await pulse.until("C recorded the fork", lambda: c.repl.stats.forks == 1)
             assert c.gossip.neighbours() == {b.id}
             assert FORKER.node_id not in c.ledger.ledger.heads()  # it holds nothing of F
-            assert c.repl.stats.forks == 1 and len(c.forks) == 1
+            assert c.repl.stats.forks == 1 and c.forks == []  # and raises no alert of its own
+            assert c.repl.stats.alerts_withheld == 1
             b.repl.announce([E3A, E4A])
             await pulse.until("C refused F's seqs 3 and 4", lambda: c.refused() == 2)
             nursery.cancel_scope.cancel()
-        for peer in (a, b, c):  # each raised its own alert, naming both events
+        assert {r for _, r, _ in await c.fraud_alerts()} <= {a.id, b.id}  # holders' alerts
+        for peer in (a, b):  # each holder raised its own alert, naming both events
             evidence = own_alert(peer, await peer.fraud_alerts())
             assert evidence["seq"] == 2
             assert {evidence["hash_a"], evidence["hash_b"]} == {E2A.hash_hex, E2B.hash_hex}
@@ -201,9 +205,9 @@ async def test_nodes_holding_two_branches_find_the_fork_and_a_late_node_learns_i
 async def test_evidence_that_proves_nothing_raises_nothing_and_true_evidence_spreads_once(
         tmp_path: Path) -> None:
     pulse = Pulse()
-    x = Peer(tmp_path, "x", pulse)  # sends evidence by hand; holds nothing of F
-    y = Peer(tmp_path, "y", pulse)
-    z = Peer(tmp_path, "z", pulse)
+    x = Peer(tmp_path, "x", pulse)  # sends evidence by hand
+    y = Peer(tmp_path, "y", pulse, holds=(E1,))  # Y and Z hold F's feed: they raise alerts
+    z = Peer(tmp_path, "z", pulse, holds=(E1,))
     other = NodeIdentity.from_seed(b"other".ljust(32, b"."))
     bad = [
         ForkEvidence(FeedEvent(*E2A.wire()), FeedEvent(*E2A.wire())),  # no fork

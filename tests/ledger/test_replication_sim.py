@@ -134,7 +134,7 @@ def test_cli_prints_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 E = FeedEvent(b"{" + b"x" * 300 + b"}", bytes(64))
-W = FeedWithheld(bytes(32), 70000, bytes(32), bytes(32), "hierarchy")
+W = FeedWithheld(bytes(32), 70000, bytes(32), bytes(32), "hierarchy", bytes(64))
 
 
 @pytest.mark.parametrize("msg", [

@@ -1,0 +1,149 @@
+"""Who may hold an inbound connection slot, and for how long: sans-I/O (DESIGN §8).
+
+A listener has ``max_connections`` slots. Before this module every TCP
+connection held one for up to the whole handshake timeout, so 70 silent
+sockets, or ~7 connects a second that closed at once, kept every honest
+newcomer at 503 (issue #8.4). The transport (``transport._Listener``) now asks
+``InboundSlots`` before it takes a connection in and tells it when one moves
+on; the rules, all counted per listener:
+
+- pending handshakes (TCP accepted, handshake not finished) may use at most
+  ``pending_share`` of the slots, so they can never crowd out established links;
+- at most ``max_pending_per_address`` of them from one address group
+  (``address_key``: the IPv4 address, or the IPv6 /64 a single host usually
+  owns whole, as S/Kademlia and gossipsub group peers by IP colocation);
+- the last ``reserved_share`` of the slots take only links whose peer the
+  node ranks as priority (its parents, certified peers): a flood of valid
+  but unknown identities cannot lock out a node's own hierarchy.
+
+The time bounds (a closed socket frees its slot at once; a connection must
+send its first handshake message within ``first_message_timeout``) live in
+the transport, which owns the clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+from dataclasses import dataclass, field
+
+IPV6_GROUP_PREFIX = 64  # bits of an IPv6 address that name one host's allocation
+
+
+def address_key(host: str) -> str:
+    """The group whose pending handshakes ``host`` counts against.
+
+    IPv4 (and IPv4-mapped IPv6) addresses are their own group; an IPv6 address
+    counts under its /64, since one host usually owns a whole /64 and could
+    otherwise open a fresh address per connection. A name that is no IP
+    address (a test's Unix socket, say) is its own group.
+    """
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_GROUP_PREFIX), strict=False))
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class SlotLimits:
+    """The listener's bounds, from ``TransportConfig``."""
+
+    max_connections: int
+    pending_share: float
+    max_pending_per_address: int
+    reserved_share: float
+
+    @property
+    def max_pending(self) -> int:
+        """Pending handshakes allowed at once (at least one)."""
+        return max(1, int(self.max_connections * self.pending_share))
+
+    @property
+    def reserved(self) -> int:
+        """Slots only priority peers may take once the others are in use."""
+        return min(self.max_connections - 1, int(self.max_connections * self.reserved_share))
+
+
+@dataclass
+class InboundSlots:
+    """Slot accounting of one listener; every method is O(1) and takes no clock."""
+
+    limits: SlotLimits
+    pending_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
+    pending: int = 0
+    established: int = 0
+
+    @property
+    def held(self) -> int:
+        return self.pending + self.established
+
+    def admit(self, key: str) -> str | None:
+        """Take a pending slot for a connection from ``key``; the refusal reason, or None.
+
+        Reasons: ``connection_limit`` (every slot in use), ``pending_limit``
+        (the pending share is used up), ``address_limit`` (this address group
+        has its share of pending handshakes).
+        """
+        lim = self.limits
+        if self.held >= lim.max_connections:
+            return "connection_limit"
+        if self.pending >= lim.max_pending:
+            return "pending_limit"
+        if self.pending_by_key[key] >= lim.max_pending_per_address:
+            return "address_limit"
+        self.pending += 1
+        self.pending_by_key[key] += 1
+        return None
+
+    def _drop_pending(self, key: str) -> None:
+        self.pending -= 1
+        self.pending_by_key[key] -= 1
+        if self.pending_by_key[key] <= 0:
+            del self.pending_by_key[key]
+
+    def handshake_done(self, key: str, *, priority: bool) -> bool:
+        """The pending connection from ``key`` authenticated: may it stay?
+
+        False (and its slot is freed) when only reserved slots are left and
+        the peer is not a priority peer.
+        """
+        self._drop_pending(key)
+        if not priority and self.established >= self.limits.max_connections - self.limits.reserved:
+            return False
+        self.established += 1
+        return True
+
+    def handshake_failed(self, key: str) -> None:
+        """The pending connection from ``key`` failed or closed: its slot is free."""
+        self._drop_pending(key)
+
+    def link_ended(self) -> None:
+        """An established inbound link ended."""
+        self.established -= 1
+
+
+@dataclass
+class WarnThrottle:
+    """At most one log line per ``interval`` seconds per key, with a count of the rest.
+
+    A scanner without the network key can fail handshakes as fast as it can
+    connect; the operator needs one clear warning, not a flood of them.
+    """
+
+    interval: float
+    _last: dict[str, float] = field(default_factory=dict)
+    _suppressed: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def allow(self, key: str, now: float) -> int | None:
+        """None to stay quiet; else how many lines were held back since the last one."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._suppressed[key] += 1
+            return None
+        self._last[key] = now
+        return self._suppressed.pop(key, 0)

@@ -1,0 +1,70 @@
+"""This node's signed peer record, the records it takes in, and the announce pace.
+
+The gossip service announces its own record over Plumtree every
+``announce_interval_s`` (jittered) and directly to each new neighbour; the
+interval stretches with the network so refreshes stay within the profile's
+``record_budget`` (``peer_record.announce_interval``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from hartnode.gossip.peer_record import (
+    PeerRecordError,
+    PeerRecordMessage,
+    PeerTable,
+    announce_interval,
+    decode_peer_record,
+    sign_peer_record,
+)
+from hartnode.identity import NodeIdentity
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Records:
+    """Signs this node's records and keeps the ones peers announce in ``peers``."""
+
+    def __init__(self, identity: NodeIdentity, peers: PeerTable, *, tier: str, region: str,
+                 chain: tuple[tuple[bytes, bytes], ...], base_interval: float,
+                 record_budget: float, protocol_errors: Counter[str]) -> None:
+        self.identity = identity
+        self.peers = peers
+        self.tier = tier
+        self.region = region
+        self.chain = chain
+        self.base_interval = base_interval
+        self.record_budget = record_budget
+        self.interval_s = base_interval  # stretched with the network
+        self._protocol_errors = protocol_errors
+        self._seq = 0
+
+    def own(self, addrs: tuple[str, ...]) -> PeerRecordMessage:
+        """A freshly signed record of this node, offering ``addrs``."""
+        # seq from the wall clock: a restarted node's records still win.
+        self._seq = max(self._seq + 1, wall_ms())
+        return sign_peer_record(
+            self.identity, addrs=addrs, tier=self.tier, region=self.region,
+            seq=self._seq, ts_ms=wall_ms(), chain=self.chain).message
+
+    def take(self, msg: PeerRecordMessage) -> bool:
+        """Keep a verified record; False (counted) when it does not verify."""
+        try:
+            record = decode_peer_record(msg)
+        except PeerRecordError as e:
+            self._protocol_errors[f"peer_record_{e.reason}"] += 1
+            return False
+        self.peers.observe(record, wall_ms())
+        return True
+
+    def stretch(self, record_bytes: int) -> None:
+        """Follow the network's size: refreshes stay within the profile's record budget."""
+        # Only certified or linked peers count (net: sybil records must not stretch it).
+        self.interval_s = announce_interval(self.base_interval, self.peers.announce_peers(),
+                                            record_bytes, self.record_budget)
+        # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
+        self.peers.ttl_ms = int(2500 * self.interval_s)

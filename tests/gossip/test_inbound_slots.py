@@ -1,0 +1,69 @@
+"""Inbound slot accounting and address grouping, as pure functions (issue #8.4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hartnode.gossip.inbound_slots import (
+    InboundSlots,
+    SlotLimits,
+    WarnThrottle,
+    address_key,
+)
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # same /64, same group
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:198.51.100.4", "198.51.100.4"),  # IPv4 on a dual-stack socket
+    ("fe80::1%eth0", "fe80::/64"),
+    ("not-an-ip", "not-an-ip"),
+])
+def test_address_key_groups_ipv4_by_address_and_ipv6_by_64(host: str, key: str) -> None:
+    assert address_key(host) == key
+
+
+def _slots(max_connections: int = 8, per_address: int = 2, reserved: float = 0.25) -> InboundSlots:
+    return InboundSlots(SlotLimits(max_connections, 0.5, per_address, reserved))
+
+
+def test_pending_handshakes_are_bounded_per_address_and_in_total() -> None:
+    slots = _slots()
+    assert [slots.admit("a") for _ in range(3)] == [None, None, "address_limit"]
+    assert [slots.admit("b"), slots.admit("b"), slots.admit("c")] == [None, None, "pending_limit"]
+    slots.handshake_failed("a")  # a closed socket frees its slot at once
+    assert slots.admit("c") is None
+    assert (slots.pending, dict(slots.pending_by_key)) == (4, {"a": 1, "b": 2, "c": 1})
+
+
+def test_the_last_slots_are_kept_for_priority_peers() -> None:
+    slots = _slots(max_connections=8, per_address=8, reserved=0.25)  # 2 reserved
+    for _ in range(6):
+        assert slots.admit("a") is None
+        assert slots.handshake_done("a", priority=False)
+        assert slots.pending == 0
+    assert slots.admit("a") is None
+    assert not slots.handshake_done("a", priority=False)  # refused, its slot freed
+    assert slots.admit("a") is None
+    assert slots.handshake_done("a", priority=True)
+    assert slots.admit("a") is None
+    assert slots.handshake_done("a", priority=True)
+    assert slots.admit("a") == "connection_limit"
+    slots.link_ended()
+    assert slots.held == 7
+
+
+def test_tiny_listeners_keep_one_pending_slot_and_one_open_slot() -> None:
+    limits = SlotLimits(1, 0.5, 4, 0.5)
+    assert (limits.max_pending, limits.reserved) == (1, 0)
+
+
+def test_warn_throttle_says_how_many_lines_it_held_back() -> None:
+    throttle = WarnThrottle(60.0)
+    assert throttle.allow("in", 0.0) == 0
+    assert throttle.allow("in", 30.0) is None
+    assert throttle.allow("out", 30.0) == 0  # keys are independent
+    assert throttle.allow("in", 59.0) is None
+    assert throttle.allow("in", 60.0) == 2
