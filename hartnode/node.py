@@ -452,7 +452,8 @@ async def run_node(
     try:
         try:
             token = data_dir.load_token()
-            node_ledger = open_node(data_dir, cfg, build_catalog())
+            node_ledger = open_node(data_dir, cfg, build_catalog(
+                bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None))
             api_host, api_port = parse_hostport(cfg.api.listen, "api.listen")
         except (DataDirError, StoreError, ConfigError) as e:
             raise StartupError(str(e)) from e
