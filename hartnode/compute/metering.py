@@ -71,7 +71,9 @@ def reserve(nl: NodeLedger, *, limit_uusd: int, price: Price, prompt_tokens: int
     """
     me = nl.ledger.identity.node_id if nl.ledger.identity else ""
     day = utc_day(now_ms)
-    amount = price.cost(prompt_tokens, max_tokens)
+    # One token of margin: llama-cpp-python's server reports max_tokens + 1
+    # completion tokens for a completion cut at max_tokens (seen in the -m llama test).
+    amount = price.cost(prompt_tokens, max_tokens + 1)
     call = call_id or secrets.token_hex(16)
 
     def guard() -> None:

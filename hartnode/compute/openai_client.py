@@ -5,7 +5,7 @@ reaches it through the web bridge's loop; tests call ``asyncio.run``). Only
 ``/v1/models`` and ``/v1/chat/completions`` (plain and ``stream: true``
 server-sent events) are used, plus the llama.cpp ``/tokenize`` endpoint to
 count tokens when a backend returns no ``usage`` (the usage is then marked
-estimated).
+estimated; llama-cpp-python's server, for one, sends none in a stream).
 
 Every response is bounded: ``max_bytes`` for a whole body or stream and a
 total timeout, since a backend is as untrusted as a peer (DESIGN §8). Any
@@ -78,11 +78,21 @@ class Backend:
             raise BackendError("malformed", "/v1/models: no data[].id") from e
 
     async def count_tokens(self, session: aiohttp.ClientSession, text: str) -> int:
-        body = await self._json(session, "POST", "/tokenize", {"content": text})
-        try:
-            return len(body["tokens"])
-        except (KeyError, TypeError) as e:
-            raise BackendError("malformed", "/tokenize: no tokens") from e
+        """Tokens of ``text`` by the backend's own tokenizer: llama.cpp's server
+        answers ``/tokenize``, llama-cpp-python's ``/extras/tokenize``."""
+        for path, body in (("/tokenize", {"content": text}), ("/extras/tokenize",
+                                                              {"input": text})):
+            try:
+                answer = await self._json(session, "POST", path, body)
+            except BackendError as e:
+                if e.reason == "http_status" and path == "/tokenize":
+                    continue  # not this kind of server: try the next
+                raise
+            try:
+                return len(answer["tokens"])
+            except (KeyError, TypeError) as e:
+                raise BackendError("malformed", f"{path}: no tokens") from e
+        raise BackendError("http_status", "no tokenizer endpoint")  # pragma: no cover
 
     async def chat(self, model: str, messages: list[dict[str, str]], *, max_tokens: int,
                    temperature: float = 0.0, seed: int = 0, stream: bool = False) -> ChatResult:

@@ -77,18 +77,18 @@ def test_a_metered_call_over_the_daily_limit_is_refused_before_any_byte(tmp_path
             metering.settle(nl, call_id, price=price, tokens_in=result.tokens_in,
                             tokens_out=result.tokens_out, estimated=result.estimated, ok=True)
 
-        call(2000)  # reserves 1000×1 + 2000×2 = 5000 µUSD, settles to 7×1 + 5×2 = 17
+        call(2000)  # reserves 1000×1 + 2001×2 = 5002 µUSD, settles to 7×1 + 5×2 = 17
         assert metering.spent_today(nl, me.node_id, metering.utc_day(now)) == 17
         sent = len(fake.requests)
         with pytest.raises(MeteringError) as e:
-            call(5000)  # would reserve 11,000 µUSD: past the 10,000 limit
+            call(5000)  # would reserve 11,002 µUSD: past the 10,000 limit
         assert e.value.reason == "daily_limit"
         assert len(fake.requests) == sent  # nothing left this node
         rows = store.query(nl.views.state, "SELECT reserved_uusd, actual_usd_cost,"
                                            " settlement_status FROM metered_api_usage")
-        assert rows == [(5000, 17, "settled")]
+        assert rows == [(5002, 17, "settled")]
         # A reservation never settled (a crash mid-call) keeps counting in full.
-        metering.reserve(nl, limit_uusd=10_000, price=price, prompt_tokens=0, max_tokens=4000,
+        metering.reserve(nl, limit_uusd=10_000, price=price, prompt_tokens=0, max_tokens=3999,
                          backend=fake.url, model="tiny", task_source="hive", now_ms=now)
         with pytest.raises(MeteringError):
             metering.reserve(nl, limit_uusd=10_000, price=price, prompt_tokens=0,
