@@ -34,7 +34,17 @@ from hartnode.attestation.revocation import (
     revocation_file_bytes,
 )
 from hartnode.catalog import Catalog, build_catalog
-from hartnode.config import Config, ConfigError, network_key, parse_hostport
+from hartnode.compute import commands as compute_commands
+from hartnode.compute import gpu_probe
+from hartnode.compute.jobs import offer_capabilities
+from hartnode.compute.policy import PolicyError
+from hartnode.config import (
+    Config,
+    ConfigError,
+    compute_file_layer,
+    network_key,
+    parse_hostport,
+)
 from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
 from hartnode.gossip import peer_store
@@ -101,6 +111,8 @@ class Node:
     gossip: GossipService | None = None
     replication: ReplicationService | None = None
     hierarchy: HierarchyService | None = None
+    catalog: Catalog | None = None
+    gpu: gpu_probe.GpuFacts | None = None
 
     @property
     def node_id(self) -> str:
@@ -194,6 +206,22 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+    async def compute(self, what: str) -> dict[str, object]:
+        """``/api/v1/compute/<what>`` (status, policy, jobs, escrow) and ``/api/v1/wallet``:
+        what ``hartnode compute ...`` prints, read from the views."""
+        catalog = self.catalog or build_catalog()
+        file_layer = compute_file_layer(self.cfg.compute, only_changed=True)
+
+        def read() -> dict[str, Any]:
+            if what == "status":
+                return compute_commands.status(self.node_ledger, catalog, file_layer, self.gpu)
+            return compute_commands.view(what, self.node_ledger, catalog, file_layer,
+                                         catch_up=False)
+        try:
+            return json_form(await self.access.run(read))  # type: ignore[return-value]
+        except PolicyError as e:
+            raise ApiRequestError(f"the compute policy is invalid: {e}") from e
 
 
 METRICS_EXPORT_S = 5.0
@@ -298,7 +326,18 @@ class Subscribers(Generic[T]):
             fn(value)
 
 
-def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> GossipService:
+def compute_capabilities(cfg: Config, gpu: gpu_probe.GpuFacts) -> tuple[str, ...]:
+    """What this node's peer record offers for compute (DESIGN §4): its GPU facts,
+    job kinds and price; none when its policy keeps it to itself."""
+    if cfg.compute.compute_policy == "local_only":
+        return ()
+    return offer_capabilities(price_msp=cfg.compute.price_msp, models=(),
+                              backend=bool(cfg.compute.backend_url),
+                              gpu_tags=gpu.capabilities())
+
+
+def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
+                 capabilities: tuple[str, ...] = ()) -> GossipService:
     """The overlay service, configured from ``cfg`` and the installed certificate chain."""
     identity = node_ledger.ledger.identity
     assert identity is not None
@@ -321,6 +360,7 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger) -> Gos
         announce_interval=float(cfg.network.announce_interval),
         chain=chain,
         max_connections=cfg.network.max_connections,
+        capabilities=capabilities,
     )
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
     trust = TrustState(master)
@@ -452,14 +492,15 @@ async def run_node(
     try:
         try:
             token = data_dir.load_token()
-            node_ledger = open_node(data_dir, cfg, build_catalog(
-                bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None))
+            catalog = build_catalog(
+                bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None)
+            node_ledger = open_node(data_dir, cfg, catalog)
             api_host, api_port = parse_hostport(cfg.api.listen, "api.listen")
         except (DataDirError, StoreError, ConfigError) as e:
             raise StartupError(str(e)) from e
         try:
             await _serve(data_dir, cfg, node_ledger, token, (api_host, api_port), on_ready,
-                         task_status)
+                         task_status, catalog)
         finally:
             node_ledger.close()
     finally:
@@ -469,7 +510,7 @@ async def run_node(
 async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token: str,
                  api_listen: tuple[str, int],
                  on_ready: Callable[[tuple[str, int]], None] | None,
-                 task_status: trio.TaskStatus[tuple[str, int]]) -> None:
+                 task_status: trio.TaskStatus[tuple[str, int]], catalog: Catalog) -> None:
     registry = Registry()
     metrics = NodeMetrics.register(registry)
     access = StoreAccess()
@@ -488,7 +529,9 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # Set here and by the committer, never read at scrape time: the
             # scrape runs on aiohttp's thread, which must not touch the store.
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
-            gossip = build_gossip(data_dir, cfg, node_ledger)
+            # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
+            gpu = await trio.to_thread.run_sync(gpu_probe.probe)
+            gossip = build_gossip(data_dir, cfg, node_ledger, compute_capabilities(cfg, gpu))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -513,7 +556,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
-                        hierarchy=hierarchy)
+                        hierarchy=hierarchy, catalog=catalog, gpu=gpu)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))

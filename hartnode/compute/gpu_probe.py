@@ -51,7 +51,8 @@ class GpuFacts:
         if not self.available or not self.gpus:
             return ("compute.cpu",)
         mem = min((g.memory_total_mib or 0) for g in self.gpus)
-        name = "".join(c if c.isalnum() else "_" for c in self.gpus[0].name)[:48]
+        # Peer record tags are lowercase [a-z0-9._:-] (``peer_record``).
+        name = "".join(c if c.isalnum() else "_" for c in self.gpus[0].name.lower())[:40]
         return ("compute.cpu", f"compute.gpu:{self.count}", f"compute.gpu_mem_mib:{mem}",
                 f"compute.gpu_name:{name}")
 

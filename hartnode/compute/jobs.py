@@ -164,6 +164,19 @@ def parse_capabilities(node_id: str, caps: Sequence[str], score: float) -> Provi
     return Provider(node_id, models, price, score)
 
 
+def offer_capabilities(*, price_msp: int, models: Sequence[str], backend: bool,
+                       gpu_tags: Sequence[str]) -> tuple[str, ...]:
+    """This node's compute tags for its peer record: the kinds it runs, its
+    models (as record tags allow: lowercase, [a-z0-9._:-]), its price, its GPU."""
+    kinds = ["compute.kind:cpu.hash_chain"] + (["compute.kind:inference.chat"] if backend else [])
+    tags = [*gpu_tags, *kinds, f"compute.price_msp:{price_msp}"]
+    for model in models:
+        tag = "compute.model:" + "".join(c if c.isalnum() or c in "._:-" else "_"
+                                         for c in model.lower())
+        tags.append(tag[:64])
+    return tuple(sorted(set(tags))[:24])
+
+
 def find_providers(candidates: Sequence[Provider], *, model: str, limit: int) -> list[Provider]:
     """Providers serving ``model`` ('' for any), best score first, then cheapest."""
     fit = [p for p in candidates if not model or model in p.models]

@@ -31,12 +31,14 @@ class Records:
 
     def __init__(self, identity: NodeIdentity, peers: PeerTable, *, tier: str, region: str,
                  chain: tuple[tuple[bytes, bytes], ...], base_interval: float,
-                 record_budget: float, protocol_errors: Counter[str]) -> None:
+                 record_budget: float, protocol_errors: Counter[str],
+                 capabilities: tuple[str, ...] = ()) -> None:
         self.identity = identity
         self.peers = peers
         self.tier = tier
         self.region = region
         self.chain = chain
+        self.capabilities = capabilities  # e.g. compute tags (hartnode.compute.gpu_probe)
         self.base_interval = base_interval
         self.record_budget = record_budget
         self.interval_s = base_interval  # stretched with the network
@@ -49,7 +51,8 @@ class Records:
         self._seq = max(self._seq + 1, wall_ms())
         return sign_peer_record(
             self.identity, addrs=addrs, tier=self.tier, region=self.region,
-            seq=self._seq, ts_ms=wall_ms(), chain=self.chain).message
+            seq=self._seq, ts_ms=wall_ms(), capabilities=self.capabilities,
+            chain=self.chain).message
 
     def take(self, msg: PeerRecordMessage) -> bool:
         """Keep a verified record; False (counted) when it does not verify."""

@@ -79,6 +79,7 @@ class GossipSettings:
     announce_interval: float = 60.0
     chain: tuple[tuple[bytes, bytes], ...] = ()
     max_connections: int = 64
+    capabilities: tuple[str, ...] = ()  # announced in this node's peer record
 
 
 class GossipService(LinkTable):
@@ -105,7 +106,8 @@ class GossipService(LinkTable):
         self._records = Records(identity, peers, tier=settings.tier, region=settings.region,
                                 chain=settings.chain, base_interval=settings.announce_interval,
                                 record_budget=settings.overlay.record_budget,
-                                protocol_errors=self.stats.protocol_errors)
+                                protocol_errors=self.stats.protocol_errors,
+                                capabilities=settings.capabilities)
         self._init_links(settings.overlay)
         self._nursery: trio.Nursery | None = None
         self._hv: HyParView | None = None

@@ -143,3 +143,20 @@ def test_config_section_validates_policy_values_and_is_the_file_layer() -> None:
         config.load(None, {"HARTNODE_COMPUTE_METERED_DAILY_LIMIT_USD": "lots"})
     with pytest.raises(config.ConfigError, match=r"compute\.backend_url"):
         config.load(None, {"HARTNODE_COMPUTE_BACKEND_URL": "file:///etc/passwd"})
+
+
+def test_compute_tags_are_valid_peer_record_capabilities() -> None:
+    from hartnode.config import ComputeConfig, Config
+    from hartnode.gossip.peer_record import decode_peer_record, sign_peer_record
+    from hartnode.identity import NodeIdentity
+    from hartnode.node import compute_capabilities
+
+    cfg = Config(compute=ComputeConfig(backend_url="http://127.0.0.1:8080", price_msp=250))
+    tags = compute_capabilities(cfg, gpu_probe.probe(fake_nvml()))
+    assert {"compute.gpu:2", "compute.kind:inference.chat", "compute.price_msp:250",
+            "compute.gpu_name:nvidia_h100__0"} <= set(tags)
+    record = sign_peer_record(NodeIdentity.from_seed(b"\x66" * 32), addrs=(), tier="flat",
+                              region="", seq=1, ts_ms=1, capabilities=tags)
+    assert decode_peer_record(record.message).capabilities == tuple(sorted(tags))
+    local = Config(compute=ComputeConfig(compute_policy="local_only"))
+    assert compute_capabilities(local, gpu_probe.probe(fake_nvml())) == ()

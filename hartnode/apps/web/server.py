@@ -80,6 +80,9 @@ _TOKEN_HINT = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+COMPUTE_VIEWS = frozenset({"status", "policy", "jobs", "escrow", "wallet"})
+
+
 class ApiBackend(Protocol):
     """What the API needs from the daemon. Trio-side async methods.
 
@@ -105,6 +108,11 @@ class ApiBackend(Protocol):
 
     async def peers(self) -> list[dict[str, object]]:
         """Every known peer (the ``peer_nodes`` view), one object each."""
+        ...
+
+    async def compute(self, what: str) -> dict[str, object]:
+        """Compute lending's views: ``status``, ``policy``, ``jobs``, ``escrow`` or
+        ``wallet`` (what ``hartnode compute ...`` and ``hartnode wallet`` print)."""
         ...
 
     async def publish_revocations(self, data: bytes) -> dict[str, object]:
@@ -355,6 +363,13 @@ class _Api:
         data = await request.read()
         return web.json_response(await self._bridge.call(self._backend.publish_revocations, data))
 
+    async def compute(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/compute/{status,policy,jobs,escrow}`` and ``GET /api/v1/wallet``."""
+        what = request.match_info.get("what", "wallet")
+        if what not in COMPUTE_VIEWS:
+            raise web.HTTPNotFound()
+        return web.json_response(await self._bridge.call(self._backend.compute, what))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -392,6 +407,8 @@ def create_app(
     app.router.add_post("/api/v1/revocations", api.revocations)
     app.router.add_get("/api/v1/events", api.events)
     app.router.add_post("/api/v1/events", api.append_event)
+    app.router.add_get("/api/v1/compute/{what}", api.compute)
+    app.router.add_get("/api/v1/wallet", api.compute)
     app.router.add_get("/metrics", api.metrics)
     return app
 
