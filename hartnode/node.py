@@ -34,17 +34,10 @@ from hartnode.attestation.revocation import (
     revocation_file_bytes,
 )
 from hartnode.catalog import Catalog, build_catalog
-from hartnode.compute import commands as compute_commands
+from hartnode.compute import daemon as compute_daemon
 from hartnode.compute import gpu_probe
-from hartnode.compute.jobs import offer_capabilities
-from hartnode.compute.policy import PolicyError
-from hartnode.config import (
-    Config,
-    ConfigError,
-    compute_file_layer,
-    network_key,
-    parse_hostport,
-)
+from hartnode.compute.service import ComputeService
+from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
 from hartnode.gossip import peer_store
@@ -113,6 +106,7 @@ class Node:
     hierarchy: HierarchyService | None = None
     catalog: Catalog | None = None
     gpu: gpu_probe.GpuFacts | None = None
+    compute_service: ComputeService | None = None
 
     @property
     def node_id(self) -> str:
@@ -208,20 +202,10 @@ class Node:
         return [e.as_json() for e in events]
 
     async def compute(self, what: str) -> dict[str, object]:
-        """``/api/v1/compute/<what>`` (status, policy, jobs, escrow) and ``/api/v1/wallet``:
-        what ``hartnode compute ...`` prints, read from the views."""
-        catalog = self.catalog or build_catalog()
-        file_layer = compute_file_layer(self.cfg.compute, only_changed=True)
+        return await compute_daemon.read_view(self, what)
 
-        def read() -> dict[str, Any]:
-            if what == "status":
-                return compute_commands.status(self.node_ledger, catalog, file_layer, self.gpu)
-            return compute_commands.view(what, self.node_ledger, catalog, file_layer,
-                                         catch_up=False)
-        try:
-            return json_form(await self.access.run(read))  # type: ignore[return-value]
-        except PolicyError as e:
-            raise ApiRequestError(f"the compute policy is invalid: {e}") from e
+    async def request_job(self, body: dict[str, object]) -> dict[str, object]:
+        return await compute_daemon.request_job(self.compute_service, body)
 
 
 METRICS_EXPORT_S = 5.0
@@ -324,16 +308,6 @@ class Subscribers(Generic[T]):
     def __call__(self, value: T) -> None:
         for fn in self._subscribers:
             fn(value)
-
-
-def compute_capabilities(cfg: Config, gpu: gpu_probe.GpuFacts) -> tuple[str, ...]:
-    """What this node's peer record offers for compute (DESIGN §4): its GPU facts,
-    job kinds and price; none when its policy keeps it to itself."""
-    if cfg.compute.compute_policy == "local_only":
-        return ()
-    return offer_capabilities(price_msp=cfg.compute.price_msp, models=(),
-                              backend=bool(cfg.compute.backend_url),
-                              gpu_tags=gpu.capabilities())
 
 
 def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
@@ -531,7 +505,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             metrics.ledger_events.set(float(await access.run(node_ledger.ledger.max_id)))
             # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
             gpu = await trio.to_thread.run_sync(gpu_probe.probe)
-            gossip = build_gossip(data_dir, cfg, node_ledger, compute_capabilities(cfg, gpu))
+            gossip = build_gossip(data_dir, cfg, node_ledger,
+                                  compute_daemon.capabilities(cfg, gpu))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -554,9 +529,13 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             ingested.subscribe(lambda result: _count_ingest(metrics, result))
             # It may owe a parent (or children) some of them.
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
+            compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
+                                                   committer, gpu)
+            committed.subscribe(lambda events: compute_daemon.on_committed(
+                compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
-                        hierarchy=hierarchy, catalog=catalog, gpu=gpu)
+                        hierarchy=hierarchy, catalog=catalog, gpu=gpu, compute_service=compute)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
@@ -576,6 +555,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
                     "stop what uses that port or set network.listen") from e
             await nursery.start(replication.run)
             await nursery.start(hierarchy.run)
+            await nursery.start(compute.run)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:

@@ -106,14 +106,15 @@ class _Work:
 class ComputeService:
     def __init__(self, gossip: Sender, node_ledger: NodeLedger, access: StoreAccess,
                  catalog: Catalog, *, append: Callable[[Draft], Awaitable[Event]],
-                 get_policy: Callable[[], policy.Policy], gpu: GpuFacts, price_msp: int,
+                 load_policy: Callable[[], policy.Policy], gpu: GpuFacts, price_msp: int,
                  backend_url: str = "", clock_ms: Callable[[], int] = now_ms) -> None:
         self.gossip = gossip
         self.nl = node_ledger
         self.access = access
         self.catalog = catalog
         self.append = append
-        self.get_policy = get_policy
+        self.load_policy = load_policy  # reads the store: called through ``access``
+        self.policy: policy.Policy | None = None
         self.gpu = gpu
         self.price_msp = price_msp
         self.backend = Backend(backend_url) if backend_url else None
@@ -176,7 +177,9 @@ class ComputeService:
         if p["deadline_ms"] <= self.clock_ms():
             return self._refuse(peer, offer.job_id, "past_deadline")
         util = self.gpu.gpus[0].utilization_pct if self.gpu.gpus else None
-        verdict = policy.admit(self.get_policy(), from_hive=True, needs_gpu=kind.needs_gpu,
+        if self.policy is None:
+            return self._refuse(peer, offer.job_id, "starting")
+        verdict = policy.admit(self.policy, from_hive=True, needs_gpu=kind.needs_gpu,
                                gpu_util_pct=util, hive_gpu_pct_in_use=0,
                                job_gpu_pct=0, metered_backend=False)
         if not verdict.admitted:
@@ -215,8 +218,15 @@ class ComputeService:
             work.job_id, True, output, bytes.fromhex(result.result_hash),
             FeedEvent(*receipt.wire()), ""))
 
+    async def refresh_policy(self) -> policy.Policy:
+        """Read the policy again (after a ``compute.config.set``); the callbacks,
+        which must not touch the store, use this cached copy."""
+        self.policy = await self.access.run(self.load_policy)
+        return self.policy
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
+        await self.refresh_policy()
         task_status.started()
         async for work in self._receive:
             try:
@@ -289,7 +299,7 @@ class ComputeService:
         outcome.output, outcome.result_hash, outcome.receipt = output, digest, receipt.hash_hex
         outcome.reason = "done"
         await self.access.run(self.nl.ingest, [receipt.wire()])
-        if self.get_policy().auto_settle:
+        if (self.policy or await self.refresh_policy()).auto_settle:
             await self.access.run(lambda: wallet.release(
                 self.nl, self.catalog, outcome.escrow_id, now_ms=self.clock_ms()))
             outcome.released = True

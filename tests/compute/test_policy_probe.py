@@ -146,10 +146,10 @@ def test_config_section_validates_policy_values_and_is_the_file_layer() -> None:
 
 
 def test_compute_tags_are_valid_peer_record_capabilities() -> None:
+    from hartnode.compute.daemon import capabilities as compute_capabilities
     from hartnode.config import ComputeConfig, Config
     from hartnode.gossip.peer_record import decode_peer_record, sign_peer_record
     from hartnode.identity import NodeIdentity
-    from hartnode.node import compute_capabilities
 
     cfg = Config(compute=ComputeConfig(backend_url="http://127.0.0.1:8080", price_msp=250))
     tags = compute_capabilities(cfg, gpu_probe.probe(fake_nvml()))

@@ -32,7 +32,7 @@ def _service(node: Node, path: Path, *, price: int = 100,
         return (await access.run(nl.append, [draft]))[0]
 
     return ComputeService(node.svc, nl, access, catalog, append=append,
-                          get_policy=lambda: policy.resolve(
+                          load_policy=lambda: policy.resolve(
                               env={}, db={"compute_policy": compute_policy}),
                           gpu=GpuFacts(False, "no_driver"), price_msp=price)
 

@@ -115,6 +115,14 @@ class ApiBackend(Protocol):
         ``wallet`` (what ``hartnode compute ...`` and ``hartnode wallet`` print)."""
         ...
 
+    async def request_job(self, body: dict[str, object]) -> dict[str, object]:
+        """Run one job on a peer against a new escrow (``POST /api/v1/compute/jobs``).
+
+        Raises:
+            ApiRequestError: a bad request, or an escrow or job this node refuses.
+        """
+        ...
+
     async def publish_revocations(self, data: bytes) -> dict[str, object]:
         """Apply and spread a master-signed revocation list file's bytes.
 
@@ -370,6 +378,14 @@ class _Api:
             raise web.HTTPNotFound()
         return web.json_response(await self._bridge.call(self._backend.compute, what))
 
+    async def request_job(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/compute/jobs`` with ``{"peer", "kind", "params", "amount_msp",
+        "central"}``: the job's outcome (escrow id, result, receipt, released)."""
+        body = parse_json_body(await request.read())
+        if not isinstance(body, dict):
+            raise ApiRequestError("expected a JSON object")
+        return web.json_response(await self._bridge.call(self._backend.request_job, body))
+
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
         # Rendered here, in the aiohttp thread: the registry is thread-safe,
@@ -408,6 +424,7 @@ def create_app(
     app.router.add_get("/api/v1/events", api.events)
     app.router.add_post("/api/v1/events", api.append_event)
     app.router.add_get("/api/v1/compute/{what}", api.compute)
+    app.router.add_post("/api/v1/compute/jobs", api.request_job)
     app.router.add_get("/api/v1/wallet", api.compute)
     app.router.add_get("/metrics", api.metrics)
     return app
