@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import math
 import os
 import re
 import tomllib
@@ -78,7 +79,37 @@ class NetworkConfig:
         "seconds between anti-entropy rounds: neighbours compare ledger heads and pull "
         "what they miss (a round with nothing new costs ~200 bytes per link)"))
     max_connections: int = field(default=64, metadata=_doc(
-        "most peer connections held at once, inbound and outbound together"))
+        "most inbound peer connections held at once, handshaking or established "
+        "(outbound links are bounded by the active view)"))
+    pending_share: float = field(default=0.5, metadata=_doc(
+        "fraction of `max_connections` that connections still handshaking may hold "
+        "(0 < share <= 1)"))
+    max_pending_per_address: int = field(default=4, metadata=_doc(
+        "handshakes in progress from one address group (an IPv4 address, an IPv6 /64), in "
+        "connections; raise it when many peers share one address (carrier-grade NAT)"))
+    reserved_share: float = field(default=0.125, metadata=_doc(
+        "fraction of `max_connections` kept for priority peers (parents kept by the "
+        "hierarchy, certified tiers) once the others are in use (0 <= share < 1)"))
+    first_message_timeout: float = field(default=3.0, metadata=_doc(
+        "seconds from TCP accept to the peer's first handshake message"))
+    handshake_timeout: float = field(default=10.0, metadata=_doc(
+        "seconds from TCP accept or connect to a finished handshake"))
+    link_rate: int = field(default=0, metadata=_doc(
+        "bytes per second one link may deliver on average, per direction (0: the profile's, "
+        "full 65536, constrained 16384, minimal 4096)"))
+    link_burst: int = field(default=0, metadata=_doc(
+        "bytes one link may deliver at once after being idle, at least 65536 (0: the "
+        "profile's, full 262144, constrained and minimal 65536)"))
+    send_queue_bytes: int = field(default=0, metadata=_doc(
+        "bytes of encoded messages queued for one peer; beyond, messages are dropped and "
+        "counted (0: the profile's, full 4194304, constrained 2097152, minimal 1048576)"))
+    slow_reader_timeout: int = field(default=0, metadata=_doc(
+        "seconds one send may stall behind a peer's full queue before the peer counts as "
+        "not reading and its link is dropped (0: the profile's, full 60, constrained 180, "
+        "minimal 600)"))
+    peer_table_size: int = field(default=0, metadata=_doc(
+        "peer records held in memory, in records; a full table evicts unverified ones "
+        "first (0: the profile's, full 10000, constrained 5000, minimal 2000)"))
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,37 @@ class ApiConfig:
 class LedgerConfig:
     group_commit_max: int = field(default=1000, metadata=_doc(
         "most events one ledger transaction (one fsync) carries"))
+    batch_bytes: int = field(default=0, metadata=_doc(
+        "bytes of events and markers in one Batch reply to a peer, at most 262144 (0: the "
+        "profile's link_burst capped at 262144: full 262144, constrained and minimal 65536)"))
+    wants_per_round: int = field(default=256, metadata=_doc(
+        "wants served per peer per anti-entropy round; the rest wait for the next round"))
+    want_bytes_per_round: int = field(default=0, metadata=_doc(
+        "bytes of replies to one peer's wants per anti-entropy round (0: 2 x link_rate x "
+        "network.sync_interval: 1310720 on full with the default interval)"))
+    held_peer_bytes: int = field(default=0, metadata=_doc(
+        "bytes of events held back beyond a gap for what one peer sent (0: 16 x link_burst: "
+        "full 4194304, constrained and minimal 1048576)"))
+    held_total_bytes: int = field(default=32 << 20, metadata=_doc(
+        "bytes of events held back beyond a gap, all peers together"))
+    held_expiry: int = field(default=120, metadata=_doc(
+        "seconds an event held back beyond a gap waits for the gap to close"))
+    evidence_burst: int = field(default=16, metadata=_doc(
+        "fork proofs one sender may hand over at once"))
+    evidence_per_minute: int = field(default=16, metadata=_doc(
+        "fork proofs per minute one sender may hand over on average"))
+    evidence_bytes_burst: int = field(default=1 << 20, metadata=_doc(
+        "bytes of fork proofs one sender may hand over at once"))
+    evidence_bytes_per_second: int = field(default=16384, metadata=_doc(
+        "bytes per second of fork proofs one sender may hand over on average"))
+    unheld_evidence_burst: int = field(default=32, metadata=_doc(
+        "fork proofs about origins this node never held taken at once, all senders together"))
+    unheld_evidence_interval: int = field(default=120, metadata=_doc(
+        "seconds per further proof about an origin never held here"))
+    alert_burst: int = field(default=8, metadata=_doc(
+        "fraud alerts this node signs at once (for forks of feeds it held)"))
+    alert_interval: int = field(default=450, metadata=_doc(
+        "seconds per further fraud alert this node signs"))
 
 
 @dataclass(frozen=True)
@@ -215,6 +277,15 @@ def _coerce(section: str, key: str, typ: Any, value: Any, from_env: bool) -> Any
         if type(value) is int:
             return value
         raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if typ is float:
+        if from_env:
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if type(value) in (int, float):
+            return float(value)
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
     if typ is str:
         if isinstance(value, str):
             return value
@@ -344,6 +415,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("network.record_budget: expected 0 (the profile's) to 10000000 bytes/s")
     if not 1 <= cfg.network.max_connections <= 10_000:
         raise ConfigError("network.max_connections: expected 1 to 10000")
+    _validate_limits(cfg)
     if not 1 <= cfg.hierarchy.retry_min <= cfg.hierarchy.retry_max <= 86_400:
         raise ConfigError("hierarchy.retry_min, retry_max: expected 1 <= retry_min <= "
                           "retry_max <= 86400 seconds")
@@ -352,6 +424,60 @@ def validate(cfg: Config) -> Config:
     if not 1 <= cfg.ledger.group_commit_max <= 100_000:
         raise ConfigError("ledger.group_commit_max: expected 1 to 100000")
     return cfg
+
+
+def _validate_limits(cfg: Config) -> None:
+    """The per-peer limits' ranges (``hartnode.limits`` maps them onto the parts)."""
+    def in_range(key: str, value: float, lo: float, hi: float, unit: str, *,
+                 profile: bool = False) -> None:
+        if profile and value == 0:
+            return
+        if not (math.isfinite(value) and lo <= value <= hi):
+            zero = "0 (the profile's) or " if profile else ""
+            raise ConfigError(f"{key}: {value!r} is out of range; expected {zero}{lo:g} to "
+                              f"{hi:g} {unit}")
+
+    net, led = cfg.network, cfg.ledger
+    in_range("network.pending_share", net.pending_share, 0.01, 1, "(a fraction)")
+    in_range("network.reserved_share", net.reserved_share, 0, 0.9, "(a fraction)")
+    in_range("network.max_pending_per_address", net.max_pending_per_address, 1, 10_000,
+             "connections")
+    in_range("network.handshake_timeout", net.handshake_timeout, 0.1, 600, "seconds")
+    in_range("network.first_message_timeout", net.first_message_timeout, 0.1,
+             net.handshake_timeout, "seconds (at most network.handshake_timeout)")
+    in_range("network.link_rate", net.link_rate, 1024, 1 << 30, "bytes/s", profile=True)
+    # One frame (64 KiB of overlay traffic) must fit a full bucket.
+    in_range("network.link_burst", net.link_burst, 65_536, 1 << 30, "bytes", profile=True)
+    in_range("network.send_queue_bytes", net.send_queue_bytes, 65_536, 1 << 32, "bytes",
+             profile=True)
+    in_range("network.slow_reader_timeout", net.slow_reader_timeout, 1, 86_400, "seconds",
+             profile=True)
+    in_range("network.peer_table_size", net.peer_table_size, 64, 1_000_000, "records",
+             profile=True)
+    in_range("ledger.batch_bytes", led.batch_bytes, 4096, 256 << 10, "bytes", profile=True)
+    in_range("ledger.wants_per_round", led.wants_per_round, 1, 100_000, "wants")
+    in_range("ledger.want_bytes_per_round", led.want_bytes_per_round, 65_536, 1 << 34,
+             "bytes", profile=True)
+    # A peer's share must hold one event of the largest size (64 KiB and its signature).
+    in_range("ledger.held_peer_bytes", led.held_peer_bytes, 66_560, 1 << 34, "bytes",
+             profile=True)
+    in_range("ledger.held_total_bytes", led.held_total_bytes, 66_560, 1 << 36, "bytes")
+    if led.held_peer_bytes > led.held_total_bytes:
+        raise ConfigError("ledger.held_peer_bytes: expected at most ledger.held_total_bytes "
+                          f"({led.held_total_bytes} bytes)")
+    in_range("ledger.held_expiry", led.held_expiry, 1, 86_400, "seconds")
+    in_range("ledger.evidence_burst", led.evidence_burst, 1, 100_000, "proofs")
+    in_range("ledger.evidence_per_minute", led.evidence_per_minute, 1, 100_000,
+             "proofs a minute")
+    # At least one proof of the largest size (two 64 KiB events and their signatures).
+    in_range("ledger.evidence_bytes_burst", led.evidence_bytes_burst, 131_264, 1 << 30, "bytes")
+    in_range("ledger.evidence_bytes_per_second", led.evidence_bytes_per_second, 1, 1 << 30,
+             "bytes/s")
+    in_range("ledger.unheld_evidence_burst", led.unheld_evidence_burst, 1, 100_000, "proofs")
+    in_range("ledger.unheld_evidence_interval", led.unheld_evidence_interval, 1, 86_400,
+             "seconds")
+    in_range("ledger.alert_burst", led.alert_burst, 1, 10_000, "alerts")
+    in_range("ledger.alert_interval", led.alert_interval, 1, 86_400, "seconds")
 
 
 def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -375,8 +501,8 @@ def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(json.dumps(v) for v in value) + "]"
     return json.dumps(value)  # a JSON string is a valid TOML basic string
@@ -399,6 +525,24 @@ def render_toml(cfg: Config, *, only_changed: bool = False, annotate: bool = Tru
         if body:
             lines += [f"[{sec_name}]", *body, ""]
     return "\n".join(lines)
+
+
+ANNOTATED_HEADER = """\
+# hartnode — the annotated default configuration.
+#
+# Every key below is shown with its default value. A node reads
+# <data dir>/hartnode.toml (written by `hartnode init` with only the keys you
+# changed); any key can also be set by an environment variable
+# HARTNODE_<SECTION>_<KEY>, e.g. HARTNODE_API_LISTEN=127.0.0.1:7000 or
+# HARTNODE_NETWORK_SEEDS=ws://a:6778/hart,ws://b:6778/hart (lists are
+# comma-separated). Unknown sections, keys or variables are errors.
+
+"""
+
+
+def annotated_defaults() -> str:
+    """The text of ``config/hartnode.toml``: every key, its doc and its default."""
+    return ANNOTATED_HEADER + render_toml(Config())
 
 
 def network_key(cfg: Config) -> bytes:

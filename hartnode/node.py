@@ -42,10 +42,10 @@ from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
 from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
-from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import RevocationListMessage, TrustState
+from hartnode.hierarchy import direction
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
@@ -55,6 +55,7 @@ from hartnode.ledger.log import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication_service import ReplicationService
 from hartnode.ledger.store import StoreError
+from hartnode.limits import overlay_config, replication_limits, transport_config
 from hartnode.metrics import NodeMetrics, Registry
 
 log = logging.getLogger(__name__)
@@ -284,14 +285,6 @@ def _count_ingest(metrics: NodeMetrics, result: IngestResult) -> None:
         metrics.ledger_events.set(float(result.stored[-1][0]))
 
 
-def overlay_config(cfg: Config) -> OverlayConfig:
-    """The profile's overlay parameters, with the config's overrides."""
-    overlay = for_profile(cfg.network.profile)
-    if cfg.network.record_budget:
-        overlay = dataclasses.replace(overlay, record_budget=float(cfg.network.record_budget))
-    return overlay
-
-
 class Subscribers(Generic[T]):
     """One event's subscribers, called in the order they subscribed.
 
@@ -333,7 +326,7 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
         region=cfg.node.region,
         announce_interval=float(cfg.network.announce_interval),
         chain=chain,
-        max_connections=cfg.network.max_connections,
+        transport_config=transport_config(cfg),
         capabilities=capabilities,
     )
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
@@ -362,6 +355,18 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
     gossip = GossipService(identity, settings, table, trust=trust)
     gossip.register(LinkService("revocations file", on_revocations=keep))
     return gossip
+
+
+def build_replication(cfg: Config, gossip: GossipService, node_ledger: NodeLedger,
+                      access: StoreAccess, *, roles: direction.Roles | None = None,
+                      on_ingested: Callable[[IngestResult], None] | None = None,
+                      on_fork: Callable[[Event, Event], None] | None = None,
+                      ) -> ReplicationService:
+    """Replication over ``gossip``'s links, with the config's per-peer limits."""
+    return ReplicationService(
+        gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
+        roles=roles, on_ingested=on_ingested, on_fork=on_fork,
+        limits=replication_limits(cfg, gossip.settings.overlay))
 
 
 def tier_standing(claimed: str, *, chain_installed: bool, master_pinned: bool,
@@ -519,9 +524,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             hierarchy = HierarchyService(
                 gossip, node_ledger, access, hierarchy_settings(cfg, gossip),
                 ingest=lambda items: replication.ingest(items))
-            replication = ReplicationService(
-                gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-                roles=hierarchy, on_ingested=ingested,
+            replication = build_replication(
+                cfg, gossip, node_ledger, access, roles=hierarchy, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
             committed.subscribe(replication.announce)

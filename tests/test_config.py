@@ -17,6 +17,12 @@ def test_annotated_default_file_equals_the_dataclass_defaults() -> None:
     assert config.load(ANNOTATED, {}) == Config()
 
 
+def test_annotated_default_file_lists_every_key_with_its_doc() -> None:
+    # Regenerate: .venv/bin/python -c "from hartnode import config;
+    #   print(config.annotated_defaults(), end='')" > config/hartnode.toml
+    assert ANNOTATED.read_text() == config.annotated_defaults()
+
+
 def test_every_key_of_the_annotated_file_has_a_doc_comment() -> None:
     lines = ANNOTATED.read_text().splitlines()
     for i, line in enumerate(lines):

@@ -29,7 +29,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import blake3
@@ -55,6 +55,7 @@ from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.peer_record import PeerRecordMessage, PeerTable
 from hartnode.gossip.plumtree import Deliver, Plumtree
 from hartnode.gossip.records import Records, wall_ms
+from hartnode.gossip.transport import TransportConfig
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
 
@@ -78,7 +79,9 @@ class GossipSettings:
     region: str = ""
     announce_interval: float = 60.0
     chain: tuple[tuple[bytes, bytes], ...] = ()
-    max_connections: int = 64
+    # The listener's and links' limits; host and port are taken from ``listen``.
+    transport_config: TransportConfig = field(
+        default_factory=partial(TransportConfig, max_connections=64))
     capabilities: tuple[str, ...] = ()  # announced in this node's peer record
 
 
@@ -113,7 +116,7 @@ class GossipService(LinkTable):
         self._hv: HyParView | None = None
         self._pt: Plumtree | None = None
         host, port = settings.listen
-        self._transport_config = _transport_config(host, port, settings.max_connections)
+        self._transport_config = replace(settings.transport_config, host=host, port=port)
 
     def register(self, service: LinkService) -> None:
         """Attach a service: its message types, broadcast types and link events.
@@ -408,7 +411,3 @@ class GossipService(LinkTable):
 
 def _transport_stats() -> transport.TransportStats:
     return transport.TransportStats()
-
-
-def _transport_config(host: str, port: int, max_connections: int) -> transport.TransportConfig:
-    return transport.TransportConfig(host=host, port=port, max_connections=max_connections)

@@ -464,6 +464,13 @@ class _Listener:
         host, port = _stream_address(stream)
         key = address_key(host)
         refusal = self._slots.admit(key)
+        if refusal == "address_limit":
+            # That address already holds its share of pending handshakes: a
+            # dialer flooding us is owed no polite 503 (reading its request
+            # would cost more than the close), so one address cannot buy CPU.
+            self._stats.refused[refusal] += 1
+            await trio.aclose_forcefully(stream)
+            return
         if refusal is not None:
             self._stats.refused[refusal] += 1
             await self._refuse(stream)

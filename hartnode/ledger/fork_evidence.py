@@ -119,6 +119,20 @@ UNHELD_BURST = 32  # proofs about origins never held here, taken at once
 UNHELD_REFILL_S = 120.0  # seconds per further such proof (30 an hour)
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceLimits:
+    """The gate's budgets (``ledger.evidence_*``, ``unheld_evidence_*``, ``alert_*`` in config)."""
+
+    burst: float = EVIDENCE_BURST  # proofs one sender may hand over at once
+    rate: float = EVIDENCE_RATE  # proofs per second one sender, on average
+    bytes_burst: float = EVIDENCE_BYTES_BURST  # bytes of proofs one sender at once
+    byte_rate: float = EVIDENCE_BYTE_RATE  # bytes per second of proofs one sender, on average
+    unheld_burst: float = UNHELD_BURST  # proofs about origins never held here, at once
+    unheld_refill_s: float = UNHELD_REFILL_S  # seconds per further such proof
+    alert_burst: float = ALERT_BURST  # alerts this node signs at once
+    alert_refill_s: float = ALERT_REFILL_S  # seconds per further alert
+
+
 class _Bucket:
     """A token bucket on an explicit clock (seconds)."""
 
@@ -144,8 +158,10 @@ class EvidenceGate:
     are kept; the least recently used goes first.
     """
 
-    def __init__(self, *, max_senders: int = 256) -> None:
+    def __init__(self, *, max_senders: int = 256,
+                 limits: EvidenceLimits = EvidenceLimits()) -> None:  # frozen: one default is safe
         self.max_senders = max_senders
+        self.limits = limits
         self._senders: dict[str, tuple[_Bucket, _Bucket]] = {}
         self._unheld: _Bucket | None = None
         self._alerts: _Bucket | None = None
@@ -158,8 +174,9 @@ class EvidenceGate:
         """
         buckets = self._senders.pop(sender, None)
         if buckets is None:
-            buckets = (_Bucket(EVIDENCE_BURST, EVIDENCE_RATE, now),
-                       _Bucket(EVIDENCE_BYTES_BURST, EVIDENCE_BYTE_RATE, now))
+            lim = self.limits
+            buckets = (_Bucket(lim.burst, lim.rate, now),
+                       _Bucket(lim.bytes_burst, lim.byte_rate, now))
             if len(self._senders) >= self.max_senders:
                 del self._senders[next(iter(self._senders))]
         self._senders[sender] = buckets  # most recently used last
@@ -167,7 +184,8 @@ class EvidenceGate:
             return "rate"
         if not held:
             if self._unheld is None:
-                self._unheld = _Bucket(UNHELD_BURST, 1 / UNHELD_REFILL_S, now)
+                self._unheld = _Bucket(self.limits.unheld_burst,
+                                       1 / self.limits.unheld_refill_s, now)
             if not self._unheld.take(1, now):
                 return "unheld"
         return None
@@ -176,7 +194,8 @@ class EvidenceGate:
         """Whether this node signs an alert for a fork new here (see the rules above)."""
         if held:
             if self._alerts is None:
-                self._alerts = _Bucket(ALERT_BURST, 1 / ALERT_REFILL_S, now)
+                self._alerts = _Bucket(self.limits.alert_burst,
+                                       1 / self.limits.alert_refill_s, now)
             if self._alerts.take(1, now):
                 return True
         self.alerts_withheld += 1

@@ -39,6 +39,7 @@ import trio
 from hartnode.gossip import wire
 from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.link_service import LinkService, Verdict
+from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
@@ -47,6 +48,7 @@ from hartnode.ledger.fork_evidence import (
     MAX_ON_LINK,
     MAX_ON_LINK_BYTES,
     EvidenceGate,
+    EvidenceLimits,
     ForkEvidence,
     check_evidence,
     fork_evidence,
@@ -56,6 +58,7 @@ from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import (
     MAX_BATCH_BYTES,
     REPLICATION_TYPES,
+    WANTS_PER_ROUND,
     FeedEvent,
     Heads,
     HeadsDigest,
@@ -93,6 +96,28 @@ def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicationLimits:
+    """Per-peer bounds of replication (DESIGN §8); the node builds them from
+    config (``hartnode.limits``), others take ``from_profile``."""
+
+    batch_bytes: int  # bytes of the items of one Batch reply
+    wants_per_round: int  # one peer's wants served per anti-entropy round
+    want_bytes_per_round: int  # bytes of replies to one peer's wants per round
+    held: HeldLimits  # events held back beyond a gap
+    evidence: EvidenceLimits  # fork proofs taken per sender, alerts signed
+
+    @classmethod
+    def from_profile(cls, overlay: OverlayConfig, round_interval: float) -> ReplicationLimits:
+        """Per-link bounds from the bandwidth profile: reply bytes per round and per
+        Batch, and the bytes of held-back events per peer."""
+        return cls(batch_bytes=min(MAX_BATCH_BYTES, int(overlay.link_burst)),
+                   wants_per_round=WANTS_PER_ROUND,
+                   want_bytes_per_round=want_budget(overlay.link_rate, round_interval),
+                   held=HeldLimits.for_link_burst(overlay.link_burst),
+                   evidence=EvidenceLimits())
+
+
 @dataclass
 class ReplicationStats:
     ingested: int = 0
@@ -112,15 +137,20 @@ class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
                  round_interval: float = 10.0, roles: direction.Roles | None = None,
                  on_ingested: Callable[[IngestResult], None] | None = None,
-                 on_fork: Callable[[Event, Event], None] | None = None) -> None:
+                 on_fork: Callable[[Event, Event], None] | None = None,
+                 limits: ReplicationLimits | None = None) -> None:
         self.gossip = gossip
         self.node_ledger = node_ledger
         self.access = access
         self.round_interval = round_interval
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
-        self.core = Replicator()
-        self.evidence_gate = EvidenceGate()
+        self.limits = limits or ReplicationLimits.from_profile(gossip.settings.overlay,
+                                                               round_interval)
+        self.core = Replicator(batch_bytes=self.limits.batch_bytes,
+                               wants_per_round=self.limits.wants_per_round,
+                               want_bytes_per_round=self.limits.want_bytes_per_round)
+        self.evidence_gate = EvidenceGate(limits=self.limits.evidence)
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
@@ -152,16 +182,11 @@ class ReplicationService:
         for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
-    def _limits_from_profile(self) -> None:
-        """Per-link bounds from the bandwidth profile (DESIGN §8): reply bytes per
-        round and per Batch, and the bytes of held-back events per peer."""
-        overlay = self.gossip.settings.overlay
-        self.core.batch_bytes = min(MAX_BATCH_BYTES, int(overlay.link_burst))
-        self.core.want_bytes_per_round = want_budget(overlay.link_rate, self.round_interval)
-        self.node_ledger.ledger.held.limits = HeldLimits.for_link_burst(overlay.link_burst)
+    def _limit_held(self) -> None:
+        self.node_ledger.ledger.held.limits = self.limits.held
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        await self.access.run(self._limits_from_profile)
+        await self.access.run(self._limit_held)  # the ledger's, so in the store's thread
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
         async with trio.open_nursery() as nursery:

@@ -472,6 +472,22 @@ async def test_silent_socket_flood_leaves_room_for_an_honest_handshake(
         await stream.aclose()
 
 
+async def test_an_address_over_its_pending_limit_is_closed_without_an_answer(
+    nursery: trio.Nursery,
+) -> None:
+    config = TransportConfig(host=HOST, port=0, max_connections=16, max_pending_per_address=1)
+    server = await _start(nursery, config)
+    held = await trio.open_tcp_stream(HOST, server.port)
+    await trio.testing.wait_all_tasks_blocked()
+    over = await trio.open_tcp_stream(HOST, server.port)
+    await over.send_all(b"GET /hart HTTP/1.1\r\nHost: x\r\n\r\n")
+    # Closed with nothing sent: no 503 is read, parsed and answered for it.
+    assert await over.receive_some(4096) == b""
+    assert server.stats.refused == {"address_limit": 1}
+    await over.aclose()
+    await held.aclose()
+
+
 async def test_pending_handshakes_hold_at_most_their_share_of_slots(
     nursery: trio.Nursery,
 ) -> None:
