@@ -77,3 +77,63 @@ async def test_a_job_runs_on_a_peer_and_its_receipt_releases_the_escrow(
     assert status[cheap.escrow_id] == status[kept.escrow_id] == escrow.STATUS_OPEN
     for svc in (requester, provider, selfish):
         svc.nl.close()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+
+    def send(self, peer: str, msg: object) -> bool:
+        self.sent.append((peer, msg))
+        return True
+
+    def register(self, service: object) -> None:
+        pass
+
+
+async def test_a_peer_gets_at_most_two_jobs_in_flight_and_oversize_ends_its_link(
+        tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from hartnode.compute.messages import MAX_PARAMS_BYTES, JobAdmit, JobOffer
+    from hartnode.gossip.hyparview import RemoteProtocolError
+    from hartnode.identity import NodeIdentity
+    from hartnode.ledger.replication import FeedEvent
+
+    borrower = NodeIdentity.from_seed(b"\x71" * 32)
+    provider = NodeIdentity.from_seed(b"\x72" * 32)
+    nl, _ = open_node(tmp_path / "b", borrower)
+    recorder = _Recorder()
+    pnl, pcat = open_node(tmp_path / "p", provider)
+    service = ComputeService(recorder, pnl, StoreAccess(), pcat,  # type: ignore[arg-type]
+                             append=None,  # type: ignore[arg-type]
+                             load_policy=lambda: policy.resolve(env={}, db={}),
+                             gpu=GpuFacts(False, "no_driver"), price_msp=1)
+    service.policy = service.load_policy()
+    with nl, pnl:
+        offers = []
+        for i in range(3):
+            # Unfunded openings are fine here: the provider checks the signed
+            # opening, not the borrower's balance (other nodes' books do).
+            job = f"{i:032x}"
+            draft = Draft("compute.escrow.opened", {
+                "lender": provider.node_id, "amount_msp": 5, "deadline_ms": 2**52,
+                "regional": "", "central": "cc" * 32, "job_id": job,
+                "job_kind": "cpu.hash_chain", "model": ""})
+            opening = nl.append([draft])[0]
+            offers.append(JobOffer(bytes.fromhex(job), "cpu.hash_chain",
+                                   json.dumps({"seed": "s", "rounds": 1}).encode(),
+                                   FeedEvent(*opening.wire())))
+        for offer in offers:
+            service._on_message(borrower.node_id, offer)
+        answers = [(m.admitted, m.reason) for _, m in recorder.sent if isinstance(m, JobAdmit)]
+        assert answers == [(True, "admitted"), (True, "admitted"), (False, "busy")]
+        # Someone else's opening, replayed by a third party: refused.
+        service._on_message("dd" * 32, offers[0])
+        assert recorder.sent[-1][1] == JobAdmit(offers[0].job_id, False, "bad_escrow")
+        with pytest.raises(RemoteProtocolError):
+            service._on_message(borrower.node_id, JobOffer(
+                offers[0].job_id, "cpu.hash_chain", b" " * (MAX_PARAMS_BYTES + 1),
+                offers[0].escrow))
