@@ -534,7 +534,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             # It may owe a parent (or children) some of them.
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
-                                                   committer, gpu)
+                                                   committer, gpu, announce=committed)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,

@@ -9,7 +9,7 @@ through ``read_view`` and ``request_job``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -41,14 +41,15 @@ def capabilities(cfg: Config, gpu: gpu_probe.GpuFacts) -> tuple[str, ...]:
 
 
 def build_service(cfg: Config, gossip: Sender, node_ledger: NodeLedger, access: StoreAccess,
-                  catalog: Catalog, committer: Committer,
-                  gpu: gpu_probe.GpuFacts) -> ComputeService:
+                  catalog: Catalog, committer: Committer, gpu: gpu_probe.GpuFacts,
+                  announce: Callable[[list[Event]], None]) -> ComputeService:
     """The compute service, registered on ``gossip`` (call before gossip runs)."""
     file_layer = compute_file_layer(cfg.compute, only_changed=True)
     return ComputeService(
         gossip, node_ledger, access, catalog, append=committer.append,
         load_policy=lambda: commands.own_policy(node_ledger, file_layer),
-        gpu=gpu, price_msp=cfg.compute.price_msp, backend_url=cfg.compute.backend_url)
+        gpu=gpu, price_msp=cfg.compute.price_msp, backend_url=cfg.compute.backend_url,
+        announce=announce)
 
 
 def on_committed(service: ComputeService, nursery: trio.Nursery,

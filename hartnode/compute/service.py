@@ -107,7 +107,8 @@ class ComputeService:
     def __init__(self, gossip: Sender, node_ledger: NodeLedger, access: StoreAccess,
                  catalog: Catalog, *, append: Callable[[Draft], Awaitable[Event]],
                  load_policy: Callable[[], policy.Policy], gpu: GpuFacts, price_msp: int,
-                 backend_url: str = "", clock_ms: Callable[[], int] = now_ms) -> None:
+                 backend_url: str = "", clock_ms: Callable[[], int] = now_ms,
+                 announce: Callable[[list[Event]], None] | None = None) -> None:
         self.gossip = gossip
         self.nl = node_ledger
         self.access = access
@@ -119,6 +120,10 @@ class ComputeService:
         self.price_msp = price_msp
         self.backend = Backend(backend_url) if backend_url else None
         self.clock_ms = clock_ms
+        # Own events written here, not through the committer (their checks must
+        # run in the write): handed to what the committer would tell, so that
+        # replication announces them at once instead of at the next round.
+        self.announce = announce or (lambda events: None)
         identity = node_ledger.ledger.identity
         assert identity is not None
         self.node_id = identity.node_id
@@ -255,6 +260,7 @@ class ComputeService:
                                  job_kind=kind, model=model)
         escrow_id = await self.access.run(wallet.open_escrow, self.nl, self.catalog, req)
         opening = await self.access.run(self._own_event, escrow_id)
+        self.announce([opening])
         waiting = self._waiting[job_id] = _Waiting(escrow_id, peer)
         outcome = JobOutcome(job_id.hex(), escrow_id, False, "no_answer")
         try:
@@ -274,9 +280,12 @@ class ComputeService:
         return await self._take_result(waiting.result, outcome, peer)
 
     def _own_event(self, escrow_id: str) -> Event:
+        """The opening just appended (the newest own event: ``access`` serialises writes)."""
         head = self.nl.ledger.head(self.node_id)
-        assert head is not None and head.hash.hex() == escrow_id  # just appended, under access
-        return self.nl.ledger.feed(self.node_id, head.seq, 1)[0]
+        event = self.nl.ledger.feed(self.node_id, head.seq, 1)[0] if head else None
+        if event is None or event.hash_hex != escrow_id:
+            raise RuntimeError("the escrow opening is not this node's newest event")
+        return event
 
     async def _take_result(self, result: JobResult, outcome: JobOutcome,
                            peer: str) -> JobOutcome:
@@ -303,5 +312,6 @@ class ComputeService:
             await self.access.run(lambda: wallet.release(
                 self.nl, self.catalog, outcome.escrow_id, now_ms=self.clock_ms()))
             outcome.released = True
+            self.announce(await self.access.run(self.nl.ledger.tail, 1))
         return outcome
 
