@@ -20,7 +20,9 @@ must be 0), ``views_equal`` (every observer's view identical at the end),
 ``cheater_caught_after`` (the cheater's jobs from its first wrong answer to
 its detection; null if never) beside ``detect_bound_median``, the job count
 at which 1 − (1 − p·q)ⁿ reaches 1/2 for the rate p in force when it began
-cheating. Exit status 0 when conserved, nothing settled twice and views equal.
+cheating. ``--no-cheater-replicates`` keeps the cheater out of other jobs'
+replicas, so only its own jobs' replication can catch it: the case the bound
+describes. Exit status 0 when conserved, nothing settled twice and views equal.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class EscrowOptions:
     cheat_after: int = 40
     cheat_rate: float = 0.5
     providers: int = 20
+    cheater_replicates: bool = True
 
     def __post_init__(self) -> None:
         if self.nodes < 10 or self.providers < 3 or self.providers >= self.nodes:
@@ -186,14 +189,15 @@ def run_escrow(o: EscrowOptions) -> EscrowResult:
         results = {provider: answer(provider)}
         if replicate:
             replicated += 1
+            replicas = [p for p in providers if o.cheater_replicates or p != cheater]
             while len(chosen) < 2:
-                other = rng.choice(providers)
+                other = rng.choice(replicas)
                 if other not in chosen:
                     chosen.append(other)
                     results[other] = answer(other)
             verdict = replicator.judge("cpu.hash_chain", "", results)
             if not verdict.decided:
-                third = rng.choice([p for p in providers if p not in chosen])
+                third = rng.choice([p for p in replicas if p not in chosen])
                 chosen.append(third)
                 results[third] = answer(third)
                 verdict = replicator.judge("cpu.hash_chain", "", results)
@@ -249,8 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__)
     for f in fields(EscrowOptions):
         default = f.default
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(default),
-                            default=default, help=f"({default})")
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=f"({default})")
     args = vars(parser.parse_args(argv))
     try:
         options = EscrowOptions(**args)
