@@ -45,15 +45,17 @@ from hartnode.identity import NodeIdentity
 from hartnode.ledger.replication import Want
 
 HOST = "127.0.0.1"
-# The flood comes from an address of its own, as an attacker's would: the node's
-# per-address limits (issue #8.4) are what it meets. The honest peers and the
-# prober dial from 127.0.0.1.
-FLOOD_SOURCE = "127.0.0.2"
+# Every attack comes from an address of its own, as one attacking host's would:
+# the node's per-address limits (issue #8.4, #8.5) are what it meets. The honest
+# peers and the prober dial from 127.0.0.1 (Linux routes all of 127/8 to loopback).
+ATTACKER_SOURCE = "127.0.0.2"
 ATTACKS = ("conn_flood", "want_flood", "oversize", "sybil_joins", "sybil_records")
 # An attacker may send frames larger than the node accepts; it encodes under these.
 _BIG = wire.Limits(max_frame_bytes=8 << 20, max_bin_len=8 << 20)
-_BIG_CONFIG = transport.TransportConfig(wire_limits=_BIG, handshake_timeout=5.0)
-_DIAL_CONFIG = transport.TransportConfig(handshake_timeout=5.0)
+_BIG_CONFIG = transport.TransportConfig(wire_limits=_BIG, handshake_timeout=5.0,
+                                       source_address=ATTACKER_SOURCE)
+_DIAL_CONFIG = transport.TransportConfig(handshake_timeout=5.0, source_address=ATTACKER_SOURCE)
+_PROBE_CONFIG = transport.TransportConfig(handshake_timeout=5.0)  # an honest newcomer
 _LINK_ERRORS = (transport.TransportError, wire.EncodeError, OSError, trio.BrokenResourceError,
                 trio.ClosedResourceError, WsClosed, trio_websocket.HandshakeError)
 
@@ -120,7 +122,7 @@ async def conn_flood(a: Attack, nursery: trio.Nursery) -> None:
     async def hold() -> None:
         while True:
             try:
-                stream = await trio.open_tcp_stream(HOST, a.port, local_address=FLOOD_SOURCE)
+                stream = await trio.open_tcp_stream(HOST, a.port, local_address=ATTACKER_SOURCE)
             except OSError:
                 a.counts["connect_failed"] += 1
                 await trio.sleep(0.05)
@@ -139,7 +141,7 @@ async def conn_flood(a: Attack, nursery: trio.Nursery) -> None:
     async def churn_loop() -> None:
         while True:
             try:
-                stream = await trio.open_tcp_stream(HOST, a.port, local_address=FLOOD_SOURCE)
+                stream = await trio.open_tcp_stream(HOST, a.port, local_address=ATTACKER_SOURCE)
                 await trio.aclose_forcefully(stream)
                 a.counts["churned"] += 1
             except OSError:
@@ -222,16 +224,25 @@ async def oversize(a: Attack, nursery: trio.Nursery) -> None:
     async def pre_loop() -> None:
         junk = os.urandom(1 << 20)
         while True:
+            stream: trio.SocketStream | None = None
             try:
-                async with trio_websocket.open_websocket(
-                        HOST, a.port, "/hart", use_ssl=False, max_message_size=1 << 16,
-                        connect_timeout=5, disconnect_timeout=2) as ws:
-                    a.counts["pre_frames"] += 1
-                    await ws.send_message(junk)
-                    with trio.move_on_after(5):
-                        await ws.get_message()
-            except (*_LINK_ERRORS, trio_websocket.ConnectionRejected):
+                stream = await trio.open_tcp_stream(HOST, a.port, local_address=ATTACKER_SOURCE)
+                async with trio.open_nursery() as ws_nursery:
+                    try:  # caught in here: the nursery would wrap it in a group
+                        ws = await trio_websocket.wrap_client_stream(
+                            ws_nursery, stream, HOST, "/hart", max_message_size=1 << 16)
+                        a.counts["pre_frames"] += 1
+                        await ws.send_message(junk)
+                        with trio.move_on_after(5):
+                            await ws.get_message()
+                    except (*_LINK_ERRORS, trio_websocket.ConnectionRejected):
+                        pass
+                    ws_nursery.cancel_scope.cancel()
+            except OSError:
                 pass
+            finally:
+                if stream is not None:
+                    await trio.aclose_forcefully(stream)
             await trio.sleep(0.05)
 
     async def at_loop() -> None:
@@ -350,7 +361,7 @@ async def probe(a: Attack, nursery: trio.Nursery) -> None:
         reason = "ok"
         try:
             conn = await transport.dial(nursery, HOST, a.port, NodeIdentity.generate(), a.key,
-                                        expected_node_id=a.target, config=_DIAL_CONFIG)
+                                        expected_node_id=a.target, config=_PROBE_CONFIG)
         except transport.DialError as e:
             reason = e.reason
         took = time.monotonic() - started

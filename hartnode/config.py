@@ -87,6 +87,9 @@ class NetworkConfig:
     max_pending_per_address: int = field(default=4, metadata=_doc(
         "handshakes in progress from one address group (an IPv4 address, an IPv6 /64), in "
         "connections; raise it when many peers share one address (carrier-grade NAT)"))
+    max_links_per_address: int = field(default=8, metadata=_doc(
+        "established inbound links from one address group (an IPv4 address, an IPv6 /64), "
+        "parents and certified peers aside, in links; raise it behind carrier-grade NAT"))
     reserved_share: float = field(default=0.125, metadata=_doc(
         "fraction of `max_connections` kept for priority peers (parents kept by the "
         "hierarchy, certified tiers) once the others are in use (0 <= share < 1)"))
@@ -442,6 +445,7 @@ def _validate_limits(cfg: Config) -> None:
     in_range("network.reserved_share", net.reserved_share, 0, 0.9, "(a fraction)")
     in_range("network.max_pending_per_address", net.max_pending_per_address, 1, 10_000,
              "connections")
+    in_range("network.max_links_per_address", net.max_links_per_address, 1, 10_000, "links")
     in_range("network.handshake_timeout", net.handshake_timeout, 0.1, 600, "seconds")
     in_range("network.first_message_timeout", net.first_message_timeout, 0.1,
              net.handshake_timeout, "seconds (at most network.handshake_timeout)")

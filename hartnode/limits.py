@@ -44,6 +44,7 @@ def transport_config(cfg: Config) -> TransportConfig:
         max_connections=net.max_connections,
         pending_share=net.pending_share,
         max_pending_per_address=net.max_pending_per_address,
+        max_links_per_address=net.max_links_per_address,
         reserved_share=net.reserved_share,
         first_message_timeout=net.first_message_timeout,
         handshake_timeout=net.handshake_timeout,

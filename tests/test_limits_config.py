@@ -35,6 +35,8 @@ KEYS: list[tuple[str, str, Callable[[GossipService, ReplicationService], Any], A
     ("NETWORK_PENDING_SHARE", "0.25", lambda g, r: g._transport_config.pending_share, 0.25),
     ("NETWORK_MAX_PENDING_PER_ADDRESS", "40",
      lambda g, r: g._transport_config.max_pending_per_address, 40),
+    ("NETWORK_MAX_LINKS_PER_ADDRESS", "3",
+     lambda g, r: g._transport_config.max_links_per_address, 3),
     ("NETWORK_RESERVED_SHARE", "0.2", lambda g, r: g._transport_config.reserved_share, 0.2),
     ("NETWORK_FIRST_MESSAGE_TIMEOUT", "1.5",
      lambda g, r: g._transport_config.first_message_timeout, 1.5),
@@ -136,6 +138,7 @@ def test_limits_derived_from_a_link_follow_its_override() -> None:
     ("network.pending_share", "nan"),
     ("network.reserved_share", "1"),
     ("network.max_pending_per_address", "0"),
+    ("network.max_links_per_address", "0"),
     ("network.handshake_timeout", "0"),
     ("network.first_message_timeout", "11"),  # beyond the 10 s handshake
     ("network.link_rate", "100"),

@@ -14,7 +14,10 @@ on; the rules, all counted per listener:
   owns whole, as S/Kademlia and gossipsub group peers by IP colocation);
 - the last ``reserved_share`` of the slots take only links whose peer the
   node ranks as priority (its parents, certified peers): a flood of valid
-  but unknown identities cannot lock out a node's own hierarchy.
+  but unknown identities cannot lock out a node's own hierarchy;
+- at most ``max_links_per_address`` established links from one address group
+  (priority peers aside): one host with the network key cannot hold most of
+  the slots, each with its own link budget of bytes to decrypt and decode.
 
 The time bounds (a closed socket frees its slot at once; a connection must
 send its first handshake message within ``first_message_timeout``) live in
@@ -57,6 +60,7 @@ class SlotLimits:
     pending_share: float
     max_pending_per_address: int
     reserved_share: float
+    max_links_per_address: int = 8
 
     @property
     def max_pending(self) -> int:
@@ -75,6 +79,7 @@ class InboundSlots:
 
     limits: SlotLimits
     pending_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
+    links_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
     pending: int = 0
     established: int = 0
 
@@ -106,25 +111,34 @@ class InboundSlots:
         if self.pending_by_key[key] <= 0:
             del self.pending_by_key[key]
 
-    def handshake_done(self, key: str, *, priority: bool) -> bool:
-        """The pending connection from ``key`` authenticated: may it stay?
+    def handshake_done(self, key: str, *, priority: bool) -> str | None:
+        """The pending connection from ``key`` authenticated: the reason it may
+        not stay (its slot is then freed), or None when it holds a link now.
 
-        False (and its slot is freed) when only reserved slots are left and
-        the peer is not a priority peer.
+        Reasons, for peers that are not priority peers: ``reserved_slots``
+        (only the reserved slots are left), ``address_links`` (its address
+        group holds its share of established links already).
         """
         self._drop_pending(key)
-        if not priority and self.established >= self.limits.max_connections - self.limits.reserved:
-            return False
+        if not priority:
+            if self.established >= self.limits.max_connections - self.limits.reserved:
+                return "reserved_slots"
+            if self.links_by_key[key] >= self.limits.max_links_per_address:
+                return "address_links"
         self.established += 1
-        return True
+        self.links_by_key[key] += 1
+        return None
 
     def handshake_failed(self, key: str) -> None:
         """The pending connection from ``key`` failed or closed: its slot is free."""
         self._drop_pending(key)
 
-    def link_ended(self) -> None:
-        """An established inbound link ended."""
+    def link_ended(self, key: str) -> None:
+        """An established inbound link from ``key`` ended."""
         self.established -= 1
+        self.links_by_key[key] -= 1
+        if self.links_by_key[key] <= 0:
+            del self.links_by_key[key]
 
 
 @dataclass

@@ -88,6 +88,7 @@ class TransportConfig:
     pending_share: float = 0.5  # of max_connections that handshakes in progress may hold
     max_pending_per_address: int = 4  # handshakes in progress from one IPv4 address or IPv6 /64
     reserved_share: float = 0.125  # of max_connections kept for priority peers (parents, certified)
+    max_links_per_address: int = 8  # established inbound links per address group (priority aside)
     handshake_timeout: float = 10.0  # from TCP accept/connect to a finished handshake
     first_message_timeout: float = 3.0  # from TCP accept to the peer's first handshake message
     idle_timeout: float = 120.0  # without any received frame before a link is dropped
@@ -95,6 +96,7 @@ class TransportConfig:
     refuse_timeout: float = 1.0  # for answering 503 to a connection over max_connections
     message_queue_size: int = 4  # received frames buffered per link (backpressure beyond)
     wire_limits: wire.Limits = wire.DEFAULT_LIMITS  # bounds on every decoded message
+    source_address: str | None = None  # local address outbound dials leave from (None: any)
 
     @property
     def max_message_bytes(self) -> int:
@@ -457,7 +459,7 @@ class _Listener:
         self._priority = priority or (lambda node_id: False)
         self._slots = InboundSlots(SlotLimits(
             config.max_connections, config.pending_share, config.max_pending_per_address,
-            config.reserved_share))
+            config.reserved_share, config.max_links_per_address))
         self._refusing = 0  # 503 answers in progress, bounded like the slots
 
     async def handle_stream(self, stream: trio.SocketStream) -> None:
@@ -480,9 +482,10 @@ class _Listener:
         try:
             async with trio.open_nursery() as nursery:
                 conn = await self._accept(nursery, stream, f"{host}:{port}")
-                if conn is not None and not self._slots.handshake_done(
-                        key, priority=self._priority(conn.remote_node_id)):
-                    self._stats.refused["reserved_slots"] += 1
+                refusal = None if conn is None else self._slots.handshake_done(
+                    key, priority=self._priority(conn.remote_node_id))
+                if conn is not None and refusal is not None:
+                    self._stats.refused[refusal] += 1
                     self._sync_gauges()
                     await conn.aclose("no free slot")
                 elif conn is not None:
@@ -502,7 +505,7 @@ class _Listener:
             # We own the stream: trio-websocket does not always close it.
             await trio.aclose_forcefully(stream)
             if established:
-                self._slots.link_ended()
+                self._slots.link_ended(key)
             self._sync_gauges()
 
     def _sync_gauges(self) -> None:
@@ -696,7 +699,7 @@ async def _dialled_link(
     stream: trio.SocketStream | None = None
     with trio.move_on_at(deadline):
         try:
-            stream = await trio.open_tcp_stream(host, port)
+            stream = await trio.open_tcp_stream(host, port, local_address=config.source_address)
         except OSError as e:
             raise _dial_failed(stats, host, port, "connect_failed", repr(e)) from None
     if stream is None:

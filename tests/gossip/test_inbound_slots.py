@@ -42,16 +42,16 @@ def test_the_last_slots_are_kept_for_priority_peers() -> None:
     slots = _slots(max_connections=8, per_address=8, reserved=0.25)  # 2 reserved
     for _ in range(6):
         assert slots.admit("a") is None
-        assert slots.handshake_done("a", priority=False)
+        assert slots.handshake_done("a", priority=False) is None
         assert slots.pending == 0
     assert slots.admit("a") is None
-    assert not slots.handshake_done("a", priority=False)  # refused, its slot freed
+    assert slots.handshake_done("a", priority=False) == "reserved_slots"  # its slot freed
     assert slots.admit("a") is None
-    assert slots.handshake_done("a", priority=True)
+    assert slots.handshake_done("a", priority=True) is None
     assert slots.admit("a") is None
-    assert slots.handshake_done("a", priority=True)
+    assert slots.handshake_done("a", priority=True) is None
     assert slots.admit("a") == "connection_limit"
-    slots.link_ended()
+    slots.link_ended("a")
     assert slots.held == 7
 
 
@@ -67,3 +67,21 @@ def test_warn_throttle_says_how_many_lines_it_held_back() -> None:
     assert throttle.allow("out", 30.0) == 0  # keys are independent
     assert throttle.allow("in", 59.0) is None
     assert throttle.allow("in", 60.0) == 2
+
+
+def test_one_address_holds_at_most_its_share_of_established_links() -> None:
+    slots = InboundSlots(SlotLimits(64, 0.5, 4, 0.125, max_links_per_address=2))
+    for _ in range(2):
+        assert slots.admit("a") is None
+        assert slots.handshake_done("a", priority=False) is None
+    assert slots.admit("a") is None
+    assert slots.handshake_done("a", priority=False) == "address_links"  # a third host link
+    assert slots.admit("b") is None
+    assert slots.handshake_done("b", priority=False) is None  # another host is not affected
+    assert slots.admit("a") is None
+    assert slots.handshake_done("a", priority=True) is None  # a parent or certified peer is
+    slots.link_ended("a")
+    slots.link_ended("a")
+    assert slots.admit("a") is None
+    assert slots.handshake_done("a", priority=False) is None  # a link that ended frees the share
+    assert (slots.established, dict(slots.links_by_key)) == (3, {"a": 2, "b": 1})
