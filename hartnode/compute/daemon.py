@@ -32,8 +32,13 @@ if TYPE_CHECKING:
 
 def capabilities(cfg: Config, gpu: gpu_probe.GpuFacts) -> tuple[str, ...]:
     """What this node's peer record offers for compute (DESIGN §4): its GPU facts,
-    job kinds and price; none when its policy keeps it to itself."""
+    job kinds and price; none when its policy keeps it to itself, or when it has
+    neither a GPU nor an inference backend (the CPU kind is for tests and
+    benchmarks: not worth every record's bytes, which stretch the announce
+    interval of the whole network, ``peer_record.announce_interval``)."""
     if cfg.compute.compute_policy == "local_only":
+        return ()
+    if not (gpu.available and gpu.gpus) and not cfg.compute.backend_url:
         return ()
     return offer_capabilities(price_msp=cfg.compute.price_msp, models=(),
                               backend=bool(cfg.compute.backend_url),

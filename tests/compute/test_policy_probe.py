@@ -160,3 +160,5 @@ def test_compute_tags_are_valid_peer_record_capabilities() -> None:
     assert decode_peer_record(record.message).capabilities == tuple(sorted(tags))
     local = Config(compute=ComputeConfig(compute_policy="local_only"))
     assert compute_capabilities(local, gpu_probe.probe(fake_nvml())) == ()
+    no_gpu = gpu_probe.probe(fake_nvml(init_error=_DriverNotLoaded))
+    assert compute_capabilities(Config(), no_gpu) == ()  # nothing worth a record's bytes
