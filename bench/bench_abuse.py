@@ -396,7 +396,9 @@ def run_attack(attack: str, seconds: float, recover: float, scale: float,
             raise RuntimeError(f"{attack}: the attacker never said ready; see {c.work}")
         under = measure(c, rss, "under", seconds)
         with contextlib.suppress(OSError, http.client.HTTPException):
-            res["n_overlay_under_attack"] = c.n.api("GET", "/api/v1/node", timeout=10)["overlay"]
+            node = c.n.api("GET", "/api/v1/node", timeout=10)
+            res["n_overlay_under_attack"] = node["overlay"]
+            res["n_peer_records_under_attack"] = (node.get("stats") or {}).get("peer_records")
         res["attacker_counts"] = attacker.stop().get("counts", {})
         res["attacker_cpu_s"] = attacker.cpu_s
         time.sleep(recover)
@@ -493,7 +495,8 @@ def run_one(table: Table, results: list[dict[str, Any]], attack: str, seconds: f
                f"{r['attacker_cpu_s']:.1f} s; N's overlay under attack: " + json.dumps(
                    {k: overlay.get(k) for k in ("links", "peers", "announce_interval_s",
                                                 "dropped", "handshake_failures",
-                                                "protocol_errors")}))
+                                                "protocol_errors")})
+               + f"; N's peer records: {json.dumps(r.get('n_peer_records_under_attack'))}")
 
 
 def main() -> int:

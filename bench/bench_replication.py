@@ -35,7 +35,6 @@ import nacl.bindings
 from bench.common import Paired, Row, Table, out_dir, parser
 from hartnode.catalog import build_catalog
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import Draft, Head
@@ -51,6 +50,7 @@ from hartnode.ledger.replication import (
     withheld_to_wire,
 )
 from hartnode.ledger.store import StoreError
+from hartnode.protocol import Send
 
 TAG = 16  # XChaCha20-Poly1305 tag of every sealed frame
 T = TypeVar("T")

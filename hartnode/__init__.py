@@ -4,12 +4,16 @@ Module map (one concept per file; see DESIGN.md §2):
 
 - ``cli``          the ``hartnode`` command line (init, run, status, kb, ledger)
 - ``node``         the daemon: one trio nursery owning every service
+- ``node_api``     the node's own API routes (status, peers, revocations)
 - ``config``       the one frozen config dataclass, TOML + ``HARTNODE_*`` loading
 - ``datadir``      data directory layout, node key and API token files
 - ``identity``     the node's Ed25519 identity (node id = hex public key)
 - ``canonical``    RFC 8785 canonical JSON, the project's single entry point
 - ``logs``         structured one-line-per-record logging
-- ``catalog``      every event kind and view this build registers
+- ``catalog``      every event kind, view and app route this build registers
+- ``protocol``     what cores share: reasoned errors (remote/local), ``Send``, the timer shape
+- ``wire_numbers`` the one append-only table of wire message numbers (data only)
+- ``routes``       API routes as data: ``RouteTable``, ``AppRoutes``, ``ApiRequest``
 - ``errors``       HintedError, the base of every error an operator reads
 - ``sdnotify``     systemd notify protocol (READY, WATCHDOG, STOPPING)
 - ``metrics``      counters rendered as Prometheus text

@@ -480,7 +480,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
                                  reach="local")])
         print(f"compute.{args.key} = {args.value} (node_compute_config)")
         return EXIT_OK
-    file_layer = config_mod.compute_file_layer(cfg.compute, only_changed=True)
+    file_layer = policy.file_layer(cfg.compute, only_changed=True)
     with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
         try:
             # A running daemon keeps its views caught up itself.

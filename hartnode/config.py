@@ -28,6 +28,9 @@ ENV_PREFIX = "HARTNODE_"
 ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 
 TIERS = ("flat", "local", "regional", "central")
+# The names of ``gossip.overlay_config.PROFILES`` (the one table of presets),
+# spelt out: importing gossip here would close a package cycle through
+# attestation.commands -> datadir -> config. tests/test_protocol.py keeps them equal.
 PROFILES = ("full", "constrained", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
@@ -90,6 +93,11 @@ class NetworkConfig:
     max_links_per_address: int = field(default=8, metadata=_doc(
         "established inbound links from one address group (an IPv4 address, an IPv6 /64), "
         "parents and certified peers aside, in links; raise it behind carrier-grade NAT"))
+    handshake_rate_per_address: float = field(default=2.0, metadata=_doc(
+        "new handshakes a second one address group may start, after its burst "
+        "(`handshake_burst_per_address`), in handshakes/s"))
+    handshake_burst_per_address: int = field(default=16, metadata=_doc(
+        "handshakes one address group may start at once, in handshakes"))
     reserved_share: float = field(default=0.125, metadata=_doc(
         "fraction of `max_connections` kept for priority peers (parents kept by the "
         "hierarchy, certified tiers) once the others are in use (0 <= share < 1)"))
@@ -350,27 +358,38 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return layer
 
 
-def compute_file_layer(c: ComputeConfig, *, only_changed: bool = False) -> dict[str, str]:
-    """The policy keys of ``[compute]`` as the strings ``compute.policy.resolve``
-    reads; ``only_changed`` leaves out values equal to the defaults (so that
-    ``compute policy`` names them ``default``, not ``config``)."""
-    def text(v: object) -> str:
-        return ("true" if v else "false") if isinstance(v, bool) else str(v)
-    keys = ("compute_policy", "max_hive_gpu_pct", "allow_metered_for_hive",
-            "metered_daily_limit_usd", "auto_settle")
-    default = ComputeConfig()
-    return {k: text(getattr(c, k)) for k in keys
-            if not only_changed or getattr(c, k) != getattr(default, k)}
+COMPUTE_POLICIES = ("local_only", "hive_when_idle", "hive_always")
+
+
+def usd_to_uusd(text: str) -> int:
+    """``"2.50"`` → 2_500_000 micro-USD, exactly. Raises ValueError."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError("must be a finite amount, 0 or more")
+    micro = value * 1_000_000
+    if micro != micro.to_integral_value() or micro > 10**15:
+        raise ValueError("at most 6 decimals and at most 10^9 USD")
+    return int(micro)
 
 
 def _validate_compute(c: ComputeConfig) -> None:
-    from hartnode.compute.policy import PolicyError, check_value
-
-    for key, value in compute_file_layer(c).items():
-        try:
-            check_value(key, value)
-        except PolicyError as e:
-            raise ConfigError(f"compute.{key}: {value!r}: {str(e).split(': ', 1)[-1]}") from None
+    # Checked here with config's own helpers (compute.policy uses the same
+    # ones), so that config imports nothing of the packages built on it.
+    if c.compute_policy not in COMPUTE_POLICIES:
+        raise ConfigError(f"compute.compute_policy: {c.compute_policy!r} is not one of "
+                          f"{', '.join(COMPUTE_POLICIES)}")
+    if not 0 <= c.max_hive_gpu_pct <= 100:
+        raise ConfigError("compute.max_hive_gpu_pct: expected 0 to 100 (percent)")
+    try:
+        usd_to_uusd(c.metered_daily_limit_usd)
+    except ValueError as e:
+        raise ConfigError(f"compute.metered_daily_limit_usd: {c.metered_daily_limit_usd!r}: "
+                          f"{e}") from None
     if c.backend_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", c.backend_url):
         raise ConfigError(f"compute.backend_url: {c.backend_url!r} is not an http(s) URL")
     if c.price_msp < 0:
@@ -446,6 +465,10 @@ def _validate_limits(cfg: Config) -> None:
     in_range("network.max_pending_per_address", net.max_pending_per_address, 1, 10_000,
              "connections")
     in_range("network.max_links_per_address", net.max_links_per_address, 1, 10_000, "links")
+    in_range("network.handshake_rate_per_address", net.handshake_rate_per_address, 0.01,
+             10_000, "handshakes/s")
+    in_range("network.handshake_burst_per_address", net.handshake_burst_per_address, 1,
+             100_000, "handshakes")
     in_range("network.handshake_timeout", net.handshake_timeout, 0.1, 600, "seconds")
     in_range("network.first_message_timeout", net.first_message_timeout, 0.1,
              net.handshake_timeout, "seconds (at most network.handshake_timeout)")

@@ -45,6 +45,8 @@ def transport_config(cfg: Config) -> TransportConfig:
         pending_share=net.pending_share,
         max_pending_per_address=net.max_pending_per_address,
         max_links_per_address=net.max_links_per_address,
+        handshake_rate_per_address=net.handshake_rate_per_address,
+        handshake_burst_per_address=net.handshake_burst_per_address,
         reserved_share=net.reserved_share,
         first_message_timeout=net.first_message_timeout,
         handshake_timeout=net.handshake_timeout,

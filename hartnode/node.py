@@ -11,19 +11,17 @@ exit code 3 with the message and what to do.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import trio
 
-from hartnode import __version__, sdnotify
-from hartnode.apps.web.server import ApiBindError, ApiRequestError, ApiServerError, serve_api
+from hartnode import __version__, node_api, sdnotify
+from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
@@ -44,10 +42,9 @@ from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
-from hartnode.gossip.trust import RevocationListMessage, TrustState
+from hartnode.gossip.trust import TrustState
 from hartnode.hierarchy import direction
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
-from hartnode.identity import short_id
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
@@ -57,6 +54,7 @@ from hartnode.ledger.replication_service import ReplicationService
 from hartnode.ledger.store import StoreError
 from hartnode.limits import overlay_config, replication_limits, transport_config
 from hartnode.metrics import NodeMetrics, Registry
+from hartnode.routes import ApiRequestError, RouteTable
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -65,35 +63,14 @@ REVOCATIONS_FILE = "revocations.json"  # the newest master-signed list this node
 T = TypeVar("T")
 
 
-def json_form(value: object) -> object:
-    """A JSON-safe copy of a stats value: dataclasses become objects, mappings
-    (Counters included) objects with string keys (a tuple key joined with
-    "/"), tuples and sets lists, bytes hex; anything else its ``str``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: json_form(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): json_form(v)
-                for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return [json_form(v) for v in sorted(value, key=str)]
-    if isinstance(value, list | tuple):
-        return [json_form(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return str(value)
-
-
 class StartupError(Exception):
     """The daemon could not start; the message says why and what to do."""
 
 
 @dataclass
 class Node:
-    """A running node's services, as the API backend sees them."""
+    """A running node's services. Apps' routes see it as their ``AppContext``;
+    the node's own routes (``node_api``) read its services."""
 
     cfg: Config
     data_dir: DataDir
@@ -129,46 +106,7 @@ class Node:
 
         return await self.access.run(read)
 
-    # -- ApiBackend ------------------------------------------------------
-
-    async def node_info(self) -> dict[str, object]:
-        """``GET /api/v1/node``, ``status --json``. ``tier`` is the standing the
-        installed chain proves (what peers grant), ``claimed_tier`` the config's.
-        Every stats object goes through ``json_form``: a Counter keyed by
-        anything stays valid JSON (issue #8: ``asdict`` made tuple keys)."""
-        proven = self.hierarchy.settings if self.hierarchy is not None else None
-        gossip = self.gossip
-        info = {
-            "node_id": self.node_id,
-            "short_id": short_id(self.node_id),
-            "version": __version__,
-            "tier": proven.tier if proven is not None else "flat",
-            "region": proven.region if proven is not None else "",
-            "claimed_tier": self.cfg.node.tier,
-            "claimed_region": self.cfg.node.region,
-            "network": self.cfg.network.name,
-            "uptime_s": round(time.monotonic() - self.started_monotonic, 3),
-            "peers": self._active_peers(),
-            "ledger": await self.ledger_head(),
-            "overlay": gossip.overview() if gossip is not None else None,
-            "replication": self.replication.stats if self.replication is not None else None,
-            "hierarchy": (await self.hierarchy.status()
-                          if self.hierarchy is not None else None),
-            "stats": {
-                "gossip": gossip.stats if gossip is not None else None,
-                "transport": gossip.transport_stats if gossip is not None else None,
-                "trust": gossip.trust.counts if gossip is not None else None,
-                "peer_records": gossip.peers.counts if gossip is not None else None,
-            },
-        }
-        return json_form(info)  # type: ignore[return-value]
-
-    def _active_peers(self) -> int:
-        if self.gossip is None:
-            return 0
-        now_ms = time.time_ns() // 1_000_000
-        table = self.gossip.peers
-        return sum(1 for n in table.entries if table.status(n, now_ms) == "active")
+    # -- AppContext (hartnode.routes): what apps' routes may do --------------
 
     async def append_event(self, kind: str, reach: str, payload: Any) -> dict[str, object]:
         if not isinstance(payload, dict):
@@ -179,34 +117,9 @@ class Node:
             raise ApiRequestError(str(e)) from e
         return event.as_json()
 
-    async def peers(self) -> list[dict[str, object]]:
-        if self.gossip is None:
-            return []
-        return self.gossip.peers.rows(time.time_ns() // 1_000_000, self.gossip.neighbours())
-
-    async def publish_revocations(self, data: bytes) -> dict[str, object]:
-        trust = self.gossip.trust if self.gossip is not None else None
-        if trust is None or trust.master_public_key is None:
-            raise ApiRequestError("this node has no pinned master key (trust.master_key)")
-        try:
-            signed = parse_revocation_file(data, master_public_key=trust.master_public_key)
-        except RevocationError as e:
-            raise ApiRequestError(f"not a revocation list signed by the pinned master: {e}") from e
-        assert self.gossip is not None
-        body, sig = signed.to_wire()
-        accepted = self.gossip.take_revocations(RevocationListMessage(body, sig))
-        held = trust.current.seq if trust.current else 0
-        return {"accepted": accepted, "seq": signed.seq, "held_seq": held}
-
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
-
-    async def compute(self, what: str) -> dict[str, object]:
-        return await compute_daemon.read_view(self, what)
-
-    async def request_job(self, body: dict[str, object]) -> dict[str, object]:
-        return await compute_daemon.request_job(self.compute_service, body)
 
 
 METRICS_EXPORT_S = 5.0
@@ -478,18 +391,19 @@ async def run_node(
         except (DataDirError, StoreError, ConfigError) as e:
             raise StartupError(str(e)) from e
         try:
-            await _serve(data_dir, cfg, node_ledger, token, (api_host, api_port), on_ready,
-                         task_status, catalog)
+            await _serve(data_dir, cfg, node_ledger, catalog, token, (api_host, api_port),
+                         on_ready, task_status)
         finally:
             node_ledger.close()
     finally:
         lock.release()
 
 
-async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token: str,
+async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
+                 catalog: Catalog, token: str,
                  api_listen: tuple[str, int],
                  on_ready: Callable[[tuple[str, int]], None] | None,
-                 task_status: trio.TaskStatus[tuple[str, int]], catalog: Catalog) -> None:
+                 task_status: trio.TaskStatus[tuple[str, int]]) -> None:
     registry = Registry()
     metrics = NodeMetrics.register(registry)
     access = StoreAccess()
@@ -540,6 +454,10 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
                         hierarchy=hierarchy, catalog=catalog, gpu=gpu, compute_service=compute)
+            routes = RouteTable()
+            node_api.register_routes(routes, node)
+            compute_daemon.register_routes(routes, node)
+            catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
@@ -564,7 +482,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger, token:
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
-                    host=api_listen[0], port=api_listen[1], token=token, backend=node,
+                    host=api_listen[0], port=api_listen[1], token=token, routes=routes,
                     metrics=registry, allowed_hosts=cfg.api.allowed_hosts,
                     task_status=task_status))
             except (ApiBindError, ApiServerError) as e:

@@ -40,6 +40,18 @@ HARTNODE = [str(_SCRIPT)] if _SCRIPT.exists() else [
     sys.executable, "-c", "import sys; from hartnode.cli import main; sys.exit(main())"]
 
 
+# Fixtures that start real processes (the CLI, the daemon, a writer): every test
+# using one is in the ``slow`` tier, so ``pytest -m "not slow"`` stays quick
+# without anyone having to remember the mark (issue #9.6).
+PROCESS_FIXTURES = frozenset({"hartnode", "node", "start_daemon", "start_lines", "start_writer"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -27,6 +27,7 @@ import pytest
 import trio
 
 from hartnode import config as config_mod
+from hartnode import node_api, routes
 from hartnode.apps.web import server
 from hartnode.apps.web.server import serve_api
 from hartnode.catalog import build_catalog
@@ -37,6 +38,7 @@ from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.replication_service import ReplicationService
 from hartnode.metrics import NodeMetrics, Registry
 from hartnode.node import Node, build_gossip, hierarchy_settings, open_node
+from hartnode.routes import ApiRequest, RouteTable
 
 TOKEN = "api-hardening-token"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -85,13 +87,28 @@ class Backend:
         return {}
 
 
+def routes_for(backend: Backend | Node) -> RouteTable:
+    """The daemon's routes: the node's own (the real ones for a real Node) and
+    the catalog's app routes bound to ``backend`` as their AppContext."""
+    table = RouteTable()
+    if isinstance(backend, Node):
+        node_api.register_routes(table, backend)
+    else:
+        async def get_node(request: ApiRequest) -> object:
+            return await backend.node_info()
+
+        table.add("GET", "/api/v1/node", get_node)
+    build_catalog().routes.bind(backend, table)
+    return table
+
+
 @asynccontextmanager
-async def api(backend: object, *, host: str = "127.0.0.1",
+async def api(backend: Backend | Node, *, host: str = "127.0.0.1",
               allowed_hosts: Collection[str] = ()) -> AsyncIterator[int]:
     extra = {"allowed_hosts": allowed_hosts} if allowed_hosts else {}
     async with trio.open_nursery() as nursery:
         _, port = await nursery.start(partial(
-            serve_api, host=host, port=0, token=TOKEN, backend=backend,  # type: ignore[arg-type]
+            serve_api, host=host, port=0, token=TOKEN, routes=routes_for(backend),
             metrics=Registry(), **extra))
         yield port
         nursery.cancel_scope.cancel()
@@ -146,7 +163,7 @@ async def test_node_info_with_every_stats_counter_populated_is_json_through_the_
 
 
 def test_json_form_keeps_any_stats_value_valid_json() -> None:
-    from hartnode.node import json_form
+    from hartnode.node_api import json_form
 
     value = {"c": Counter({("a", 1): 2}), "s": {3, 1}, "b": b"\x01", "f": float("inf"),
              "t": (1, "x"), "o": object}
@@ -215,7 +232,7 @@ async def test_deep_and_large_bodies_are_400_and_413_naming_the_problem() -> Non
 
 
 def test_json_depth_ignores_brackets_in_strings() -> None:
-    json_depth, MAX_JSON_DEPTH = server.json_depth, server.MAX_JSON_DEPTH
+    json_depth, MAX_JSON_DEPTH = routes.json_depth, routes.MAX_JSON_DEPTH
     assert json_depth(b'{"a": [1, {"b": "[[[\\"[["}]}') == 3
     assert json_depth(b'"\\\\"[]') == 1
     assert json_depth(b"[" * (MAX_JSON_DEPTH + 1)) == MAX_JSON_DEPTH + 1

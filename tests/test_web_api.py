@@ -26,8 +26,10 @@ import pytest
 import trio
 
 from hartnode.apps.web.bridge import BridgeClosedError, TrioBridge, open_bridge
-from hartnode.apps.web.server import THREAD_NAME, ApiBindError, ApiRequestError, serve_api
+from hartnode.apps.web.server import THREAD_NAME, ApiBindError, serve_api
+from hartnode.catalog import build_catalog
 from hartnode.metrics import Registry
+from hartnode.routes import ApiRequest, ApiRequestError, AppContext, AppRoutes, RouteTable
 
 TOKEN = "s3cret-token-for-tests"
 NODE_INFO: dict[str, object] = {"node_id": "ab" * 32, "version": "0.1.0", "peers": 0}
@@ -108,6 +110,19 @@ class FakeBackend:
         return NODE_INFO
 
 
+def routes_for(backend: FakeBackend) -> RouteTable:
+    """The routes the daemon registers, served by the fake: the node's status
+    route and the catalog's app routes bound to it as their AppContext."""
+    table = RouteTable()
+
+    async def get_node(request: ApiRequest) -> object:
+        return await backend.node_info()
+
+    table.add("GET", "/api/v1/node", get_node)
+    build_catalog().routes.bind(backend, table)
+    return table
+
+
 def api_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
@@ -124,7 +139,7 @@ async def running_api(
                 host="127.0.0.1",
                 port=0,
                 token=TOKEN,
-                backend=backend or FakeBackend(),
+                routes=routes_for(backend or FakeBackend()),
                 metrics=registry or Registry(),
             )
         )
@@ -249,7 +264,8 @@ async def test_port_in_use_raises_api_bind_error() -> None:
         port = blocker.getsockname()[1]
         with pytest.raises(ApiBindError) as caught:
             await serve_api(
-                host="127.0.0.1", port=port, token=TOKEN, backend=FakeBackend(), metrics=Registry()
+                host="127.0.0.1", port=port, token=TOKEN, routes=routes_for(FakeBackend()),
+                metrics=Registry(),
             )
         # Through nursery.start, as the daemon calls it, the same typed error.
         async with trio.open_nursery() as nursery:
@@ -260,7 +276,7 @@ async def test_port_in_use_raises_api_bind_error() -> None:
                         host="127.0.0.1",
                         port=port,
                         token=TOKEN,
-                        backend=FakeBackend(),
+                        routes=routes_for(FakeBackend()),
                         metrics=Registry(),
                     )
                 )
@@ -275,7 +291,7 @@ async def test_port_in_use_raises_api_bind_error() -> None:
 async def test_empty_token_is_refused() -> None:
     with pytest.raises(ValueError, match="token"):
         await serve_api(
-            host="127.0.0.1", port=0, token="", backend=FakeBackend(), metrics=Registry()
+            host="127.0.0.1", port=0, token="", routes=routes_for(FakeBackend()), metrics=Registry()
         )
 
 
@@ -287,7 +303,7 @@ async def test_cancellation_shuts_down_cleanly(caplog: pytest.LogCaptureFixture)
                 host="127.0.0.1",
                 port=0,
                 token=TOKEN,
-                backend=FakeBackend(),
+                routes=routes_for(FakeBackend()),
                 metrics=Registry(),
             )
         )
@@ -311,7 +327,7 @@ async def test_pending_call_fails_clearly_when_the_node_stops() -> None:
                 host="127.0.0.1",
                 port=0,
                 token=TOKEN,
-                backend=backend,
+                routes=routes_for(backend),
                 metrics=Registry(),
             )
         )
@@ -453,3 +469,41 @@ async def test_events_need_the_token() -> None:
         reply = await post(f"{base}/api/v1/events", b"{}", "wrong")
         assert reply.status == 401
         assert (await get(f"{base}/api/v1/events?n=abc", TOKEN)).status == 400
+
+
+# -- routes are data: what the node and its apps register is what is served ---------------
+
+
+def test_the_catalog_registers_the_event_routes_and_the_server_reserves_its_own() -> None:
+    table = RouteTable()
+    build_catalog().routes.bind(FakeBackend(), table)
+    assert {(r.method, r.path, r.status) for r in table} == {
+        ("GET", "/api/v1/events", 200), ("POST", "/api/v1/events", 201)}
+    with pytest.raises(ValueError, match="registered already"):
+        build_catalog().routes.bind(FakeBackend(), table)
+    for path in ("/healthz", "/metrics", "/elsewhere"):
+        with pytest.raises(ValueError, match="under /api/"):
+            table.add("GET", path, FakeBackend().node_info)  # type: ignore[arg-type]
+
+
+async def test_a_route_an_app_registers_is_served_with_its_query_and_body() -> None:
+    seen: list[ApiRequest] = []
+
+    async def echo(ctx: AppContext, request: ApiRequest) -> object:
+        seen.append(request)
+        trio.lowlevel.current_task()  # the handler runs in the trio loop
+        return {"n": request.query.get("n"), "tail": await ctx.tail(5), "body": request.json()}
+
+    app_routes = AppRoutes()
+    app_routes.add("POST", "/api/v1/echo", echo, status=202)
+    table = RouteTable()
+    app_routes.bind(FakeBackend(), table)
+    async with trio.open_nursery() as nursery:
+        _, port = await nursery.start(partial(
+            serve_api, host="127.0.0.1", port=0, token=TOKEN, routes=table, metrics=Registry()))
+        reply = await post(f"http://127.0.0.1:{port}/api/v1/echo?n=3", b'{"a": 1}', TOKEN)
+        assert (reply.status, reply.json()) == (202, {"n": "3", "tail": [], "body": {"a": 1}})
+        # Not registered, so not served (the node's own routes are not built in).
+        assert (await get(f"http://127.0.0.1:{port}/api/v1/node", TOKEN)).status == 404
+        nursery.cancel_scope.cancel()
+    assert [r.body for r in seen] == [b'{"a": 1}']

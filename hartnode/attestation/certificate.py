@@ -59,6 +59,7 @@ from typing import Any, Final, Literal, Protocol
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 CERT_VERSION: Final = 1
 CERT_SIG_CONTEXT: Final = b"hartnode/certificate/1\x00"
@@ -113,7 +114,7 @@ ChainReason = Literal[
 CHAIN_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(ChainReason))
 
 
-class CertificateError(Exception):
+class CertificateError(RemoteProtocolError[CertificateReason]):
     """Bytes or fields are not a valid certificate. Whoever sent them is at fault.
 
     Attributes:
@@ -121,15 +122,11 @@ class CertificateError(Exception):
         detail: free text for logs; never parse it.
     """
 
-    def __init__(self, reason: CertificateReason, detail: str = "") -> None:
-        if reason not in CERTIFICATE_REASONS:
-            raise ValueError(f"unknown certificate reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: CertificateReason = reason
-        self.detail = detail
+    REASONS = CERTIFICATE_REASONS
+    KIND = "certificate"
 
 
-class ChainError(Exception):
+class ChainError(RemoteProtocolError[ChainReason]):
     """A chain does not grant a tier. ``hop_index`` is the 0-based link at fault.
 
     Attributes:
@@ -138,14 +135,12 @@ class ChainError(Exception):
         detail: free text for logs; never parse it.
     """
 
+    REASONS = CHAIN_REASONS
+    KIND = "chain"
+
     def __init__(self, reason: ChainReason, hop_index: int, detail: str = "") -> None:
-        if reason not in CHAIN_REASONS:
-            raise ValueError(f"unknown chain reason {reason!r}")
-        text = f"{reason} at link {hop_index}"
-        super().__init__(f"{text}: {detail}" if detail else text)
-        self.reason: ChainReason = reason
+        super().__init__(reason, detail, headline=f"{reason} at link {hop_index}")
         self.hop_index = hop_index
-        self.detail = detail
 
 
 # --- bounded JSON --------------------------------------------------------------------------

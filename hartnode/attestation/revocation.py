@@ -14,7 +14,7 @@ It travels as (canonical bytes, 64-byte signature), the signature being
 Lists are cumulative: each one holds everything revoked so far, so a node
 needs only the newest. A revoked serial kills that one certificate; a revoked
 subject kills every certificate for that key, past and future (use it when a
-key leaks). ``merge`` keeps the list with the higher seq; a list with a lower
+key leaks). A node keeps the list with the higher seq (``gossip.trust``); a list with a lower
 or equal seq never replaces the one held, and a list the pinned master did not
 sign is refused. Two different lists with the same seq mean the master key
 signed both (misuse or theft): the first one seen is kept, and
@@ -43,6 +43,7 @@ from hartnode.attestation.certificate import (
 )
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 REVOCATION_VERSION: Final = 1
 REVOCATION_SIG_CONTEXT: Final = b"hartnode/revocations/1\x00"
@@ -63,7 +64,7 @@ RevocationReason = Literal[
 REVOCATION_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(RevocationReason))
 
 
-class RevocationError(Exception):
+class RevocationError(RemoteProtocolError[RevocationReason]):
     """Bytes are not a revocation list the pinned master signed. The sender is at fault.
 
     Attributes:
@@ -71,12 +72,8 @@ class RevocationError(Exception):
         detail: free text for logs; never parse it.
     """
 
-    def __init__(self, reason: RevocationReason, detail: str = "") -> None:
-        if reason not in REVOCATION_REASONS:
-            raise ValueError(f"unknown revocation reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: RevocationReason = reason
-        self.detail = detail
+    REASONS = REVOCATION_REASONS
+    KIND = "revocation"
 
 
 def _bad(detail: str) -> RevocationError:
@@ -193,8 +190,8 @@ class SignedRevocationList:
     """A revocation list with its canonical bytes and the master's signature.
 
     Obtain one only from ``sign_revocations`` or ``decode_revocations`` (which
-    checks the signature); ``merge`` checks it again, so a hand-built one with
-    a bad signature still cannot take over.
+    checks the signature); a node takes lists from the wire only through
+    ``decode_revocations``, so a hand-built one cannot take over.
     """
 
     revocations: RevocationList
@@ -208,11 +205,6 @@ class SignedRevocationList:
     def to_wire(self) -> tuple[bytes, bytes]:
         """The (list bytes, signature) pair to send."""
         return self.body, self.signature
-
-    def signed_by(self, master_public_key: bytes) -> bool:
-        """True when ``master_public_key`` signed exactly these bytes."""
-        return verify_signature(master_public_key, REVOCATION_SIG_CONTEXT + self.body,
-                                self.signature)
 
 
 def sign_revocations(revocations: RevocationList, master: NodeIdentity) -> SignedRevocationList:
@@ -244,23 +236,6 @@ def decode_revocations(body: bytes, signature: bytes, *,
     except CertificateError as e:
         raise _from_json_error(e) from None
     return SignedRevocationList(RevocationList.from_json(obj), body, signature)
-
-
-def merge(current: SignedRevocationList | None, incoming: SignedRevocationList, *,
-          master_public_key: bytes) -> SignedRevocationList:
-    """The list to hold after ``incoming`` arrives: the newer of the two.
-
-    A lower or equal seq never replaces ``current``.
-
-    Raises:
-        RevocationError: ``bad_signature`` when ``incoming`` is not signed by
-            the pinned master (``current`` stays in force).
-    """
-    if not incoming.signed_by(master_public_key):
-        raise RevocationError("bad_signature", "not signed by the pinned master key")
-    if current is None or incoming.revocations.newer(current.revocations):
-        return incoming
-    return current
 
 
 def same_seq_conflict(a: SignedRevocationList, b: SignedRevocationList) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hartnode.catalog import Catalog
 from hartnode.compute import gpu_probe, jobs, policy
 from hartnode.ledger import store
 from hartnode.ledger.node_ledger import NodeLedger
+
+if TYPE_CHECKING:  # only the type: catalog imports compute (its views), not the reverse
+    from hartnode.catalog import Catalog
 
 
 def own_policy(nl: NodeLedger, file_layer: Mapping[str, str],

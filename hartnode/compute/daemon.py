@@ -2,31 +2,35 @@
 
 Kept here so ``node.py`` stays the lifecycle read top to bottom: it probes
 the GPU, builds the service with ``build_service``, announces
-``capabilities`` in its peer record and answers the compute API routes
-through ``read_view`` and ``request_job``.
+``capabilities`` in its peer record and registers the compute API routes
+(``register_routes``: bound to the running node's services, like
+``node_api``'s, since they read the views and run the job protocol):
+
+    GET  /api/v1/compute/status | policy | jobs | escrow     GET /api/v1/wallet
+    POST /api/v1/compute/jobs
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hartnode.apps.web.server import ApiRequestError
-from hartnode.catalog import Catalog, build_catalog
 from hartnode.compute import commands, gpu_probe
 from hartnode.compute.jobs import JobError, offer_capabilities
-from hartnode.compute.policy import PolicyError
+from hartnode.compute.policy import PolicyError, file_layer
 from hartnode.compute.service import ComputeService, Sender
 from hartnode.compute.wallet import EscrowError
-from hartnode.config import Config, compute_file_layer
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: node.py and catalog.py import this package
+    from hartnode.catalog import Catalog
+    from hartnode.config import Config
     from hartnode.node import Node
 
 
@@ -49,10 +53,10 @@ def build_service(cfg: Config, gossip: Sender, node_ledger: NodeLedger, access: 
                   catalog: Catalog, committer: Committer, gpu: gpu_probe.GpuFacts,
                   announce: Callable[[list[Event]], None]) -> ComputeService:
     """The compute service, registered on ``gossip`` (call before gossip runs)."""
-    file_layer = compute_file_layer(cfg.compute, only_changed=True)
+    layer = file_layer(cfg.compute, only_changed=True)
     return ComputeService(
         gossip, node_ledger, access, catalog, append=committer.append,
-        load_policy=lambda: commands.own_policy(node_ledger, file_layer),
+        load_policy=lambda: commands.own_policy(node_ledger, layer),
         gpu=gpu, price_msp=cfg.compute.price_msp, backend_url=cfg.compute.backend_url,
         announce=announce)
 
@@ -66,15 +70,18 @@ def on_committed(service: ComputeService, nursery: trio.Nursery,
 
 async def read_view(node: Node, what: str) -> dict[str, object]:
     """``/api/v1/compute/<what>`` and ``/api/v1/wallet``: what the CLI prints."""
-    from hartnode.node import json_form
+    from hartnode.node_api import json_form
 
-    catalog = node.catalog or build_catalog()
-    file_layer = compute_file_layer(node.cfg.compute, only_changed=True)
+    catalog = node.catalog
+    if catalog is None:
+        raise ApiRequestError("compute is not running on this node")
+    layer = file_layer(node.cfg.compute, only_changed=True)
 
     def read() -> dict[str, Any]:
+        assert catalog is not None
         if what == "status":
-            return commands.status(node.node_ledger, catalog, file_layer, node.gpu)
-        return commands.view(what, node.node_ledger, catalog, file_layer, catch_up=False)
+            return commands.status(node.node_ledger, catalog, layer, node.gpu)
+        return commands.view(what, node.node_ledger, catalog, layer, catch_up=False)
     try:
         return json_form(await node.access.run(read))  # type: ignore[return-value]
     except PolicyError as e:
@@ -101,3 +108,23 @@ async def request_job(service: ComputeService | None,
         raise ApiRequestError(f"bad job request: {e}; expected peer, kind, params, "
                               "amount_msp, central") from e
     return dataclasses.asdict(outcome)
+
+
+def register_routes(routes: RouteTable, node: Node) -> None:
+    """The compute routes, bound to the running ``node``."""
+    def view(what: str) -> Callable[[ApiRequest], Awaitable[object]]:
+        async def handler(request: ApiRequest) -> object:
+            return await read_view(node, what)
+        return handler
+
+    for what in ("status", "policy", "jobs", "escrow"):
+        routes.add("GET", f"/api/v1/compute/{what}", view(what))
+    routes.add("GET", "/api/v1/wallet", view("wallet"))
+
+    async def post_job(request: ApiRequest) -> object:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ApiRequestError("expected a JSON object")
+        return await request_job(node.compute_service, body)
+
+    routes.add("POST", "/api/v1/compute/jobs", post_job)

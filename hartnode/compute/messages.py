@@ -1,4 +1,4 @@
-"""Wire messages of compute lending, type numbers 90-92 (append-only, see ``gossip.wire``).
+"""Wire messages of compute lending, type numbers 90-92 (``hartnode/wire_numbers.py``).
 
 On any link, requester to provider and back:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.ledger.replication import FeedEvent
 
 MAX_PARAMS_BYTES = 64 * 1024
@@ -25,7 +25,7 @@ MAX_OUTPUT_BYTES = 256 * 1024
 JOB_ID_BYTES = 16
 
 
-@register(90)
+@wire_message("compute")
 @dataclass(frozen=True)
 class JobOffer:
     job_id: bytes
@@ -34,7 +34,7 @@ class JobOffer:
     escrow: FeedEvent
 
 
-@register(91)
+@wire_message("compute")
 @dataclass(frozen=True)
 class JobAdmit:
     job_id: bytes
@@ -42,7 +42,7 @@ class JobAdmit:
     reason: str
 
 
-@register(92)
+@wire_message("compute")
 @dataclass(frozen=True)
 class JobResult:
     job_id: bytes

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+
+from hartnode.config import COMPUTE_POLICIES, usd_to_uusd
 
 ENV_PREFIX = "HARTNODE_COMPUTE_"
-POLICIES = ("local_only", "hive_when_idle", "hive_always")
+POLICIES = COMPUTE_POLICIES
 IDLE_GPU_PCT = 10  # hive_when_idle: the GPU counts as idle below this utilisation
 
 DEFAULTS: dict[str, str] = {
@@ -39,20 +40,6 @@ class PolicyError(ValueError):
         super().__init__(f"{key}={value!r} (from {source}): {problem}")
         self.key = key
         self.source = source
-
-
-def usd_to_uusd(text: str) -> int:
-    """``"2.50"`` → 2_500_000 micro-USD, exactly. Raises ValueError."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal amount") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError("must be a finite amount, 0 or more")
-    micro = value * 1_000_000
-    if micro != micro.to_integral_value() or micro > 10**15:
-        raise ValueError("at most 6 decimals and at most 10^9 USD")
-    return int(micro)
 
 
 def _bool(text: str) -> bool:
@@ -80,6 +67,16 @@ def _choice(text: str) -> str:
 PARSERS = {"compute_policy": _choice, "max_hive_gpu_pct": _pct,
            "allow_metered_for_hive": _bool, "metered_daily_limit_usd": usd_to_uusd,
            "auto_settle": _bool}
+
+
+def file_layer(section: object, *, only_changed: bool = False) -> dict[str, str]:
+    """The policy keys of the config's ``[compute]`` section (``config.ComputeConfig``)
+    as the strings ``resolve`` reads; ``only_changed`` leaves out values equal to
+    the defaults, so that ``compute policy`` names them ``default``, not ``config``."""
+    def text(v: object) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    out = {k: text(getattr(section, k)) for k in KEYS}
+    return {k: v for k, v in out.items() if not only_changed or v != DEFAULTS[k]}
 
 
 def check_value(key: str, value: str, source: str = "input") -> None:

@@ -28,13 +28,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import blake3
 import trio
 
 from hartnode.canonical import canonical_text
-from hartnode.catalog import Catalog
 from hartnode.compute import jobs, policy, wallet
 from hartnode.compute.events import ESCROW_OPENED, RECEIPT_SIGNED
 from hartnode.compute.gpu_probe import GpuFacts
@@ -48,13 +47,16 @@ from hartnode.compute.messages import (
     JobResult,
 )
 from hartnode.compute.openai_client import Backend, BackendError
-from hartnode.gossip.hyparview import RemoteProtocolError
 from hartnode.gossip.link_service import LinkService
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import FeedEvent
+from hartnode.protocol import RemoteProtocolError
+
+if TYPE_CHECKING:  # only the type: catalog imports compute (its views), not the reverse
+    from hartnode.catalog import Catalog
 
 MAX_JOBS_PER_PEER = 2  # a peer's jobs admitted and not yet answered
 QUEUE_JOBS = 8  # jobs admitted and waiting, all peers together
@@ -152,13 +154,15 @@ class ComputeService:
                 waiting.admit = msg
             else:
                 if len(msg.output) > MAX_OUTPUT_BYTES:
-                    raise RemoteProtocolError(f"job output over {MAX_OUTPUT_BYTES} bytes")
+                    raise RemoteProtocolError("job_result_too_large",
+                                              f"output over {MAX_OUTPUT_BYTES} bytes")
                 waiting.result = msg
             waiting.changed.set()
 
     def _on_offer(self, peer: str, offer: JobOffer) -> None:
         if len(offer.job_id) != JOB_ID_BYTES or len(offer.params) > MAX_PARAMS_BYTES:
-            raise RemoteProtocolError("job offer with a bad id or oversize params")
+            raise RemoteProtocolError("job_offer_bad", "a bad job id or params over "
+                                      f"{MAX_PARAMS_BYTES} bytes")
         try:
             params = json.loads(offer.params)
             if not isinstance(params, dict):

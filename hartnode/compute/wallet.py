@@ -13,8 +13,8 @@ anywhere, even for a borrower that skipped it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hartnode.catalog import Catalog
 from hartnode.compute import escrow
 from hartnode.compute.events import (
     ESCROW_DISPUTED,
@@ -28,6 +28,9 @@ from hartnode.compute.events import (
 from hartnode.errors import HintedError
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
+
+if TYPE_CHECKING:  # only the type: catalog imports compute (its views), not the reverse
+    from hartnode.catalog import Catalog
 
 
 class EscrowError(HintedError):

@@ -9,7 +9,7 @@ Module map:
 - ``plumtree``    Plumtree broadcast core (eager tree + lazy IHAVE); link budget ``token_bucket``
 - ``peer_record`` signed peer records and the peer table they build
 - ``trust``       revocation lists on the overlay (sans-I/O ``TrustState``)
-- ``messages``    the overlay's wire type numbers (16-63)
+- ``messages``    registers the overlay's messages under ``hartnode.wire_numbers``
 - ``service``     the trio shell: the cores' effects, timers, broadcast, ``register``
 - ``link_service`` how a service attaches: ``LinkService`` (messages, broadcasts, link events)
 - ``link_table``  one link per peer: reader (byte budget), sender, dialling, containment

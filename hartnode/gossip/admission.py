@@ -11,13 +11,19 @@ gossipsub's IP-colocation ideas and Bitcoin's outbound-slot rule:
   ``protected_outbound`` neighbours this node chose itself (repairs from its
   passive view, reconnects, its join contact), which an attacker cannot pick.
 - **The victim is one of the younger half of the unprotected neighbours**,
-  one sharing an address group with another neighbour first: a stream of
-  joiners mostly displaces earlier joiners, not the long-lived links.
+  one sharing an address group with another neighbour first, and never one
+  the core asks to ``keep`` (its own picks, links older than ``tried_after``)
+  while another can go: a stream of joiners mostly displaces earlier
+  joiners, not the long-lived links.
 - **Forced admissions are rate-limited**: one per ``join_eviction_interval``
   seconds on average (a burst of a view's size, for repairs after a
   partition), and none for an address group that forced one within
   ``join_group_interval`` seconds. A refused Join is still
   walked on (the joiner joins the network elsewhere) but gets no slot here.
+- **Known peers have their own budget** (``may_force_known``): a peer of the
+  node's tried table (``passive_view``) asking back into a full view draws
+  on it, so strangers that spend the other one cannot lock out a node's
+  old neighbours.
 
 The shell reports each link's address group (``inbound_slots.address_key``)
 and whether the peer is certified; the core reports whom it chose. With
@@ -28,7 +34,7 @@ baseline).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from hartnode.gossip.overlay_config import OverlayConfig
@@ -55,6 +61,10 @@ class AdmissionGuard:
         self._forced: dict[str, float] = {}  # group -> last forced admission
         self._tokens = float(config.active_view_size)
         self._refilled = 0.0
+        # Known peers' forced admissions draw on their own bucket: strangers
+        # that use up theirs must not lock a node's old neighbours out.
+        self._known_tokens = float(config.active_view_size)
+        self._known_refilled = 0.0
 
     def link_up(self, peer: str, facts: LinkFacts | None) -> None:
         if facts is not None:
@@ -69,6 +79,22 @@ class AdmissionGuard:
     def removed(self, peer: str) -> None:
         self._since.pop(peer, None)
         self.chosen.discard(peer)
+
+    def age(self, peer: str, now: float) -> float:
+        """Seconds ``peer`` has been a neighbour (0 when it is none)."""
+        since = self._since.get(peer)
+        return 0.0 if since is None else now - since
+
+    def may_force_known(self, now: float) -> bool:
+        """May a peer from this node's tried table take a slot of a full view? Records it."""
+        burst = float(self.config.active_view_size)
+        refill = (now - self._known_refilled) / self.config.join_eviction_interval
+        self._known_tokens = min(burst, self._known_tokens + refill)
+        self._known_refilled = now
+        if self._known_tokens < 1.0:
+            return False
+        self._known_tokens -= 1.0
+        return True
 
     def group(self, peer: str) -> str:
         facts = self._facts.get(peer)
@@ -98,8 +124,14 @@ class AdmissionGuard:
             del self._forced[next(iter(self._forced))]
         return True
 
-    def victim(self, active: Mapping[str, str], rng: random.Random) -> str | None:
-        """The neighbour to evict for a newcomer; None when every one is protected."""
+    def victim(
+        self, active: Mapping[str, str], rng: random.Random, keep: Set[str] = frozenset()
+    ) -> str | None:
+        """The neighbour to evict for a newcomer; None when every one is protected.
+
+        ``keep``: neighbours to spare while another candidate exists (our own
+        picks and long-lived links: the first to go are the young strangers).
+        """
         peers = list(active)
         if not self.config.admission_guard:
             return rng.choice(peers)
@@ -110,6 +142,9 @@ class AdmissionGuard:
         candidates = [p for p in peers if p not in protected]
         if not candidates:
             return None
+        fresh = [p for p in candidates if p not in keep]
+        if fresh:
+            candidates = fresh
         groups: dict[str, int] = {}
         for p in peers:
             groups[self.group(p)] = groups.get(self.group(p), 0) + 1

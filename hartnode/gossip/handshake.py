@@ -64,6 +64,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from hartnode.identity import NodeIdentity, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 PROTOCOL: Final = b"hartnode/handshake/1"
 
@@ -104,19 +105,15 @@ HandshakeReason = Literal[
 HANDSHAKE_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(HandshakeReason))
 
 
-class HandshakeError(Exception):
+class HandshakeError(RemoteProtocolError[HandshakeReason]):
     """The peer failed the handshake. End the connection without replying.
 
     Attributes:
         reason: one of ``HANDSHAKE_REASONS``; stable, used as a metrics label.
     """
 
-    def __init__(self, reason: HandshakeReason, detail: str = "") -> None:
-        if reason not in HANDSHAKE_REASONS:
-            raise ValueError(f"unknown handshake reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: HandshakeReason = reason
-        self.detail = detail
+    REASONS = HANDSHAKE_REASONS
+    KIND = "handshake"
 
 
 class HandshakeUsageError(RuntimeError):

@@ -15,8 +15,9 @@ The core owns no sockets, clock or entropy. The shell (trio in production,
                                                       ``facts``: its address group, certified
     core.on_link_down(peer, now)         -> effects   it ended, or a ``Connect`` failed
     core.on_message(peer, msg, now)      -> effects   ``msg`` arrived on the link to ``peer``
-    core.on_timer(now)                   -> effects   call once ``now >= next_deadline()``
-    core.next_deadline()                 -> float     when to call ``on_timer`` next
+    core.handle_timer(now)               -> effects   call once ``now >= get_timer()``
+    core.get_timer()                     -> float     when to call ``handle_timer`` next
+                                                      (aioquic's shape: ``protocol.TimerCore``)
 
 Effects and the shell's duties:
 - ``Connect(peer, addr)``: dial ``addr`` unless a link to ``peer`` exists or is
@@ -34,7 +35,11 @@ Effects and the shell's duties:
 A full active view admits a Join or high-priority Neighbour only under the
 eclipse guard's rules (``admission.py``: protected neighbours, youngest
 victim, rate-limited forced admissions), so re-joining sybils cannot take
-over a node's view.
+over a node's view. The passive view is kept as Bitcoin's addrman keeps
+addresses (``passive_view.py``: a tried table of peers this node picked or
+held for long, salted buckets for the rest), and repairs ask tried peers and
+fresh address groups first, so a node that loses a link does not refill it
+from whatever sybils fed its passive view (issue #8.5).
 """
 
 from __future__ import annotations
@@ -45,21 +50,16 @@ from dataclasses import dataclass
 
 from hartnode.gossip.admission import AdmissionGuard, LinkFacts
 from hartnode.gossip.overlay_config import OverlayConfig
+from hartnode.gossip.passive_view import PassiveView, address_group
+
+# Re-exported while branches in flight still import them from here; new code
+# imports ``hartnode.protocol``.
+from hartnode.protocol import LocalProtocolError as LocalProtocolError
+from hartnode.protocol import RemoteProtocolError as RemoteProtocolError
+from hartnode.protocol import Send as Send
 
 MAX_TTL = 32  # hops any walk may claim; bounds work a peer can make us do
 MAX_PEER_LIST = 64  # entries in one Shuffle or ShuffleReply
-
-
-class RemoteProtocolError(Exception):
-    """The peer sent something the protocol forbids; ``reason`` names it for metrics."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
-class LocalProtocolError(Exception):
-    """The caller misused the core (e.g. handed it a message of another core)."""
 
 
 # --- wire messages (nouns; registered by ``hartnode.gossip.wire``) ---
@@ -156,14 +156,6 @@ _MESSAGE_TYPES = frozenset(ALL_MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``msg`` on the open link to ``peer`` (drop it if there is none)."""
-
-    peer: str
-    msg: object
-
-
-@dataclass(frozen=True, slots=True)
 class Connect:
     """Open a link to ``peer`` by dialling ``addr``."""
 
@@ -203,18 +195,20 @@ class HyParView:
         config: overlay parameters (``overlay_config``).
         rng: the only source of randomness (seeded in tests and simulations).
         now: the current time in seconds; timers start from it.
+        salt: the passive view's secret bucketing key (``passive_view``); the
+            shell passes ``os.urandom(16)``, simulations leave it to ``rng``.
 
     ``active`` and ``passive`` map node ids to addresses: read them, never write them.
     """
 
     def __init__(
-        self, me: PeerInfo, config: OverlayConfig, rng: random.Random, now: float = 0.0
+        self, me: PeerInfo, config: OverlayConfig, rng: random.Random, now: float = 0.0,
+        salt: bytes | None = None,
     ) -> None:
         self.me = me
         self.config = config
         self._rng = rng
         self.active: dict[str, str] = {}
-        self.passive: dict[str, str] = {}
         self._links: set[str] = set()  # peers with an open link (as the shell reported)
         self._dialling: dict[str, float] = {}  # peer -> deadline of our Connect
         self._outbox: dict[str, list[HyParViewMessage]] = {}  # waiting for a link
@@ -237,6 +231,10 @@ class HyParView:
         self._next_keepalive = now + config.keepalive_interval * rng.uniform(0.5, 1.0)
         self._next_shuffle = now + config.shuffle_interval * rng.uniform(0.5, 1.0)
         self._next_reconnect = now + config.reconnect_interval * rng.uniform(0.5, 1.0)
+        self._passive = PassiveView(config.passive_view_size,
+                                    salt if salt is not None else rng.randbytes(16), rng)
+        self.passive = self._passive.entries
+        self._tried_active: set[str] = set()  # neighbours that go back to the tried table
 
     # --- public API ---
 
@@ -325,7 +323,7 @@ class HyParView:
             self._idle_links[peer] = now
         return out
 
-    def on_timer(self, now: float) -> list[MembershipEffect]:
+    def handle_timer(self, now: float) -> list[MembershipEffect]:
         """Run every timer that is due at ``now``."""
         out: list[MembershipEffect] = []
         cfg = self.config
@@ -353,8 +351,8 @@ class HyParView:
             self._reconnect(now, out)
         return out
 
-    def next_deadline(self) -> float:
-        """The time at which ``on_timer`` must run next."""
+    def get_timer(self) -> float:
+        """The time at which ``handle_timer`` must run next."""
         deadline = min(self._next_keepalive, self._next_shuffle)
         if self._failed and self._next_reconnect < deadline:
             deadline = self._next_reconnect
@@ -417,12 +415,12 @@ class HyParView:
             if jid in self.active or jid in self._pending:
                 return
             if self._full(jid) and not self._guard.may_force(jid, now):
-                self._add_passive(jid, joiner.addr)
+                self._add_passive(jid, joiner.addr, peer)
                 return
             self._request(jid, joiner.addr, True, now, out)
             return
         if msg.ttl == self.config.passive_random_walk_length:
-            self._add_passive(jid, joiner.addr)
+            self._add_passive(jid, joiner.addr, peer)
         out.append(Send(self._rng.choice(others), ForwardJoin(joiner, msg.ttl - 1)))
 
     def _on_neighbour(
@@ -432,13 +430,22 @@ class HyParView:
             raise RemoteProtocolError("neighbour_peer_mismatch", f"{msg.peer.node_id} on {peer}")
         if (
             not self._full(peer)
+            or (self._known(peer) and self._guard.may_force_known(now))
             or (msg.high_priority and self._guard.may_force(peer, now))
         ) and self._add_active(peer, msg.peer.addr, now, out):
             self._pending.pop(peer, None)  # crossing requests: one link, both accepted
             out.append(Send(peer, NeighbourReply(True)))
         else:
+            if msg.high_priority and self.config.admission_guard:
+                # The asker is down to half its view or less and the guard
+                # said no: hand it other peers to ask (before the refusal, on
+                # which it repairs), as a contact does for a joiner.
+                sample = self._sample(self.config.shuffle_passive_count + 2, peer,
+                                      with_active=True)
+                if sample:
+                    out.append(Send(peer, ShuffleReply(sample)))
             out.append(Send(peer, NeighbourReply(False)))
-            self._add_passive(peer, msg.peer.addr)
+            self._add_passive(peer, msg.peer.addr, peer)
 
     def _on_neighbour_reply(
         self, peer: str, msg: NeighbourReply, now: float, out: list[MembershipEffect]
@@ -465,8 +472,8 @@ class HyParView:
         addr = self.active.pop(peer, None)
         if addr is None:
             return
-        self._forget_neighbour(peer, out)
-        self._add_passive(peer, addr)
+        tried = self._forget_neighbour(peer, now, out)
+        self._keep_former(peer, addr, tried)
         self._rejected.add(peer)  # it just chose to leave us: ask others first
         if peer not in self._pending:
             self._close(peer, out)
@@ -487,12 +494,12 @@ class HyParView:
         reply = self._sample(len(msg.peers) + 1, origin.node_id, with_active=False)
         if reply:
             self._send(origin.node_id, origin.addr, ShuffleReply(reply), now, out)
-        self._integrate((origin, *msg.peers), {p.node_id for p in reply})
+        self._integrate((origin, *msg.peers), {p.node_id for p in reply}, peer)
 
     def _on_shuffle_reply(self, peer: str, msg: ShuffleReply, out: list[MembershipEffect]) -> None:
         if len(msg.peers) > MAX_PEER_LIST:
             raise RemoteProtocolError("peer_list_too_long", str(len(msg.peers)))
-        self._integrate(msg.peers, self._shuffle_sent)
+        self._integrate(msg.peers, self._shuffle_sent, peer)
         if not self._needed(peer):
             self._close(peer, out)
 
@@ -512,17 +519,15 @@ class HyParView:
             return False
         if peer in self.active:
             return True
-        if len(self.active) >= self.config.active_view_size:
-            victim = self._guard.victim(self.active, self._rng)
+        if self._full(peer):
+            victim = self._guard.victim(self.active, self._rng, self._keep(now))
             if victim is None:
                 return False
-            victim_addr = self.active.pop(victim)
-            self._forget_neighbour(victim, out)
-            out.append(Send(victim, Disconnect()))
-            self._close(victim, out)
-            self._add_passive(victim, victim_addr)
+            self._drop(victim, now, out)
+        if peer in self._guard.chosen or self._passive.is_tried(peer):
+            self._tried_active.add(peer)  # our own pick that accepted: addrman's "good"
         self.active[peer] = addr
-        self.passive.pop(peer, None)
+        self._passive.remove(peer)
         self._failed.pop(peer, None)
         self._idle_links.pop(peer, None)
         self._heard[peer] = now
@@ -530,16 +535,40 @@ class HyParView:
         out.append(NeighbourUp(peer))
         return True
 
-    def _forget_neighbour(self, peer: str, out: list[MembershipEffect]) -> None:
+    def _keep(self, now: float) -> set[str]:
+        """Neighbours a forced admission spares while it can: our picks, long-lived links."""
+        return {p for p in self.active if p in self._tried_active
+                or self._guard.age(p, now) >= self.config.tried_after}
+
+    def _drop(self, victim: str, now: float, out: list[MembershipEffect]) -> None:
+        """Evict a neighbour to make room: tell it, close, keep its address."""
+        victim_addr = self.active.pop(victim)
+        tried = self._forget_neighbour(victim, now, out)
+        out.append(Send(victim, Disconnect()))
+        self._close(victim, out)
+        self._keep_former(victim, victim_addr, tried)
+
+    def _forget_neighbour(self, peer: str, now: float, out: list[MembershipEffect]) -> bool:
+        """Drop a neighbour's state; True when it goes back to the tried table.
+
+        Our own picks do, and so do neighbours linked for ``tried_after``
+        seconds either way: both ends of a long-lived link count each other
+        as known, while a stranger's forced admission stays young (the
+        guard evicts the younger half first).
+        """
+        tried = (peer in self._tried_active
+                 or self._guard.age(peer, now) >= self.config.tried_after)
+        self._tried_active.discard(peer)
         self._guard.removed(peer)
         self._heard.pop(peer, None)
         self._pings.pop(peer, None)
         out.append(NeighbourDown(peer))
+        return tried
 
     def _fail(self, peer: str, now: float, out: list[MembershipEffect]) -> None:
         """An active neighbour died: replace it from the passive view at once (DESIGN §3)."""
         addr = self.active.pop(peer)
-        self._forget_neighbour(peer, out)
+        self._forget_neighbour(peer, now, out)
         self._remember_failed(peer, addr, now)
         self._refill_delay = self.config.keepalive_interval
         self._next_refill = now
@@ -554,30 +583,46 @@ class HyParView:
         """
         self._pending.pop(peer, None)
         self._joining.pop(peer, None)
-        self.passive.pop(peer, None)
+        self._passive.remove(peer)
         self._dialling.pop(peer, None)
         self._outbox.pop(peer, None)
         self._guard.chosen.discard(peer)
 
-    def _add_passive(self, peer: str, addr: str, prefer_evict: set[str] | None = None) -> None:
+    def _add_passive(
+        self, peer: str, addr: str, source: str, evictable: set[str] | None = None
+    ) -> None:
+        """Keep an address heard on the link to ``source`` in the new table (``passive_view``)."""
         if not addr or peer == self.me.node_id or peer in self.active or peer in self.passive:
             return
+        if self.config.admission_guard:
+            self._passive.add_new(peer, addr, self._guard.group(source), evictable or set())
+            return
+        # The paper's flat view (the simulator's baseline): a random entry makes room.
         if len(self.passive) >= self.config.passive_view_size:
-            victims = [p for p in self.passive if p in prefer_evict] if prefer_evict else []
+            victims = [p for p in self.passive if p in evictable] if evictable else []
             if not victims:
                 victims = [p for p in self.passive if p not in self._pending]
             if not victims:
                 return
             victim = self._rng.choice(victims)
-            del self.passive[victim]
-            if prefer_evict:
-                prefer_evict.discard(victim)
+            self._passive.remove(victim)
+            if evictable:
+                evictable.discard(victim)
         self.passive[peer] = addr
 
-    def _integrate(self, peers: Sequence[PeerInfo], prefer_evict: set[str]) -> None:
+    def _keep_former(self, peer: str, addr: str, tried: bool) -> None:
+        """A neighbour left the active view: back to the tried table if it was ours."""
+        if not addr or peer in self.passive:
+            return
+        if tried and self.config.admission_guard:
+            self._passive.add_tried(peer, addr)
+        else:
+            self._add_passive(peer, addr, peer)
+
+    def _integrate(self, peers: Sequence[PeerInfo], prefer_evict: set[str], source: str) -> None:
         evictable = set(prefer_evict)  # entries we just handed out go first (the paper's rule)
         for p in peers:
-            self._add_passive(p.node_id, p.addr, evictable)
+            self._add_passive(p.node_id, p.addr, source, evictable)
 
     def _remember_failed(self, peer: str, addr: str, now: float) -> None:
         if not addr or peer in self._failed:
@@ -653,19 +698,58 @@ class HyParView:
         need -= len(self._pending) + len(self._joining)
         if need <= 0:
             return
-        busy = self._rejected.union(self._pending, self._dialling)
-        candidates = [p for p in self.passive if p not in busy]
         high = 2 * len(self.active) <= self.config.active_view_size
-        while need > 0 and candidates:
-            i = self._rng.randrange(len(candidates))
-            peer = candidates[i]
-            candidates[i] = candidates[-1]
-            candidates.pop()
+        for peer in self._replacements(need):
             self._request(peer, self.passive[peer], high, now, out)
             self._guard.chosen.add(peer)  # picked by us, not by a walk someone started
-            need -= 1
         if self.is_isolated() and not self.passive:
             self._rejoin(now, out)
+
+    def _replacements(self, need: int) -> list[str]:
+        """Up to ``need`` passive peers to ask, best first (issue #8.5).
+
+        Tried peers (our own earlier picks) before heard-of ones, and one per
+        address group not yet among the neighbours before any second one: a
+        sybil that accepts every request thus gains nothing by it while an
+        honest tried peer or a fresh address group is known.
+        """
+        busy = self._rejected.union(self._pending, self._dialling)
+        if not self.config.admission_guard:  # the paper: any, at random
+            pool = [p for p in self.passive if p not in busy]
+            return self._rng.sample(pool, min(need, len(pool)))
+        used = {self._group_of(p, a) for p, a in self.active.items()}
+        used.update(self._group_of(p, a) for p, (_, a) in self._pending.items())
+        tried: list[str] = []
+        new: list[str] = []
+        for p in self.passive:
+            if p not in busy:
+                (tried if self._passive.is_tried(p) else new).append(p)
+        self._rng.shuffle(tried)
+        self._rng.shuffle(new)
+        picked: list[str] = []
+        for diverse in (True, False):
+            for p in tried + new:
+                if len(picked) == need:
+                    return picked
+                group = self._group_of(p, self.passive[p])
+                if p not in picked and (group not in used or not diverse):
+                    picked.append(p)
+                    used.add(group)
+        return picked
+
+    def _known(self, peer: str) -> bool:
+        """Is ``peer`` in our tried table (a long-lived neighbour or our own pick)?
+
+        Its request may displace a neighbour (one that is neither first), from
+        a budget of its own (issue #8.5): when strangers fill every slot they
+        can take, an honest node that lost a link still gets back into the
+        views it held before, and each such admission mostly turns a young
+        link into an old one, so the displacements it sets off die out.
+        """
+        return self.config.admission_guard and self._passive.is_tried(peer)
+
+    def _group_of(self, peer: str, addr: str) -> str:
+        return address_group(addr) if addr else self._guard.group(peer)
 
     def _rejoin(self, now: float, out: list[MembershipEffect]) -> None:
         candidates = [c for c in self._contacts if c.node_id not in self._dialling]

@@ -15,6 +15,11 @@ on; the rules, all counted per listener:
 - the last ``reserved_share`` of the slots take only links whose peer the
   node ranks as priority (its parents, certified peers): a flood of valid
   but unknown identities cannot lock out a node's own hierarchy;
+- at most ``handshake_rate_per_address`` new handshakes a second from one
+  address group, after a burst of ``handshake_burst_per_address``: each costs
+  the node a key agreement and, once authenticated, up to a frame's bytes
+  before a misbehaving peer is found out, so an address that reconnects in a
+  loop (oversized frames, a connect/close flood) is held to that pace;
 - at most ``max_links_per_address`` established links from one address group
   (priority peers aside): one host with the network key cannot hold most of
   the slots, each with its own link budget of bytes to decrypt and decode.
@@ -30,7 +35,10 @@ import collections
 import ipaddress
 from dataclasses import dataclass, field
 
+from hartnode.gossip.token_bucket import TokenBucket
+
 IPV6_GROUP_PREFIX = 64  # bits of an IPv6 address that name one host's allocation
+RATE_BUCKETS_MAX = 4096  # address groups whose handshake pace is tracked (idle ones let go)
 
 
 def address_key(host: str) -> str:
@@ -61,6 +69,8 @@ class SlotLimits:
     max_pending_per_address: int
     reserved_share: float
     max_links_per_address: int = 8
+    handshake_rate_per_address: float = 2.0  # new handshakes a second from one address group
+    handshake_burst_per_address: int = 16  # handshakes one address group may start at once
 
     @property
     def max_pending(self) -> int:
@@ -80,6 +90,7 @@ class InboundSlots:
     limits: SlotLimits
     pending_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
     links_by_key: collections.Counter[str] = field(default_factory=collections.Counter)
+    pace_by_key: dict[str, TokenBucket] = field(default_factory=dict)
     pending: int = 0
     established: int = 0
 
@@ -87,12 +98,14 @@ class InboundSlots:
     def held(self) -> int:
         return self.pending + self.established
 
-    def admit(self, key: str) -> str | None:
-        """Take a pending slot for a connection from ``key``; the refusal reason, or None.
+    def admit(self, key: str, now: float) -> str | None:
+        """Take a pending slot for a connection from ``key`` at ``now`` (seconds);
+        the refusal reason, or None.
 
         Reasons: ``connection_limit`` (every slot in use), ``pending_limit``
         (the pending share is used up), ``address_limit`` (this address group
-        has its share of pending handshakes).
+        has its share of pending handshakes), ``address_rate`` (it started
+        handshakes faster than its pace).
         """
         lim = self.limits
         if self.held >= lim.max_connections:
@@ -101,9 +114,27 @@ class InboundSlots:
             return "pending_limit"
         if self.pending_by_key[key] >= lim.max_pending_per_address:
             return "address_limit"
+        if not self._pace(key, now).try_consume(1, now):
+            return "address_rate"
         self.pending += 1
         self.pending_by_key[key] += 1
         return None
+
+    def _pace(self, key: str, now: float) -> TokenBucket:
+        bucket = self.pace_by_key.get(key)
+        if bucket is None:
+            if len(self.pace_by_key) >= RATE_BUCKETS_MAX:
+                # A full bucket says nothing an absent one would not: forget those.
+                burst = self.limits.handshake_burst_per_address
+                self.pace_by_key = {k: b for k, b in self.pace_by_key.items()
+                                    if b.available(now) < burst}
+            bucket = TokenBucket(self.limits.handshake_rate_per_address,
+                                 self.limits.handshake_burst_per_address, now)
+            if len(self.pace_by_key) < RATE_BUCKETS_MAX:
+                self.pace_by_key[key] = bucket
+            # else: more address groups mid-burst than it tracks; this one goes unpaced
+            # (its pending and link limits still hold).
+        return bucket
 
     def _drop_pending(self, key: str) -> None:
         self.pending -= 1

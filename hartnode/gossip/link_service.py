@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from hartnode.attestation.revocation import SignedRevocationList
-from hartnode.gossip.hyparview import LocalProtocolError
+from hartnode.protocol import LocalProtocolError
 
 # A broadcast verdict: relay (True), drop here (False), or None when the
 # service answers later through ``GossipService.relay(msg_id, ok)`` (the
@@ -34,7 +34,7 @@ from hartnode.gossip.hyparview import LocalProtocolError
 Verdict = bool | None
 
 
-class ServiceConflict(LocalProtocolError):
+class ServiceConflict(LocalProtocolError[str]):
     """Two services (or a service and the overlay) claim one message type."""
 
 

@@ -42,6 +42,7 @@ class OverlayConfig:
     protected_outbound: int = 2  # neighbours this node chose that no Join evicts (< active view)
     join_eviction_interval: float = 2.0  # seconds between two forced admissions into a full view
     join_group_interval: float = 60.0  # seconds before one address group may force one again
+    tried_after: float = 30.0  # seconds a neighbour must stay linked to count as known (tried)
 
     # --- Plumtree broadcast (DESIGN §3) ---
     ihave_interval: float = 0.25  # seconds IHAVE announcements are batched before they are sent
@@ -126,6 +127,7 @@ def constrained() -> OverlayConfig:
         neighbour_timeout=10.0,
         reconnect_interval=90.0,
         join_eviction_interval=5.0,
+        tried_after=90.0,
         ihave_interval=1.0,
         lazy_fanout=3,
         graft_timeout=2.5,
@@ -153,6 +155,7 @@ def minimal() -> OverlayConfig:
         protected_outbound=1,
         join_eviction_interval=15.0,
         join_group_interval=300.0,
+        tried_after=300.0,
         ihave_interval=2.0,
         lazy_fanout=2,
         graft_timeout=5.0,

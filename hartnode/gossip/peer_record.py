@@ -36,8 +36,9 @@ from hartnode.attestation.certificate import (
     effective_tier,
 )
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_bytes
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import RemoteProtocolError
 
 SIGNATURE_LABEL = b"hartnode/peer-record/1\x00"
 MAX_BODY_BYTES = 4096
@@ -54,15 +55,11 @@ _ADDR_RE = re.compile(r"wss?://[^\s/]{1,253}(/[^\s]{0,200})?")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}|\*|")
 
 
-class PeerRecordError(ValueError):
+class PeerRecordError(RemoteProtocolError[str], ValueError):
     """A peer record is malformed or its signature fails; ``reason`` names why."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
-
-@register(48)
+@wire_message("records")
 @dataclass(frozen=True)
 class PeerRecordMessage:
     """The wire form: canonical body, signature, and the certificate chain."""
@@ -206,8 +203,8 @@ class PeerTable:
     oldest news), or is refused when it would rank lowest itself, so sybil
     records can displace only other unverified records, never certified
     peers. ``direct`` remembers which peers this node heard over a link of
-    its own (at most ``max_entries`` ids): with the certified peers, only
-    those drive ``announce_peers``.
+    its own (at most ``max_entries`` ids). ``announce_peers`` counts the
+    unverified entries up to ``unverified_cap``.
     """
 
     self_id: str
@@ -217,13 +214,14 @@ class PeerTable:
     entries: dict[str, PeerEntry] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     max_entries: int = DEFAULT_TABLE_SIZE
-    direct_cap: int = 35  # unverified linked peers counted by ``announce_peers``
+    unverified_cap: int = DEFAULT_TABLE_SIZE // 2  # unverified peers counted by ``announce_peers``
     direct: dict[str, int] = field(default_factory=dict)  # node id -> last link message ms
     _victims: list[tuple[tuple[bool, bool, int], str]] = field(default_factory=list, repr=False)
 
-    def limit_to(self, max_entries: int, direct_cap: int) -> None:
-        """Apply the profile's bounds (``OverlayConfig.peer_table_size`` and views)."""
-        self.max_entries, self.direct_cap = max_entries, direct_cap
+    def limit_to(self, max_entries: int) -> None:
+        """Apply the profile's bound (``OverlayConfig.peer_table_size``); half of it
+        is the most unverified peers ``announce_peers`` counts."""
+        self.max_entries, self.unverified_cap = max_entries, max(1, max_entries // 2)
         while len(self.entries) > max_entries:
             self._evict_one()
 
@@ -284,29 +282,30 @@ class PeerTable:
     def announce_peers(self) -> int:
         """Peers that may stretch the announce interval (``announce_interval``).
 
-        Certified peers, plus at most ``direct_cap`` unverified ones this node
-        has linked to: anyone can sign records for thousands of made-up node
-        ids, and counting them stretched every node's interval from 2 s to
-        92 s. In a network without certificates the interval therefore
-        stretches only with the peers a node has linked to.
+        Certified peers, plus the unverified ones up to ``unverified_cap``
+        (half the table). Anyone can sign records for made-up node ids, so
+        the unverified part is what sybils can grow; they grow it only as
+        fast as the record intake lets newcomers in (``record_intake``), and
+        past the cap not at all. A flat honest network still stretches the
+        interval with its size, up to the cap (README "Limits: connections
+        and the overlay" has the worst case).
         """
         verified = sum(1 for e in self.entries.values() if e.verified is not None)
-        linked = sum(1 for n in self.direct
-                     if n in self.entries and self.entries[n].verified is None)
-        return verified + min(linked, self.direct_cap)
+        return verified + min(len(self.entries) - verified, self.unverified_cap)
 
-    def _verify_tier(self, record: PeerRecord, now_ms: int) -> VerifiedTier | None:
-        if record.tier == "flat":
-            return None
-        if self.master_public_key is None:
-            self.counts["tier_unverified"] += 1
+    def verify_tier(self, record: PeerRecord, now_ms: int) -> VerifiedTier | None:
+        """The tier ``record``'s chain proves, or None: flat, or a claim it does not prove."""
+        if record.tier == "flat" or self.master_public_key is None:
             return None
         verified, error = effective_tier(
             record.chain, master_public_key=self.master_public_key, now_ms=now_ms,
             revocations=self.revocations, presenter_node_id=record.node_id)
-        if error is not None or verified.tier != record.tier:
+        return None if error is not None or verified.tier != record.tier else verified
+
+    def _verify_tier(self, record: PeerRecord, now_ms: int) -> VerifiedTier | None:
+        verified = self.verify_tier(record, now_ms)
+        if verified is None and record.tier != "flat":
             self.counts["tier_unverified"] += 1
-            return None
         return verified
 
     def reverify(self, now_ms: int) -> None:

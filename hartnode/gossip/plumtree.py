@@ -28,11 +28,11 @@ Driven by the shell like the membership core (``hyparview.py``):
     core.on_neighbour_up(peer, now)        -> effects   from HyParView's NeighbourUp
     core.on_neighbour_down(peer, now)      -> effects   from HyParView's NeighbourDown
     core.on_message(peer, msg, now)        -> effects   Gossip, IHave, Graft or Prune arrived
-    core.on_timer(now)                     -> effects   once ``now >= next_deadline()``
+    core.handle_timer(now)                 -> effects   once ``now >= get_timer()``
     core.validated(msg_id, ok, now)        -> effects   the application's verdict (``validate``)
-    core.next_deadline()                   -> float | None
+    core.get_timer()                       -> float | None (``protocol.TimerCore``)
 
-Effects are ``hyparview.Send`` and ``Deliver``. Built with ``validate``, the
+Effects are ``protocol.Send`` and ``Deliver``. Built with ``validate``, the
 core relays a received message only after the application judged it valid
 (``validated``): a forged payload is delivered to one node's application,
 which drops it, and goes no further. Each message is delivered to
@@ -50,8 +50,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from hartnode.gossip.hyparview import LocalProtocolError, RemoteProtocolError, Send
 from hartnode.gossip.overlay_config import OverlayConfig
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 MAX_ID_LEN = 64  # bytes in a message id
 MAX_HOPS = 1024  # hops a Gossip or Graft may claim
@@ -222,7 +222,7 @@ class Plumtree:
             return []
         raise LocalProtocolError(f"not a Plumtree message: {type(msg).__name__}")
 
-    def on_timer(self, now: float) -> list[BroadcastEffect]:
+    def handle_timer(self, now: float) -> list[BroadcastEffect]:
         """Send due IHAVE batches and GRAFT messages whose digest came without a push."""
         out: list[BroadcastEffect] = []
         if self._flush_at is not None and now >= self._flush_at:
@@ -250,8 +250,8 @@ class Plumtree:
                 del self._missing[msg_id]
         return out
 
-    def next_deadline(self) -> float | None:
-        """When ``on_timer`` must run next, or None when nothing is scheduled."""
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must run next, or None when nothing is scheduled."""
         timers = self._graft_timers
         while timers and timers[0][1] not in self._missing:
             heapq.heappop(timers)

@@ -3,14 +3,18 @@
 The gossip service announces its own record over Plumtree every
 ``announce_interval_s`` (jittered) and directly to each new neighbour; the
 interval stretches with the network so refreshes stay within the profile's
-``record_budget`` (``peer_record.announce_interval``).
+``record_budget`` (``peer_record.announce_interval``). What it takes in of
+others' records passes ``record_intake.RecordIntake`` first: newcomers within a
+byte budget, any one peer at most once per half an interval.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
+from hartnode.gossip import wire
 from hartnode.gossip.peer_record import (
     PeerRecordError,
     PeerRecordMessage,
@@ -19,6 +23,7 @@ from hartnode.gossip.peer_record import (
     decode_peer_record,
     sign_peer_record,
 )
+from hartnode.gossip.record_intake import RecordIntake
 from hartnode.identity import NodeIdentity
 
 
@@ -44,6 +49,15 @@ class Records:
         self.interval_s = base_interval  # stretched with the network
         self._protocol_errors = protocol_errors
         self._seq = 0
+        self.intake = self._new_intake(0.0)
+
+    def _new_intake(self, now: float) -> RecordIntake:
+        return RecordIntake(self.peers, record_budget=self.record_budget,
+                            min_interval=self.interval_s / 2, now=now)
+
+    def start(self, now: float) -> None:
+        """The service starts at ``now`` (its clock's seconds): the intake budget starts full."""
+        self.intake = self._new_intake(now)
 
     def own(self, addrs: tuple[str, ...]) -> PeerRecordMessage:
         """A freshly signed record of this node, offering ``addrs``."""
@@ -54,20 +68,27 @@ class Records:
             seq=self._seq, ts_ms=wall_ms(), capabilities=self.capabilities,
             chain=self.chain).message
 
-    def take(self, msg: PeerRecordMessage) -> bool:
-        """Keep a verified record; False (counted) when it does not verify."""
+    def take(self, msg: PeerRecordMessage, *, linked: Callable[[str], bool], now: float) -> bool:
+        """Keep a verified record the intake lets in; True if taken (so it may be relayed).
+
+        False (counted) when it does not verify (``protocol_errors``), or the
+        table or intake refuses it (``PeerTable.counts``). ``linked``: whether
+        a node holds a link to this one now; ``now``: the service's clock.
+        """
         try:
             record = decode_peer_record(msg)
         except PeerRecordError as e:
             self._protocol_errors[f"peer_record_{e.reason}"] += 1
             return False
-        self.peers.observe(record, wall_ms())
-        return True
+        return self.intake.take(record, len(wire.encode(msg)), linked=linked(record.node_id),
+                                now=now, now_ms=wall_ms())
 
     def stretch(self, record_bytes: int) -> None:
         """Follow the network's size: refreshes stay within the profile's record budget."""
-        # Only certified or linked peers count (net: sybil records must not stretch it).
+        # Unverified peers count up to a cap; the intake bounds how fast sybils add them.
         self.interval_s = announce_interval(self.base_interval, self.peers.announce_peers(),
                                             record_bytes, self.record_budget)
+        # No peer refreshes faster than 0.9 of its interval, about ours (all count alike).
+        self.intake.min_interval = self.interval_s / 2
         # A peer is stale after 2.5 of its (about equal) intervals, dead after 7.5.
         self.peers.ttl_ms = int(2500 * self.interval_s)

@@ -29,6 +29,8 @@ from typing import Final, Literal
 import nacl.bindings
 import nacl.exceptions
 
+from hartnode.protocol import RemoteProtocolError
+
 KEY_BYTES: Final = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 TAG_BYTES: Final = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_ABYTES
 _NONCE_PAD: Final = bytes(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES - 8)
@@ -42,18 +44,15 @@ FrameReason = Literal[
 FRAME_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(FrameReason))
 
 
-class FrameError(Exception):
+class FrameError(RemoteProtocolError[FrameReason]):
     """A sealed frame cannot be opened (or sealed); end the connection.
 
     Attributes:
         reason: one of ``FRAME_REASONS``; stable, used as a metrics label.
     """
 
-    def __init__(self, reason: FrameReason) -> None:
-        if reason not in FRAME_REASONS:
-            raise ValueError(f"unknown frame reason {reason!r}")
-        super().__init__(reason)
-        self.reason: FrameReason = reason
+    REASONS = FRAME_REASONS
+    KIND = "frame"
 
 
 def _nonce(counter: int) -> bytes:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -44,8 +45,6 @@ from hartnode.gossip.hyparview import (
     NeighbourDown,
     NeighbourUp,
     PeerInfo,
-    RemoteProtocolError,
-    Send,
 )
 from hartnode.gossip.link_service import LinkService, ServiceTable
 from hartnode.gossip.link_table import GossipStats, LinkTable
@@ -58,6 +57,7 @@ from hartnode.gossip.records import Records, wall_ms
 from hartnode.gossip.transport import TransportConfig
 from hartnode.gossip.trust import RevocationListMessage, TrustState
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import RemoteProtocolError, Send, TimerCore, is_due, next_timer
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ class GossipService(LinkTable):
         self._network_key = settings.network_key
         self.peers = peers
         ov = settings.overlay
-        peers.limit_to(ov.peer_table_size, ov.active_view_size + ov.passive_view_size)
+        peers.limit_to(ov.peer_table_size)
         self.trust = trust or TrustState(peers.master_public_key)
+        self._seeded = rng is not None
         self.rng = rng or random.Random()
         self.transport = transport or SocketTransport()
         self.transport_stats = transport_stats or _transport_stats()
@@ -172,7 +173,13 @@ class GossipService(LinkTable):
         now = trio.current_time()
         # The address to offer is known only once the listener is bound (listen
         # port 0 picks one): until then the core says it has none.
-        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now)
+        # The passive view's bucketing key must be secret: from the OS, not the
+        # rng, whose outputs peers may observe; a test or bench that injected a
+        # seeded rng gets a salt from it, so its run repeats.
+        salt = self.rng.randbytes(16) if self._seeded else os.urandom(16)
+        self._hv = HyParView(PeerInfo(self.node_id, ""), self.settings.overlay, self.rng, now,
+                             salt=salt)
+        self._records.start(now)
         self._pt = Plumtree(self.node_id, self.settings.overlay, self.rng, validate=True)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -260,7 +267,7 @@ class GossipService(LinkTable):
             elif kind in BROADCAST_TYPES:
                 self._apply(pt.on_message(link.peer, msg, now))
             elif kind is PeerRecordMessage:
-                self._records.take(msg)  # type: ignore[arg-type]
+                self._records.take(msg, linked=self._is_linked, now=now)  # type: ignore[arg-type]
             elif kind is RevocationListMessage:
                 self.take_revocations(msg)  # type: ignore[arg-type]
             elif (service := self._services.messages.get(kind)) is not None:
@@ -325,7 +332,9 @@ class GossipService(LinkTable):
             self.relay(d.msg_id, False)
             return
         if isinstance(msg, PeerRecordMessage):
-            self.relay(d.msg_id, self._records.take(msg))
+            # Not taken (over the intake budget, too frequent, stale): not relayed either.
+            taken = self._records.take(msg, linked=self._is_linked, now=trio.current_time())
+            self.relay(d.msg_id, taken)
             return
         if isinstance(msg, RevocationListMessage):
             self.relay(d.msg_id, self.take_revocations(msg))  # only a newer, master-signed list
@@ -378,6 +387,9 @@ class GossipService(LinkTable):
     def _own_record(self) -> PeerRecordMessage:
         return self._records.own(self._advertised())
 
+    def _is_linked(self, node_id: str) -> bool:
+        return node_id in self._links
+
     # -- timers -----------------------------------------------------------------
 
     async def _timers(self) -> None:
@@ -389,17 +401,17 @@ class GossipService(LinkTable):
         # hop at ``full``) instead of building the tree by eager push. New
         # neighbours get the record directly (``_link_up``).
         next_announce = trio.current_time() + self.announce_interval_s
+        cores: tuple[TimerCore, ...] = (hv, pt)  # membership first: its effects reach pt
         while True:
-            deadline = min(hv.next_deadline(), pt.next_deadline() or math.inf, next_announce)
+            armed = next_timer(cores)
+            deadline = min(math.inf if armed is None else armed, next_announce)
             with trio.move_on_at(deadline):
                 await self._wake.wait()
             self._wake = trio.Event()
             now = trio.current_time()
-            if now >= hv.next_deadline():
-                self._apply(hv.on_timer(now))
-            pt_deadline = pt.next_deadline()
-            if pt_deadline is not None and now >= pt_deadline:
-                self._apply(pt.on_timer(now))
+            for core in cores:
+                if is_due(core, now):
+                    self._apply(core.handle_timer(now))
             if now >= next_announce:
                 record = wire.encode(self._own_record())
                 self.broadcast(record)

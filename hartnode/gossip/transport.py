@@ -61,6 +61,7 @@ from hartnode.gossip.handshake import (
 from hartnode.gossip.inbound_slots import InboundSlots, SlotLimits, WarnThrottle, address_key
 from hartnode.gossip.secretbox import TAG_BYTES, FrameError, FrameOpener, FrameSealer
 from hartnode.identity import NodeIdentity, short_id
+from hartnode.protocol import ReasonedError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class TransportConfig:
     max_pending_per_address: int = 4  # handshakes in progress from one IPv4 address or IPv6 /64
     reserved_share: float = 0.125  # of max_connections kept for priority peers (parents, certified)
     max_links_per_address: int = 8  # established inbound links per address group (priority aside)
+    handshake_rate_per_address: float = 2.0  # new handshakes per second from one address group
+    handshake_burst_per_address: int = 16  # handshakes one address group may start at once
     handshake_timeout: float = 10.0  # from TCP accept/connect to a finished handshake
     first_message_timeout: float = 3.0  # from TCP accept to the peer's first handshake message
     idle_timeout: float = 120.0  # without any received frame before a link is dropped
@@ -115,7 +118,8 @@ class TransportStats:
     ``decode_errors``: ``wire.DECODE_REASONS``.
     ``frame_errors``: ``secretbox.FRAME_REASONS`` plus ``text_frame`` and
     ``too_large``. ``refused``: ``connection_limit``, ``pending_limit``,
-    ``address_limit``, ``reserved_slots`` (see ``inbound_slots``), ``bad_path``.
+    ``address_limit``, ``address_rate``, ``address_links``, ``reserved_slots``
+    (see ``inbound_slots``), ``bad_path``.
     ``links_closed``: ``LinkClosed.reason`` values.
     ``link_bytes``: ``sent`` and ``received``, sealed frame bytes over every link
     (WebSocket and TCP headers not included), handshakes excepted.
@@ -132,13 +136,10 @@ class TransportStats:
     inbound_pending: int = 0  # of which still handshaking (gauge)
 
 
-class TransportError(Exception):
-    """Base of this module's errors; ``reason`` is a stable metrics label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
+class TransportError(ReasonedError[str]):
+    """Base of this module's errors; ``reason`` is a stable metrics label. Either
+    side may be at fault (``closed_locally`` and ``closed_by_peer`` are both links
+    ending), so it derives from the plain base."""
 
 
 class DialError(TransportError):
@@ -459,17 +460,19 @@ class _Listener:
         self._priority = priority or (lambda node_id: False)
         self._slots = InboundSlots(SlotLimits(
             config.max_connections, config.pending_share, config.max_pending_per_address,
-            config.reserved_share, config.max_links_per_address))
+            config.reserved_share, config.max_links_per_address,
+            config.handshake_rate_per_address, config.handshake_burst_per_address))
         self._refusing = 0  # 503 answers in progress, bounded like the slots
 
     async def handle_stream(self, stream: trio.SocketStream) -> None:
         host, port = _stream_address(stream)
         key = address_key(host)
-        refusal = self._slots.admit(key)
-        if refusal == "address_limit":
-            # That address already holds its share of pending handshakes: a
-            # dialer flooding us is owed no polite 503 (reading its request
-            # would cost more than the close), so one address cannot buy CPU.
+        refusal = self._slots.admit(key, trio.current_time())
+        if refusal in ("address_limit", "address_rate"):
+            # That address already holds its share of pending handshakes, or
+            # starts them too fast: a dialer flooding us is owed no polite 503
+            # (reading its request would cost more than the close), so one
+            # address cannot buy CPU.
             self._stats.refused[refusal] += 1
             await trio.aclose_forcefully(stream)
             return

@@ -24,10 +24,10 @@ from hartnode.attestation.revocation import (
     decode_revocations,
     same_seq_conflict,
 )
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 
 
-@register(49)
+@wire_message("trust")
 @dataclass(frozen=True)
 class RevocationListMessage:
     body: bytes

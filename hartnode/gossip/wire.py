@@ -20,15 +20,9 @@ changes meaning and never changes shape (decoding demands the exact field
 count); a changed message gets a new number and the old one is retired here
 with a comment, never reused.
 
-Type number table (keep in sync; ``register`` refuses reuse at import time):
-
-    1-15    transport control (this module)
-              1  Ping       keepalive probe, answered by the transport
-              2  Pong       answer to Ping, echoes its nonce
-              3  Close      orderly close with a reason, sent sealed
-              4-15          free
-    16-63   membership and broadcast (gossip/hyparview, plumtree, peer_record)
-    64+     ledger replication and later services
+Type numbers live in one table, ``hartnode.wire_numbers``; a message class
+registers with ``@wire_message(area)``, which looks its number up there.
+``register(n)`` with an explicit number is for tests and benchmarks (65000+).
 
 Counting errors for ``/metrics``: the caller owns a ``collections.Counter[str]``
 keyed by ``DecodeError.reason``; ``decode_error_counter()`` returns one with
@@ -47,6 +41,9 @@ from typing import Any, Final, Literal, TypeVar, cast
 
 import msgpack
 
+from hartnode.protocol import RemoteProtocolError
+from hartnode.wire_numbers import number_of
+
 DecodeReason = Literal[
     "frame_too_large",  # the frame exceeds Limits.max_frame_bytes
     "truncated",  # the msgpack value ends early
@@ -60,7 +57,7 @@ DecodeReason = Literal[
 DECODE_REASONS: Final[frozenset[str]] = frozenset(typing.get_args(DecodeReason))
 
 
-class DecodeError(Exception):
+class DecodeError(RemoteProtocolError[DecodeReason]):
     """Untrusted bytes are not a valid message. The peer is at fault.
 
     Attributes:
@@ -68,12 +65,8 @@ class DecodeError(Exception):
         detail: free text for logs; never parse it.
     """
 
-    def __init__(self, reason: DecodeReason, detail: str = "") -> None:
-        if reason not in DECODE_REASONS:
-            raise ValueError(f"unknown decode reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: DecodeReason = reason
-        self.detail = detail
+    REASONS = DECODE_REASONS
+    KIND = "decode"
 
 
 class EncodeError(TypeError):
@@ -302,6 +295,23 @@ def register(type_no: int) -> Callable[[type[_T]], type[_T]]:
     return decorate
 
 
+def wire_message(area: str) -> Callable[[type[_T]], type[_T]]:
+    """Class decorator: register a message under its number in ``hartnode.wire_numbers``.
+
+    The number is the table's entry for ``f"{area}.{cls.__name__}"``; every
+    message a node sends registers this way, so the one table is the whole map.
+
+    Raises:
+        KeyError: the class has no entry in the table.
+        ValueError, TypeError: as ``register``.
+    """
+
+    def decorate(cls: type[_T]) -> type[_T]:
+        return register(number_of(f"{area}.{cls.__name__}"))(cls)
+
+    return decorate
+
+
 def type_number(cls: type) -> int:
     """The registered type number of a message class. Raises KeyError if unregistered."""
     return _BY_CLASS[cls].type_no
@@ -410,7 +420,7 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
 # --- transport control messages (type numbers 1-15) ---------------------------------------
 
 
-@register(1)
+@wire_message("transport")
 @dataclass(frozen=True, slots=True)
 class Ping:
     """Liveness probe; the transport answers it with ``Pong(nonce)`` itself."""
@@ -418,7 +428,7 @@ class Ping:
     nonce: int
 
 
-@register(2)
+@wire_message("transport")
 @dataclass(frozen=True, slots=True)
 class Pong:
     """Answer to ``Ping``; the nonce lets the prober match it and time the round trip."""
@@ -426,7 +436,7 @@ class Pong:
     nonce: int
 
 
-@register(3)
+@wire_message("transport")
 @dataclass(frozen=True, slots=True)
 class Close:
     """Orderly end of a link. Sent sealed, so an attacker cannot forge it, and its

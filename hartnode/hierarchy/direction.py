@@ -50,11 +50,6 @@ def reaches_for(role: Role | None) -> frozenset[str]:
     return WITH_HIERARCHY if role is not None else NETWORK_ONLY
 
 
-def direction_to(role: Role) -> Direction:
-    """Which way an event sent to a peer of ``role`` travels."""
-    return "up" if role == "parent" else "down"
-
-
 def may_send(role: Role | None, reach: str, kind: str) -> bool:
     """Whether an event of ``reach`` and ``kind`` may go to a peer of ``role``."""
     if reach == "network":

@@ -1,4 +1,4 @@
-"""Wire messages of hierarchical sync, type numbers 76-79 (append-only, see ``gossip.wire``).
+"""Wire messages of hierarchical sync, type numbers 76-79 (see ``hartnode.wire_numbers``).
 
 On a link the child dialled:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.ledger.replication import FeedEvent
 
 PUSH_MAX = 256  # events in one HierarchyPush (and hashes in each list of one HierarchyAck)
@@ -25,13 +25,13 @@ PUSH_MAX_BYTES = 512 * 1024  # envelope bytes in one push; a frame holds at most
 HASH_BYTES = 32
 
 
-@register(76)
+@wire_message("hierarchy")
 @dataclass(frozen=True)
 class HierarchyJoin:
     """Sent by a child on the link it dialled to the parent it chose."""
 
 
-@register(77)
+@wire_message("hierarchy")
 @dataclass(frozen=True)
 class HierarchyWelcome:
     """The parent's answer; ``reason`` says why not when ``accepted`` is false."""
@@ -40,7 +40,7 @@ class HierarchyWelcome:
     reason: str
 
 
-@register(78)
+@wire_message("hierarchy")
 @dataclass(frozen=True)
 class HierarchyPush:
     """Events the sender's sync queue holds for the receiver."""
@@ -48,7 +48,7 @@ class HierarchyPush:
     events: tuple[FeedEvent, ...]
 
 
-@register(79)
+@wire_message("hierarchy")
 @dataclass(frozen=True)
 class HierarchyAck:
     """Hashes now held durably (``acked``) and not stored (``refused``, with ``reason``)."""

@@ -33,7 +33,6 @@ import blake3
 import trio
 
 from hartnode.gossip import transport
-from hartnode.gossip.hyparview import RemoteProtocolError
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy.direction import Direction, Role, is_parent_of, may_send
@@ -55,6 +54,7 @@ from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.log import EVENT_COLUMNS, IngestResult, Withheld, event_from_row, wall_clock_ms
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.ledger.replication import FeedEvent
+from hartnode.protocol import RemoteProtocolError
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # pushes, acks and link ends waiting; beyond it pushes are dropped (resent later)

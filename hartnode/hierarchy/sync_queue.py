@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import apsw
 
-from hartnode.gossip.hyparview import LocalProtocolError
 from hartnode.hierarchy.direction import Direction
 from hartnode.ledger import store
+from hartnode.protocol import LocalProtocolError
 
 Status = Literal["pending", "in_flight", "acked"]
 Trigger = Literal["send", "ack", "refuse", "timeout", "link_down"]
@@ -298,7 +298,3 @@ class SyncQueue:
             counts = out.setdefault(peer, {}).setdefault(direction, dict.fromkeys(STATUSES, 0))
             counts[status] = n
         return out
-
-    def acked_hashes(self, peer: str) -> set[bytes]:
-        return {bytes(h) for (h,) in self.conn.execute(
-            "SELECT event_hash FROM sync_queue WHERE peer = ? AND status = 'acked'", (peer,))}

@@ -9,6 +9,7 @@ Module map:
 - ``views``        the projection registry and the view updater
 - ``maintenance``  ``kb verify``, ``backup``, ``vacuum``, ``migrate``, ``rebuild``
 - ``node_ledger``  both databases opened together (what the daemon and CLI hold)
+- ``registries``   what the ledger receives from the apps: ``(kinds, views)``
 - ``committer``    group commit for the daemon, and the one store-access limiter
 - ``replication``  sans-I/O anti-entropy core: heads digests (with hashes), pulls, probes
 - ``fork_evidence``  the ``ForkEvidence`` message (two signed events at one seq) and its limits

@@ -30,6 +30,7 @@ import blake3
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text, json_string
 from hartnode.identity import NodeIdentity, is_node_id, verify_signature
+from hartnode.protocol import ReasonedError
 
 ENVELOPE_VERSION = 1
 REACHES = ("local", "hierarchy", "network")
@@ -43,17 +44,12 @@ _SCOPE_RE = re.compile(rf"user|system|agent:{_ID_PART}")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(ReasonedError[str], ValueError):
     """An envelope is malformed or fails verification; ``reason`` names why.
 
     Reasons: ``malformed``, ``not_canonical``, ``bad_field``, ``bad_hash``,
     ``bad_signature``, ``too_large``.
     """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 # The envelope's low-cardinality members (origin, actor, kind, scope, reach)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from hartnode.gossip import wire
-from hartnode.gossip.wire import DecodeError, Limits, register
+from hartnode.gossip.wire import DecodeError, Limits, wire_message
 from hartnode.ledger.envelope import MAX_ENVELOPE_BYTES
 from hartnode.ledger.replication import FeedEvent
 
@@ -47,7 +47,7 @@ EVIDENCE_LIMITS: Final = Limits(
 )
 
 
-@register(72)
+@wire_message("replication")
 @dataclass(frozen=True)
 class ForkEvidence:
     """Proof that ``a``'s origin signed two different events at one seq."""

@@ -89,6 +89,8 @@ class Int(Spec):
 
 @dataclass(frozen=True)
 class Bool(Spec):
+    """true or false (compute receipts and metering: ``estimated``, ``ok``)."""
+
     def check(self, value: Any) -> str | None:
         return None if type(value) is bool else f"expected true or false, got {_type_name(value)}"
 

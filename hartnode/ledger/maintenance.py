@@ -32,12 +32,12 @@ from typing import Any
 import apsw
 import blake3
 
-from hartnode.catalog import Catalog
 from hartnode.datadir import replace_private, write_private
 from hartnode.identity import verify_signature
 from hartnode.ledger import store
 from hartnode.ledger.envelope import EnvelopeError, envelope_text
 from hartnode.ledger.log import EVENT_COLUMNS, Ledger, Withheld, check_withheld, row_check
+from hartnode.ledger.registries import Registries
 from hartnode.ledger.schema import SCHEMA_VERSION, STATE_SCHEMA_VERSION
 from hartnode.ledger.views import ViewRegistry, ViewUpdater
 
@@ -111,7 +111,7 @@ def _check_rows(rows: Sequence[Sequence[Any]]) -> list[str]:
     return problems
 
 
-def verify(data_dir: Path, catalog: Catalog, *, workers: int | None = None,
+def verify(data_dir: Path, catalog: Registries, *, workers: int | None = None,
            progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Check the ledger and views in ``data_dir``; never writes.
 
@@ -242,7 +242,7 @@ def _verify_markers(conn: apsw.Connection, report: VerifyReport) -> None:
                            "(not signed by its origin)")
 
 
-def _verify_equivocations(conn: apsw.Connection, catalog: Catalog, report: VerifyReport) -> None:
+def _verify_equivocations(conn: apsw.Connection, catalog: Registries, report: VerifyReport) -> None:
     # Reuse Ledger's decoder: evidence must itself be two valid signed events.
     reader = Ledger(conn, None, catalog.kinds)
     try:
@@ -393,7 +393,7 @@ class MigrateReport:
     replayed: int
 
 
-def rebuild(data_dir: Path, catalog: Catalog, comment: str = "kb rebuild") -> int:
+def rebuild(data_dir: Path, catalog: Registries, comment: str = "kb rebuild") -> int:
     """Empty the views and replay the whole ledger; returns events replayed."""
     ledger_conn = store.open_database(data_dir, store.LEDGER, maintenance=True)
     state_conn = store.open_database(data_dir, store.STATE, maintenance=True)
@@ -405,7 +405,7 @@ def rebuild(data_dir: Path, catalog: Catalog, comment: str = "kb rebuild") -> in
         ledger_conn.close()
 
 
-def migrate(data_dir: Path, catalog: Catalog) -> MigrateReport:
+def migrate(data_dir: Path, catalog: Registries) -> MigrateReport:
     """Back up, migrate both schemas, replay the views (daemon stopped).
 
     ``meta.dirty`` is 1 on both databases from before the first step until

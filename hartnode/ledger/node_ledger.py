@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
-from hartnode.catalog import Catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import Draft, IngestResult, Ledger, Withheld
+from hartnode.ledger.registries import Registries
 from hartnode.ledger.views import ViewUpdater
 
 
 class NodeLedger:
-    def __init__(self, data_dir: Path, identity: NodeIdentity, catalog: Catalog, *,
+    def __init__(self, data_dir: Path, identity: NodeIdentity, catalog: Registries, *,
                  create: bool = False) -> None:
         self.data_dir = data_dir
         ledger_conn = store.open_database(data_dir, store.LEDGER, create=create)

@@ -55,10 +55,10 @@ from typing import TypeAlias
 
 import blake3
 
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
-from hartnode.gossip.wire import register
+from hartnode.gossip.wire import wire_message
 from hartnode.ledger.envelope import Event
 from hartnode.ledger.log import FeedItem, Head, Withheld
+from hartnode.protocol import RemoteProtocolError, Send
 
 BUCKETS = 16
 DIGEST_BYTES = 8
@@ -98,7 +98,7 @@ HeadValue: TypeAlias = int | Head
 HeadsView: TypeAlias = Mapping[str, HeadValue]
 
 
-@register(64)
+@wire_message("replication")
 @dataclass(frozen=True)
 class FeedEvent:
     envelope: bytes
@@ -109,7 +109,7 @@ class FeedEvent:
 # 70: retired (Batch of unsigned FeedWithheld); see 89.
 
 
-@register(88)
+@wire_message("replication")
 @dataclass(frozen=True)
 class FeedWithheld:
     origin: bytes  # 32-byte node id
@@ -124,19 +124,19 @@ class FeedWithheld:
 # 68: retired (Heads without hashes); see 74.
 
 
-@register(73)
+@wire_message("replication")
 @dataclass(frozen=True)
 class HeadsDigest:
     digests: tuple[bytes, ...]  # BUCKETS entries of (origin, seq, hash); b"" when empty
 
 
-@register(67)
+@wire_message("replication")
 @dataclass(frozen=True)
 class HeadsRequest:
     buckets: tuple[int, ...]
 
 
-@register(74)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Heads:
     origins: tuple[bytes, ...]
@@ -145,7 +145,7 @@ class Heads:
     hashes: tuple[bytes, ...] = ()
 
 
-@register(69)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Want:
     origin: bytes
@@ -153,7 +153,7 @@ class Want:
     limit: int
 
 
-@register(89)
+@wire_message("replication")
 @dataclass(frozen=True)
 class Batch:
     origin: bytes
@@ -161,7 +161,7 @@ class Batch:
     withheld: tuple[FeedWithheld, ...]
 
 
-@register(71)
+@wire_message("replication")
 @dataclass(frozen=True)
 class NewEvents:
     """Fresh ``network`` events, pushed over Plumtree as a broadcast payload."""

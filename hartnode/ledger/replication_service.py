@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 import trio
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
@@ -70,6 +69,7 @@ from hartnode.ledger.replication import (
     pack_batch,
     want_budget,
 )
+from hartnode.protocol import RemoteProtocolError, Send
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)

@@ -234,17 +234,6 @@ def set_dirty(conn: apsw.Connection, dirty: bool) -> None:
                      (int(dirty),))
 
 
-def vacuum_into(conn: apsw.Connection, dest: Path) -> None:
-    """A consistent one-shot copy of ``conn``'s database at ``dest``.
-
-    Why not the online backup API: its incremental steps restart whenever
-    another connection writes, so it may never finish on a busy daemon.
-    """
-    if dest.exists():
-        raise StoreError(f"{dest} already exists", "choose an empty or new destination")
-    conn.execute("VACUUM INTO ?", (str(dest),))
-
-
 def fsync_dir(path: Path) -> None:
     """fsync a directory so a file created in it survives a crash."""
     fd = os.open(path, os.O_RDONLY)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import random
 
-from hartnode.gossip.hyparview import LocalProtocolError, Send
 from hartnode.gossip.plumtree import BroadcastEffect, Deliver, Gossip
+from hartnode.protocol import LocalProtocolError, Send
 
 
 class FloodGossip:
@@ -70,7 +70,7 @@ class FloodGossip:
             return []
         return self._accept(msg, peer)
 
-    def on_timer(self, now: float) -> list[BroadcastEffect]:
+    def handle_timer(self, now: float) -> list[BroadcastEffect]:
         """Flooding has no timers."""
         return []
 
@@ -82,7 +82,7 @@ class FloodGossip:
         """True when ``msg_id`` was delivered here and is still remembered."""
         return msg_id in self._seen
 
-    def next_deadline(self) -> float | None:
+    def get_timer(self) -> float | None:
         """Flooding has no timers."""
         return None
 

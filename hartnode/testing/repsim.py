@@ -49,7 +49,6 @@ import blake3
 
 from hartnode.attestation.fraud import equivocation_alert
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import Send
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import EnvelopeError, Event, sign_event
 from hartnode.ledger.fork_evidence import (
@@ -78,6 +77,7 @@ from hartnode.ledger.replication import (
     pack_batch,
 )
 from hartnode.ledger.replication_service import PUSH_MAX
+from hartnode.protocol import Send
 from hartnode.testing.mem_ledger import MemLedger, Verifier
 from hartnode.testing.simnet import SimNet, SimNode
 

@@ -28,8 +28,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from hartnode.gossip.hyparview import HyParView, Join, MembershipEffect, PeerInfo, Send
+from hartnode.gossip.hyparview import HyParView, Join, MembershipEffect, PeerInfo
 from hartnode.gossip.overlay_config import PROFILES, for_profile
+from hartnode.protocol import Send
 from hartnode.testing import options_cli
 from hartnode.testing.sim_scenarios import grow, wait_connected
 from hartnode.testing.simnet import SimNet, SimNode

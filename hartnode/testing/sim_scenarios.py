@@ -213,12 +213,15 @@ def _announce_records(net: SimNet, size: int, t0: float, window: float) -> None:
     """Schedule every live node's record refreshes over ``[t0, t0 + window)``.
 
     The interval is the one ``GossipService`` stretches to for a network of
-    this size (each node knows all the others once the overlay settled),
-    jittered the same way; the first refresh falls at a random phase.
+    this size (each node knows all the others once the overlay settled; the
+    simulated nodes are flat, so ``PeerTable.announce_peers`` counts them up
+    to half the table), jittered the same way; the first refresh falls at a
+    random phase.
     """
     rng = net.rng
     alive = net.alive_nodes()
-    interval = announce_interval(ANNOUNCE_BASE_S, len(alive) - 1, size, net.config.record_budget)
+    known = min(len(alive) - 1, net.config.peer_table_size // 2)
+    interval = announce_interval(ANNOUNCE_BASE_S, known, size, net.config.record_budget)
     record = bytes(size)
     for node in alive:
         t = t0 + rng.uniform(0.0, interval)

@@ -48,14 +48,13 @@ from hartnode.gossip.hyparview import (
     PeerInfo,
     Ping,
     Pong,
-    RemoteProtocolError,
-    Send,
     Shuffle,
     ShuffleReply,
 )
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.plumtree import BroadcastEffect, Gossip, Graft, IHave, Plumtree, Prune
 from hartnode.gossip.token_bucket import TokenBucket
+from hartnode.protocol import RemoteProtocolError, Send
 
 # --- size model (bytes on the wire) ---
 
@@ -111,10 +110,10 @@ class BroadcastCore(Protocol):
     def on_neighbour_up(self, peer: str, now: float) -> list[BroadcastEffect]: ...
     def on_neighbour_down(self, peer: str, now: float) -> list[BroadcastEffect]: ...
     def on_message(self, peer: str, msg: object, now: float) -> list[BroadcastEffect]: ...
-    def on_timer(self, now: float) -> list[BroadcastEffect]: ...
+    def handle_timer(self, now: float) -> list[BroadcastEffect]: ...
     def validated(self, msg_id: bytes, ok: bool, now: float) -> list[BroadcastEffect]: ...
     def has_seen(self, msg_id: bytes) -> bool: ...
-    def next_deadline(self) -> float | None: ...
+    def get_timer(self) -> float | None: ...
 
 
 BroadcastFactory = Callable[[str, OverlayConfig, random.Random], BroadcastCore]
@@ -205,7 +204,7 @@ class SimNode:
         self.links: dict[str, Link] = {}  # links this node's core knows are up
         self.dialling: dict[str, None] = {}
         self.timer_at = math.inf
-        self.hv_deadline = math.inf  # cached hv.next_deadline(), refreshed after each hv call
+        self.hv_deadline = math.inf  # cached hv.get_timer(), refreshed after each hv call
         self.group = 0  # partition group; messages cross groups only when equal
         self.addr_group = ""  # address group its links report (LinkFacts); "" its own
         self.slow = 0.0  # extra seconds added to every message this node sends or receives
@@ -404,11 +403,11 @@ class SimNet:
                 if node.timer_at == t and node.incarnation == b:
                     node.timer_at = math.inf
                     if node.hv_deadline <= t:
-                        self._apply(node, node.hv.on_timer(t))
-                        self._apply_bc(node, node.bc.on_timer(t))
+                        self._apply(node, node.hv.handle_timer(t))
+                        self._apply_bc(node, node.bc.handle_timer(t))
                         self._schedule_timer(node)
                     else:
-                        self._apply_bc(node, node.bc.on_timer(t))
+                        self._apply_bc(node, node.bc.handle_timer(t))
                         self._schedule_bc(node)
             elif kind == _DIAL:
                 self._on_dial(a, b, c, d)  # type: ignore[arg-type]
@@ -454,7 +453,9 @@ class SimNet:
         """Active-view entries (u, v) between live nodes where v does not list u.
 
         A pair whose Neighbour exchange is in flight (v asked u and awaits the
-        reply, which u has sent) is not one: a check at any instant may see it.
+        reply, which u has sent) is not one, nor is one whose link v has
+        already closed (its Disconnect and the close reach u one latency
+        later): a check at any instant may see either.
         """
         return [
             (n.node_id, p)
@@ -463,15 +464,8 @@ class SimNet:
             for p in n.hv.active
             if self.by_id[p].alive and n.node_id not in self.by_id[p].hv.active
             and not self.by_id[p].hv.is_asking(n.node_id)
+            and n.node_id in self.by_id[p].links
         ]
-
-    def bytes_sent(self) -> int:
-        """All bytes sent so far (messages, framing and handshakes)."""
-        return sum(s[1] for s in self.type_stats.values()) + self.handshake_bytes
-
-    def messages_sent(self) -> int:
-        """All messages sent so far."""
-        return sum(s[0] for s in self.type_stats.values())
 
     # --- internals: events ---
 
@@ -480,13 +474,13 @@ class SimNet:
         heapq.heappush(self._heap, (t, self._seq, kind, a, b, c, d))
 
     def _schedule_timer(self, node: SimNode) -> None:
-        node.hv_deadline = node.hv.next_deadline()
+        node.hv_deadline = node.hv.get_timer()
         self._schedule_bc(node)
 
     def _schedule_bc(self, node: SimNode) -> None:
         """Reschedule after only the broadcast core was called (hv's deadline is cached)."""
         d = node.hv_deadline
-        d2 = node.bc.next_deadline()
+        d2 = node.bc.get_timer()
         if d2 is not None and d2 < d:
             d = d2
         if d < node.timer_at:

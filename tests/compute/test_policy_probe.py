@@ -138,7 +138,7 @@ def test_config_section_validates_policy_values_and_is_the_file_layer() -> None:
     from hartnode import config
 
     cfg = config.load(None, {"HARTNODE_COMPUTE_MAX_HIVE_GPU_PCT": "20"})
-    assert config.compute_file_layer(cfg.compute)["max_hive_gpu_pct"] == "20"
+    assert policy.file_layer(cfg.compute, only_changed=True) == {"max_hive_gpu_pct": "20"}
     with pytest.raises(config.ConfigError, match=r"compute\.metered_daily_limit_usd"):
         config.load(None, {"HARTNODE_COMPUTE_METERED_DAILY_LIMIT_USD": "lots"})
     with pytest.raises(config.ConfigError, match=r"compute\.backend_url"):

@@ -179,13 +179,16 @@ def test_the_table_is_bounded_and_evicts_unverified_records_oldest_first() -> No
     assert table.observe(record(peers[0], seq=2), 3000)
 
 
-def test_only_certified_and_linked_peers_drive_the_announce_interval() -> None:
-    table = PeerTable(ALICE.node_id, ttl_ms=TTL, direct_cap=2)
-    peers = [NodeIdentity.from_seed(bytes([40 + i]) * 32) for i in range(8)]
-    for p in peers:
+def test_unverified_peers_drive_the_announce_interval_up_to_half_the_table() -> None:
+    table = PeerTable(ALICE.node_id, ttl_ms=TTL)
+    table.limit_to(16)
+    peers = [NodeIdentity.from_seed(bytes([40 + i]) * 32) for i in range(12)]
+    for p in peers[:6]:
         table.observe(record(p), 1000)
-    assert table.announce_peers() == 0  # eight records anyone could have made up
-    _certify(table, peers[0].node_id)
-    for p in peers[1:5]:
-        table.seen(p.node_id, 2000)
-    assert table.announce_peers() == 1 + 2  # certified, plus linked ones up to the cap
+    assert table.announce_peers() == 6  # a flat honest network counts, as before issue #8
+    for p in peers[6:]:
+        table.observe(record(p), 1000)
+    assert table.announce_peers() == 8  # records anyone could make count up to half the table
+    for p in peers[:3]:
+        _certify(table, p.node_id)
+    assert table.announce_peers() == 3 + 8  # certified ones always count

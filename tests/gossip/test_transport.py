@@ -511,7 +511,9 @@ async def test_pending_handshakes_hold_at_most_their_share_of_slots(
 async def test_connect_close_loop_frees_each_slot_at_once(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config = TransportConfig(host=HOST, port=0, max_connections=8)
+    # Paced generously: this is about slots, not the per-address pace (tested below).
+    config = TransportConfig(host=HOST, port=0, max_connections=8,
+                             handshake_burst_per_address=100)
     server = await _start(nursery, config)
     start = trio.current_time()
     for _ in range(50):
@@ -523,6 +525,23 @@ async def test_connect_close_loop_frees_each_slot_at_once(
     assert sum(server.stats.refused.values()) == 0
     conn = await _dial(nursery, server)
     await _round_trip(conn, "honest")
+
+
+async def test_an_address_that_reconnects_in_a_loop_is_held_to_its_pace(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config = TransportConfig(host=HOST, port=0, handshake_rate_per_address=1.0,
+                             handshake_burst_per_address=2)
+    server = await _start(nursery, config)
+    for _ in range(3):
+        stream = await trio.open_tcp_stream(HOST, server.port)
+        await stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+    assert server.stats.refused == {"address_rate": 1}
+    await _honest_from(server.port, "127.0.0.2")  # another address is not held back
+    await trio.sleep(1.0)  # virtual: the pace gives 127.0.0.1 one handshake a second
+    conn = await _dial(nursery, server)
+    await _round_trip(conn, "after its pace")
 
 
 async def test_reserved_slots_take_only_priority_peers(nursery: trio.Nursery) -> None:

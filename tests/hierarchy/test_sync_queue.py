@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from hartnode.gossip.hyparview import LocalProtocolError
 from hartnode.hierarchy.sync_queue import (
     STATUSES,
     TRANSITIONS,
@@ -19,6 +18,7 @@ from hartnode.hierarchy.sync_queue import (
     transition,
 )
 from hartnode.ledger import store
+from hartnode.protocol import LocalProtocolError
 
 PARENT = "a" * 64
 OTHER = "b" * 64

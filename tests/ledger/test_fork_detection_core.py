@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import pytest
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.ledger.log import Head
 from hartnode.ledger.replication import (
     HEAD_HASH_BYTES,
@@ -27,6 +26,7 @@ from hartnode.ledger.replication import (
     bucket_of,
     heads_digest,
 )
+from hartnode.protocol import RemoteProtocolError, Send
 
 F, G = "f" * 64, "1" * 64  # F forks; G is an honest origin in another bucket
 H1, H2, H3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from hartnode.gossip import wire
-from hartnode.gossip.hyparview import RemoteProtocolError, Send
 from hartnode.ledger.replication import (
     BUCKETS,
     Batch,
@@ -19,6 +18,7 @@ from hartnode.ledger.replication import (
     Want,
     heads_digest,
 )
+from hartnode.protocol import RemoteProtocolError, Send
 
 A, B, C = "a" * 64, "b" * 64, "0c" * 32
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-from hartnode.gossip.hyparview import RemoteProtocolError
 from hartnode.ledger.replication import (
     MAX_BATCH_BYTES,
     Replicator,
@@ -19,6 +18,7 @@ from hartnode.ledger.replication import (
     Want,
     want_budget,
 )
+from hartnode.protocol import RemoteProtocolError
 
 A = "a" * 64
 

@@ -16,7 +16,6 @@ from hartnode.gossip.hyparview import (
     ForwardJoin,
     HyParView,
     Join,
-    LocalProtocolError,
     MembershipEffect,
     Neighbour,
     NeighbourDown,
@@ -25,13 +24,12 @@ from hartnode.gossip.hyparview import (
     PeerInfo,
     Ping,
     Pong,
-    RemoteProtocolError,
-    Send,
     Shuffle,
     ShuffleReply,
 )
 from hartnode.gossip.overlay_config import full
 from hartnode.gossip.plumtree import Prune
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 T = TypeVar("T")
 CFG = full()
@@ -102,7 +100,7 @@ def test_joiner_behind_nat_gets_no_walks() -> None:
 
 
 def test_full_contact_drops_a_random_neighbour_for_the_joiner() -> None:
-    hv = node()
+    hv = node(admission_guard=False)  # the paper's rule (the guard's: test_admission.py)
     for name in "abcde":
         befriend(hv, name)
     hv.on_link_up("j", 1.0)
@@ -164,7 +162,7 @@ def test_failed_dial_removes_the_candidate_and_tries_another() -> None:
 
 
 def test_low_priority_request_is_refused_by_a_full_view_high_priority_is_not() -> None:
-    hv = node()
+    hv = node(admission_guard=False)  # the paper's rule (the guard's: test_admission.py)
     for name in "abcde":
         befriend(hv, name)
     hv.on_link_up("x", 1.0)
@@ -181,7 +179,7 @@ def test_refused_request_closes_the_link() -> None:
     befriend(hv, "a")
     hv.on_message("a", ShuffleReply((info("p1"),)), 0.5)
     hv.on_link_down("b", 0.6)  # unrelated
-    out = hv.on_timer(CFG.keepalive_interval)  # refill: ask p1 (low priority? 1 of 5 left)
+    out = hv.handle_timer(CFG.keepalive_interval)  # refill: ask p1 (low priority? 1 of 5 left)
     assert of(out, Connect) == [Connect("p1", "sim://p1")]
     hv.on_link_up("p1", CFG.keepalive_interval + 0.1)
     out = hv.on_message("p1", NeighbourReply(False), CFG.keepalive_interval + 0.2)
@@ -218,7 +216,7 @@ def test_periodic_shuffle_offers_self_and_a_sample() -> None:
     hv = node()
     befriend(hv, "a")
     befriend(hv, "b")
-    out = hv.on_timer(CFG.shuffle_interval)
+    out = hv.handle_timer(CFG.shuffle_interval)
     ((target, msg),) = sent(out, Shuffle)
     assert target in ("a", "b") and msg.origin == info("me")
     assert msg.ttl == CFG.shuffle_walk_length
@@ -237,17 +235,17 @@ def test_idle_neighbour_is_pinged_and_replaced_after_the_timeout() -> None:
     hv = node(keepalive_interval=5.0, ping_timeout=5.0)
     befriend(hv, "a")
     befriend(hv, "b", 4.0)
-    t = hv.next_deadline()
+    t = hv.get_timer()
     while t < 5.0:
-        hv.on_timer(t)
-        t = hv.next_deadline()
-    out = hv.on_timer(t)
+        hv.handle_timer(t)
+        t = hv.get_timer()
+    out = hv.handle_timer(t)
     pings = sent(out, Ping)
     assert [p for p, _ in pings] == ["a"]  # b spoke at 4.0, a has been silent since 0
     hv.on_message("a", Pong(pings[0][1].nonce), t + 0.1)
-    out = hv.on_timer(t + 5.0)  # a answered; b has now been silent for 5 s
+    out = hv.handle_timer(t + 5.0)  # a answered; b has now been silent for 5 s
     assert [p for p, _ in sent(out, Ping)] == ["b"]
-    out = hv.on_timer(t + 10.0)  # b never answered
+    out = hv.handle_timer(t + 10.0)  # b never answered
     assert CloseLink("b") in out and NeighbourDown("b") in out
     assert list(hv.active) == ["a"]
 
@@ -268,8 +266,8 @@ def test_failed_neighbour_is_retried_with_high_priority_later() -> None:
     t = 1.0
     dials: list[Connect] = []
     while not dials:
-        t = hv.next_deadline()
-        dials = [c for c in of(hv.on_timer(t), Connect) if c.peer == "a"]
+        t = hv.get_timer()
+        dials = [c for c in of(hv.handle_timer(t), Connect) if c.peer == "a"]
     assert t <= 1.0 + 12.5
     out = hv.on_link_up("a", t + 0.1)
     assert sent(out, Neighbour) == [("a", Neighbour(info("me"), True))]
@@ -280,8 +278,8 @@ def test_pending_request_times_out() -> None:
     befriend(hv, "a")
     hv.on_message("a", ShuffleReply((info("p1"),)), 0.5)
     hv.on_link_down("a", 1.0)  # asks p1, which never answers
-    assert hv.next_deadline() == pytest.approx(3.0)
-    out = hv.on_timer(3.0)
+    assert hv.get_timer() == pytest.approx(3.0)
+    out = hv.handle_timer(3.0)
     assert CloseLink("p1") in out and "p1" not in hv.passive
 
 
@@ -308,7 +306,7 @@ def test_same_seed_same_decisions() -> None:
         for name in "abcde":
             befriend(hv, name)
         hv.on_link_up("j", 1.0)
-        return hv.on_message("j", Join(info("j")), 1.0) + hv.on_timer(CFG.shuffle_interval)
+        return hv.on_message("j", Join(info("j")), 1.0) + hv.handle_timer(CFG.shuffle_interval)
 
     assert run(3) == run(3)
     assert any(run(3) != run(s) for s in range(4, 10))

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 
-from hartnode.gossip.hyparview import LocalProtocolError, Ping, RemoteProtocolError, Send
+from hartnode.gossip.hyparview import Ping
 from hartnode.gossip.overlay_config import full
 from hartnode.gossip.plumtree import (
     ALL_MESSAGES,
@@ -20,6 +20,7 @@ from hartnode.gossip.plumtree import (
     Plumtree,
     Prune,
 )
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send
 
 T = TypeVar("T")
 CFG = full()
@@ -42,9 +43,9 @@ def delivered(effects: list[BroadcastEffect]) -> list[Deliver]:
 
 
 def flush(pt: Plumtree) -> list[BroadcastEffect]:
-    deadline = pt.next_deadline()
+    deadline = pt.get_timer()
     assert deadline is not None
-    return pt.on_timer(deadline)
+    return pt.handle_timer(deadline)
 
 
 def test_messages_are_listed_once() -> None:
@@ -113,14 +114,14 @@ def test_losing_a_tree_link_makes_grafts_faster_for_a_while() -> None:
     pt.on_message("c", Prune(M3), 0.0)
     pt.on_neighbour_down("a", 1.0)  # an eager link: the tree is cut here
     pt.on_message("c", IHave(((M1, 2),)), 1.0)
-    assert pt.next_deadline() == pytest.approx(1.0 + CFG.graft_retry_timeout)
-    assert pt.on_timer(1.0 + CFG.graft_retry_timeout) == [Send("c", Graft(M1, 2))]
+    assert pt.get_timer() == pytest.approx(1.0 + CFG.graft_retry_timeout)
+    assert pt.handle_timer(1.0 + CFG.graft_retry_timeout) == [Send("c", Graft(M1, 2))]
     pt.on_neighbour_down("c", 2.0)  # lazy: no effect on timing
-    assert pt.on_timer(2.0) == [] and pt.next_deadline() is None  # nobody left to ask
+    assert pt.handle_timer(2.0) == [] and pt.get_timer() is None  # nobody left to ask
     late = 1.0 + 10 * CFG.graft_timeout + 1.0
     pt.on_message("b", Prune(M3), late)
     pt.on_message("b", IHave(((M2, 2),)), late)
-    assert pt.next_deadline() == pytest.approx(late + CFG.graft_timeout)
+    assert pt.get_timer() == pytest.approx(late + CFG.graft_timeout)
 
 
 def test_a_link_that_just_fed_a_first_copy_is_not_pruned_until_its_broadcast_is_done() -> None:
@@ -168,13 +169,13 @@ def test_lazy_neighbours_get_one_batched_ihave_per_tick() -> None:
     out = pt.on_message("a", Gossip(M1, 1, b"x"), 1.0)
     assert sent(out, IHave) == []  # batched, not sent yet
     pt.on_message("a", Gossip(M2, 1, b"y"), 1.1)
-    assert pt.next_deadline() == pytest.approx(1.0 + CFG.ihave_interval)
+    assert pt.get_timer() == pytest.approx(1.0 + CFG.ihave_interval)
     out = flush(pt)
     assert sorted(sent(out, IHave)) == [
         ("b", IHave(((M1, 2), (M2, 2)))),
         ("c", IHave(((M1, 2), (M2, 2)))),
     ]
-    assert pt.next_deadline() is None
+    assert pt.get_timer() is None
 
 
 def test_ihave_from_a_peer_cancels_our_announcement_of_that_id_to_it() -> None:
@@ -191,14 +192,14 @@ def test_missing_message_is_grafted_after_the_timeout_then_from_the_next_announc
     pt.on_message("b", Prune(M3), 0.0)
     assert pt.on_message("a", IHave(((M1, 2),)), 1.0) == []
     assert pt.on_message("b", IHave(((M1, 3),)), 1.2) == []
-    assert pt.next_deadline() == pytest.approx(1.0 + CFG.graft_timeout)
+    assert pt.get_timer() == pytest.approx(1.0 + CFG.graft_timeout)
     out = flush(pt)
     assert out == [Send("a", Graft(M1, 2))] and "a" in pt.eager
     out = flush(pt)  # a did not answer within the retry timeout
     assert out == [Send("b", Graft(M1, 3))]
     out = pt.on_message("b", Gossip(M1, 3, b"x"), 2.8)
     assert delivered(out) == [Deliver(M1, b"x", 3)]
-    assert pt.next_deadline() is None  # nothing left to graft
+    assert pt.get_timer() is None  # nothing left to graft
 
 
 def test_arrival_cancels_the_graft_timer() -> None:
@@ -206,7 +207,7 @@ def test_arrival_cancels_the_graft_timer() -> None:
     pt.on_message("b", Prune(M3), 0.0)
     pt.on_message("b", IHave(((M1, 2),)), 1.0)
     pt.on_message("a", Gossip(M1, 2, b"x"), 1.5)
-    out = pt.on_timer(1.0 + CFG.graft_timeout)
+    out = pt.handle_timer(1.0 + CFG.graft_timeout)
     assert sent(out, Graft) == []
 
 
@@ -285,7 +286,7 @@ def test_malformed_messages_raise_typed_errors() -> None:
         with pytest.raises(RemoteProtocolError) as err:
             pt.on_message("a", msg, 1.0)
         assert err.value.reason == reason
-    assert not pt.has_seen(M1) and pt.next_deadline() is None
+    assert not pt.has_seen(M1) and pt.get_timer() is None
     with pytest.raises(LocalProtocolError):
         pt.on_message("a", Ping(1), 1.0)
 
@@ -297,7 +298,7 @@ def test_with_validate_a_message_is_relayed_only_once_judged_valid() -> None:
     pt.on_message("c", Prune(M3), 0.0)  # c is lazy: it would get an IHAVE
     out = pt.on_message("a", Gossip(M1, 1, b"x"), 1.0)
     assert delivered(out) == [Deliver(M1, b"x", 1)] and sent(out, Gossip) == []
-    assert pt.next_deadline() is None  # no IHAVE queued either
+    assert pt.get_timer() is None  # no IHAVE queued either
     assert pt.on_message("b", Graft(M1, 1), 1.1) == []  # nothing to serve yet
     out = pt.validated(M1, True, 1.2)
     assert sent(out, Gossip) == [("b", Gossip(M1, 2, b"x"))]
@@ -313,6 +314,6 @@ def test_with_validate_a_refused_message_dies_here() -> None:
     assert pt.validated(M1, False, 1.1) == []
     assert pt.on_message("b", Graft(M1, 1), 1.2) == []  # never served to a GRAFT
     assert delivered(pt.on_message("b", Gossip(M1, 1, b"forged"), 1.3)) == []  # seen
-    assert pt.next_deadline() is None
+    assert pt.get_timer() is None
     # Our own broadcasts need no verdict.
     assert sent(pt.broadcast(M2, b"mine", 2.0), Gossip) == [("a", Gossip(M2, 1, b"mine"))]

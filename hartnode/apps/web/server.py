@@ -5,14 +5,16 @@ loop; handlers reach node state only through :mod:`.bridge`. The daemon
 starts it like any other service::
 
     host, port = await nursery.start(partial(serve_api, host=..., port=...,
-                                             token=..., backend=..., metrics=...))
+                                             token=..., routes=..., metrics=...))
 
 Routes:
 
 - ``GET /healthz``: open, for probes. ``{"status": "ok"}`` once a round trip
   through the trio loop succeeds, so it reports a wedged node as unhealthy.
-- ``GET /api/v1/node``: the node's self-description, ``backend.node_info()``.
 - ``GET /metrics``: Prometheus text.
+- every route the node and its apps registered (``hartnode.routes``):
+  ``/api/v1/node``, ``/api/v1/peers``, ``/api/v1/revocations`` (``node_api``),
+  ``/api/v1/events`` (``apps/events``).
 
 Everything but ``/healthz`` needs ``Authorization: Bearer <api.token>``. That
 includes ``/metrics``: the API binds to loopback, but on a shared machine
@@ -33,19 +35,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Awaitable, Callable, Collection
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 import trio
 from aiohttp import web
 
 from hartnode.apps.web.bridge import BridgeClosedError, TrioBridge, open_bridge
 from hartnode.metrics import CONTENT_TYPE, NodeMetrics, Registry
+from hartnode.routes import ApiRequest, ApiRequestError, Route
 
 log = logging.getLogger(__name__)
 
@@ -68,72 +69,12 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 #: Largest request body, bytes (aiohttp answers 413 beyond it). The biggest
 #: legitimate one is a revocation list file or an event's payload.
 MAX_BODY_BYTES = 1 << 20
-#: Deepest nesting of arrays and objects a JSON body may have: json.loads
-#: recurses, so a 100,000-deep body would otherwise end in RecursionError.
-MAX_JSON_DEPTH = 32
-_JSON_TOKENS = re.compile(rb'[\[\]{}"\\]')
 _TOKEN_HINT = (
     "send the header 'Authorization: Bearer <token>'; the token is in the api.token "
     "file of the node's data directory"
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-COMPUTE_VIEWS = frozenset({"status", "policy", "jobs", "escrow", "wallet"})
-
-
-class ApiBackend(Protocol):
-    """What the API needs from the daemon. Trio-side async methods.
-
-    The daemon implements these; the server calls them through the bridge,
-    so they run in the trio loop and may use any trio API.
-    """
-
-    async def node_info(self) -> dict[str, object]:
-        """The node's self-description for ``GET /api/v1/node`` (JSON-serialisable)."""
-        ...
-
-    async def append_event(self, kind: str, reach: str, payload: object) -> dict[str, object]:
-        """Sign and durably append one event; its ``as_json`` form.
-
-        Raises:
-            ApiRequestError: the kind, reach or payload is not acceptable.
-        """
-        ...
-
-    async def tail(self, n: int) -> list[dict[str, object]]:
-        """The newest ``n`` events of the ledger, oldest first."""
-        ...
-
-    async def peers(self) -> list[dict[str, object]]:
-        """Every known peer (the ``peer_nodes`` view), one object each."""
-        ...
-
-    async def compute(self, what: str) -> dict[str, object]:
-        """Compute lending's views: ``status``, ``policy``, ``jobs``, ``escrow`` or
-        ``wallet`` (what ``hartnode compute ...`` and ``hartnode wallet`` print)."""
-        ...
-
-    async def request_job(self, body: dict[str, object]) -> dict[str, object]:
-        """Run one job on a peer against a new escrow (``POST /api/v1/compute/jobs``).
-
-        Raises:
-            ApiRequestError: a bad request, or an escrow or job this node refuses.
-        """
-        ...
-
-    async def publish_revocations(self, data: bytes) -> dict[str, object]:
-        """Apply and spread a master-signed revocation list file's bytes.
-
-        Raises:
-            ApiRequestError: not a list signed by the pinned master key.
-        """
-        ...
-
-
-class ApiRequestError(ValueError):
-    """The client's request is invalid (HTTP 400); the message says what is wrong."""
 
 
 class ApiServerError(RuntimeError):
@@ -165,42 +106,6 @@ class ApiBindError(ApiServerError):
 
 def _json_error(status: int, error: str, hint: str, **headers: str) -> web.Response:
     return web.json_response({"error": error, "hint": hint}, status=status, headers=headers)
-
-
-def json_depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text, without parsing it
-    (brackets inside strings do not count). Linear and non-recursive."""
-    depth = deepest = 0
-    in_string = False
-    escaped_at = -1  # the position of the character a backslash escapes
-    for m in _JSON_TOKENS.finditer(data):
-        c = m.group()
-        if m.start() == escaped_at:
-            continue
-        if in_string:
-            if c == b"\\":
-                escaped_at = m.start() + 1
-            elif c == b'"':
-                in_string = False
-        elif c == b'"':
-            in_string = True
-        elif c in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in (b"]", b"}"):
-            depth -= 1
-    return deepest
-
-
-def parse_json_body(data: bytes) -> object:
-    """Parse a request body; raises ApiRequestError (400) naming what is wrong."""
-    depth = json_depth(data)
-    if depth > MAX_JSON_DEPTH:
-        raise ApiRequestError(f"the body nests {depth} levels deep; at most {MAX_JSON_DEPTH}")
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise ApiRequestError(f"the body is not JSON: {exc}") from exc
 
 
 def host_allowed(host_header: str, port: int, allowed: Collection[str]) -> bool:
@@ -240,13 +145,12 @@ class _Api:
     """Request handlers and middleware, bound to one node's state."""
 
     def __init__(
-        self, *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry,
+        self, *, bridge: TrioBridge, token: str, metrics: Registry,
         allowed_hosts: Collection[str],
     ) -> None:
         self._allowed_hosts = frozenset(allowed_hosts)
         self._bridge = bridge
         self._token = token.encode()
-        self._backend = backend
         self._requests = NodeMetrics.register(metrics).api_requests
         self._registry = metrics
 
@@ -336,55 +240,16 @@ class _Api:
             )
         return web.json_response({"status": "ok"})
 
-    async def node(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/node``: the backend's node description."""
-        return web.json_response(await self._bridge.call(self._backend.node_info))
+    def serve(self, route: Route) -> Handler:
+        """The aiohttp handler for a registered route: read the bounded body, run
+        the route's handler in the trio loop, answer its result as JSON."""
 
-    async def append_event(self, request: web.Request) -> web.Response:
-        """``POST /api/v1/events`` with ``{"kind", "reach", "payload"}``: the stored event."""
-        body = parse_json_body(await request.read())
-        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-            raise ApiRequestError('expected {"kind": str, "reach": str, "payload": {...}}')
-        reach = body.get("reach", "network")
-        if not isinstance(reach, str):
-            raise ApiRequestError("reach must be a string")
-        event = await self._bridge.call(
-            self._backend.append_event, body["kind"], reach, body.get("payload"))
-        return web.json_response(event, status=201)
+        async def handle(request: web.Request) -> web.Response:
+            req = ApiRequest(query=dict(request.query), body=await request.read())
+            result = await self._bridge.call(route.handler, req)
+            return web.json_response(result, status=route.status)
 
-    async def events(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/events?n=N``: the newest N events (default 10, at most 1000)."""
-        try:
-            n = int(request.query.get("n", "10"))
-        except ValueError as exc:
-            raise ApiRequestError("n must be an integer") from exc
-        if not 0 <= n <= 1000:
-            raise ApiRequestError("n must be between 0 and 1000")
-        return web.json_response(await self._bridge.call(self._backend.tail, n))
-
-    async def peers(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/peers``: every known peer with its status and tier."""
-        return web.json_response(await self._bridge.call(self._backend.peers))
-
-    async def revocations(self, request: web.Request) -> web.Response:
-        """``POST /api/v1/revocations`` with a revocation list file: apply and spread it."""
-        data = await request.read()
-        return web.json_response(await self._bridge.call(self._backend.publish_revocations, data))
-
-    async def compute(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/compute/{status,policy,jobs,escrow}`` and ``GET /api/v1/wallet``."""
-        what = request.match_info.get("what", "wallet")
-        if what not in COMPUTE_VIEWS:
-            raise web.HTTPNotFound()
-        return web.json_response(await self._bridge.call(self._backend.compute, what))
-
-    async def request_job(self, request: web.Request) -> web.Response:
-        """``POST /api/v1/compute/jobs`` with ``{"peer", "kind", "params", "amount_msp",
-        "central"}``: the job's outcome (escrow id, result, receipt, released)."""
-        body = parse_json_body(await request.read())
-        if not isinstance(body, dict):
-            raise ApiRequestError("expected a JSON object")
-        return web.json_response(await self._bridge.call(self._backend.request_job, body))
+        return handle
 
     async def metrics(self, request: web.Request) -> web.Response:
         """``GET /metrics``: the registry in Prometheus text format."""
@@ -396,7 +261,7 @@ class _Api:
 
 
 def create_app(
-    *, bridge: TrioBridge, token: str, backend: ApiBackend, metrics: Registry,
+    *, bridge: TrioBridge, token: str, routes: Iterable[Route], metrics: Registry,
     allowed_hosts: Collection[str] = LOCAL_HOSTS,
 ) -> web.Application:
     """Build the aiohttp application (routes and middleware).
@@ -404,7 +269,7 @@ def create_app(
     Args:
         bridge: how handlers reach the trio loop.
         token: the bearer token every route but /healthz requires.
-        backend: the daemon's trio-side implementation of the API.
+        routes: what the node and its apps registered (``hartnode.routes``).
         metrics: where requests are counted and what /metrics renders.
         allowed_hosts: the ``Host`` names answered (421 for any other);
             ``"*"`` answers any.
@@ -414,18 +279,11 @@ def create_app(
     """
     if not token:
         raise ValueError("the API token must not be empty")
-    api = _Api(bridge=bridge, token=token, backend=backend, metrics=metrics,
-               allowed_hosts=allowed_hosts)
+    api = _Api(bridge=bridge, token=token, metrics=metrics, allowed_hosts=allowed_hosts)
     app = web.Application(middlewares=[api.middleware], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/healthz", api.healthz)
-    app.router.add_get("/api/v1/node", api.node)
-    app.router.add_get("/api/v1/peers", api.peers)
-    app.router.add_post("/api/v1/revocations", api.revocations)
-    app.router.add_get("/api/v1/events", api.events)
-    app.router.add_post("/api/v1/events", api.append_event)
-    app.router.add_get("/api/v1/compute/{what}", api.compute)
-    app.router.add_post("/api/v1/compute/jobs", api.request_job)
-    app.router.add_get("/api/v1/wallet", api.compute)
+    for route in routes:
+        app.router.add_route(route.method, route.path, api.serve(route))
     app.router.add_get("/metrics", api.metrics)
     return app
 
@@ -514,7 +372,7 @@ async def serve_api(
     host: str,
     port: int,
     token: str,
-    backend: ApiBackend,
+    routes: Iterable[Route],
     metrics: Registry,
     allowed_hosts: Collection[str] = (),
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
@@ -531,7 +389,7 @@ async def serve_api(
         host: address to bind, exactly as configured (127.0.0.1 by default).
         port: TCP port, 0 for any free one.
         token: the bearer token (contents of ``api.token``).
-        backend: the daemon's implementation of :class:`ApiBackend`.
+        routes: the routes to serve besides /healthz and /metrics.
         metrics: the daemon's registry; requests are counted in it.
         allowed_hosts: ``Host`` names answered besides loopback and ``host``
             (``api.allowed_hosts``).
@@ -549,7 +407,7 @@ async def serve_api(
     # The failure is raised only after the bridge's nursery has exited, so
     # callers see ApiBindError itself, not an ExceptionGroup around it.
     async with open_bridge() as bridge:
-        app = create_app(bridge=bridge, token=token, backend=backend, metrics=metrics,
+        app = create_app(bridge=bridge, token=token, routes=routes, metrics=metrics,
                          allowed_hosts=allowed_host_names(host, allowed_hosts))
         server = _ServerThread(app, host, port, trio.lowlevel.current_trio_token())
         server.thread.start()

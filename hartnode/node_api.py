@@ -1,0 +1,126 @@
+"""The node's own API routes: ``/api/v1/node``, ``/api/v1/peers``, ``/api/v1/revocations``.
+
+They read the running node's services, so they are bound to a ``Node`` here
+rather than registered with the catalog like an app's routes; the server
+serves them like any other (``hartnode.routes``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from hartnode import __version__
+from hartnode.attestation.revocation import RevocationError, parse_revocation_file
+from hartnode.gossip.trust import RevocationListMessage
+from hartnode.identity import short_id
+from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
+
+if TYPE_CHECKING:  # node.py imports this module to register the routes
+    from hartnode.node import Node
+
+
+def json_form(value: object) -> object:
+    """A JSON-safe copy of a stats value: dataclasses become objects, mappings
+    (Counters included) objects with string keys (a tuple key joined with
+    "/"), tuples and sets lists, bytes hex; anything else its ``str``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_form(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {"/".join(map(str, k)) if isinstance(k, tuple) else str(k): json_form(v)
+                for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [json_form(v) for v in sorted(value, key=str)]
+    if isinstance(value, list | tuple):
+        return [json_form(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
+
+
+async def node_info(node: Node) -> dict[str, object]:
+    """``GET /api/v1/node``, ``status --json``. ``tier`` is the standing the
+    installed chain proves (what peers grant), ``claimed_tier`` the config's.
+    Every stats object goes through ``json_form``: a Counter keyed by
+    anything stays valid JSON (issue #8: ``asdict`` made tuple keys)."""
+    proven = node.hierarchy.settings if node.hierarchy is not None else None
+    gossip = node.gossip
+    info = {
+        "node_id": node.node_id,
+        "short_id": short_id(node.node_id),
+        "version": __version__,
+        "tier": proven.tier if proven is not None else "flat",
+        "region": proven.region if proven is not None else "",
+        "claimed_tier": node.cfg.node.tier,
+        "claimed_region": node.cfg.node.region,
+        "network": node.cfg.network.name,
+        "uptime_s": round(time.monotonic() - node.started_monotonic, 3),
+        "peers": _active_peers(node),
+        "ledger": await node.ledger_head(),
+        "overlay": gossip.overview() if gossip is not None else None,
+        "replication": node.replication.stats if node.replication is not None else None,
+        "hierarchy": (await node.hierarchy.status()
+                      if node.hierarchy is not None else None),
+        "stats": {
+            "gossip": gossip.stats if gossip is not None else None,
+            "transport": gossip.transport_stats if gossip is not None else None,
+            "trust": gossip.trust.counts if gossip is not None else None,
+            "peer_records": gossip.peers.counts if gossip is not None else None,
+        },
+    }
+    return json_form(info)  # type: ignore[return-value]
+
+
+def _active_peers(node: Node) -> int:
+    if node.gossip is None:
+        return 0
+    now_ms = time.time_ns() // 1_000_000
+    table = node.gossip.peers
+    return sum(1 for n in table.entries if table.status(n, now_ms) == "active")
+
+
+async def peers(node: Node) -> list[dict[str, object]]:
+    """``GET /api/v1/peers``: every known peer with its status and tier."""
+    if node.gossip is None:
+        return []
+    return node.gossip.peers.rows(time.time_ns() // 1_000_000, node.gossip.neighbours())
+
+
+async def publish_revocations(node: Node, data: bytes) -> dict[str, object]:
+    """``POST /api/v1/revocations`` with a revocation list file: apply and spread it."""
+    trust = node.gossip.trust if node.gossip is not None else None
+    if trust is None or trust.master_public_key is None:
+        raise ApiRequestError("this node has no pinned master key (trust.master_key)")
+    try:
+        signed = parse_revocation_file(data, master_public_key=trust.master_public_key)
+    except RevocationError as e:
+        raise ApiRequestError(f"not a revocation list signed by the pinned master: {e}") from e
+    assert node.gossip is not None
+    body, sig = signed.to_wire()
+    accepted = node.gossip.take_revocations(RevocationListMessage(body, sig))
+    held = trust.current.seq if trust.current else 0
+    return {"accepted": accepted, "seq": signed.seq, "held_seq": held}
+
+
+def register_routes(routes: RouteTable, node: Node) -> None:
+    """Add the node's own routes to ``routes``."""
+
+    async def get_node(request: ApiRequest) -> object:
+        return await node_info(node)
+
+    async def get_peers(request: ApiRequest) -> object:
+        return await peers(node)
+
+    async def post_revocations(request: ApiRequest) -> object:
+        return await publish_revocations(node, request.body)
+
+    routes.add("GET", "/api/v1/node", get_node)
+    routes.add("GET", "/api/v1/peers", get_peers)
+    routes.add("POST", "/api/v1/revocations", post_revocations)
