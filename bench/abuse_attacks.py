@@ -42,7 +42,7 @@ from hartnode.gossip import messages as _messages  # noqa: F401 - registers the 
 from hartnode.gossip.peer_record import PeerRecordMessage, sign_peer_record
 from hartnode.gossip.plumtree import Gossip
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.replication import Want
+from hartnode.replication.core import Want
 
 HOST = "127.0.0.1"
 # Every attack comes from an address of its own, as one attacking host's would:

@@ -142,8 +142,9 @@ class LedgerConfig:
     group_commit_max: int = field(default=1000, metadata=_doc(
         "most events one ledger transaction (one fsync) carries"))
     batch_bytes: int = field(default=0, metadata=_doc(
-        "bytes of events and markers in one Batch reply to a peer, at most 262144 (0: the "
-        "profile's link_burst capped at 262144: full 262144, constrained and minimal 65536)"))
+        "bytes of events and markers in one Batch reply to a peer, at most 262144 (0: what "
+        "the link sends in one round, link_rate x network.sync_interval, within link_burst "
+        "and 262144: full 262144, constrained 65536, minimal 40960)"))
     wants_per_round: int = field(default=256, metadata=_doc(
         "wants served per peer per anti-entropy round; the rest wait for the next round"))
     want_bytes_per_round: int = field(default=0, metadata=_doc(

@@ -16,9 +16,9 @@ from typing import Any
 from hartnode.config import Config
 from hartnode.gossip.overlay_config import OverlayConfig, for_profile
 from hartnode.gossip.transport import TransportConfig
-from hartnode.ledger.fork_evidence import EvidenceLimits
 from hartnode.ledger.held import HeldLimits
-from hartnode.ledger.replication_service import ReplicationLimits
+from hartnode.replication.fork_evidence import EvidenceLimits
+from hartnode.replication.service import ReplicationLimits
 
 # OverlayConfig field ← [network] key of the same name; 0 keeps the profile's.
 _OVERLAY_KEYS = ("record_budget", "peer_table_size", "link_rate", "link_burst",

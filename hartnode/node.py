@@ -50,10 +50,10 @@ from hartnode.ledger.envelope import EnvelopeError, Event
 from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication_service import ReplicationService
 from hartnode.ledger.store import StoreError
 from hartnode.limits import overlay_config, replication_limits, transport_config
 from hartnode.metrics import NodeMetrics, Registry
+from hartnode.replication.service import ReplicationService
 from hartnode.routes import ApiRequestError, RouteTable
 
 log = logging.getLogger(__name__)

@@ -35,9 +35,9 @@ from hartnode.config import Config, ConfigError
 from hartnode.datadir import DataDir
 from hartnode.hierarchy.service import HierarchyService
 from hartnode.ledger.committer import Committer, StoreAccess
-from hartnode.ledger.replication_service import ReplicationService
 from hartnode.metrics import NodeMetrics, Registry
 from hartnode.node import Node, build_gossip, hierarchy_settings, open_node
+from hartnode.replication.service import ReplicationService
 from hartnode.routes import ApiRequest, RouteTable
 
 TOKEN = "api-hardening-token"

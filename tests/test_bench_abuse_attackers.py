@@ -22,7 +22,7 @@ from hartnode.gossip import messages as _messages  # noqa: F401 - registers the 
 from hartnode.gossip.peer_record import PeerRecordMessage
 from hartnode.gossip.plumtree import Gossip
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.replication import Want
+from hartnode.replication.core import Want
 
 ATTACKER = Path(__file__).resolve().parent.parent / "bench" / "abuse_attacks.py"
 KEY = bytes(range(32))

@@ -46,18 +46,15 @@ CORES = (
     "hartnode.ledger.kinds",
     "hartnode.ledger.items",
     "hartnode.ledger.held",
+    "hartnode.ledger.verdict",
+    "hartnode.replication.core",
+    "hartnode.replication.messages",
+    "hartnode.replication.fork_evidence",
+    "hartnode.replication.direction",
     "hartnode.hierarchy.direction",
     "hartnode.hierarchy.parent_choice",
     "hartnode.apps.events",
 )
-#: The replication core leaves ledger/ (whose log.py holds apsw) on branch
-#: 'replication'; until that merge it is not here to check.
-MOVING_CORES = ("hartnode.replication.core", "hartnode.replication.fork_evidence")
-
-#: Package edges that branch 'replication' removes by moving the replication
-#: core, service and fork evidence out of ledger/ (ledger -> gossip -> attestation
-#: -> ledger, and ledger -> hierarchy -> ledger).
-REMOVED_BY_REPLICATION = frozenset({("ledger", "gossip"), ("ledger", "hierarchy")})
 
 
 def _module_name(path: Path) -> str:
@@ -119,11 +116,7 @@ def _io_reached(core: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("core", [
-    *CORES,
-    *(pytest.param(m, marks=pytest.mark.skipif(
-        m not in _modules(), reason="arrives with branch 'replication'")) for m in MOVING_CORES),
-])
+@pytest.mark.parametrize("core", CORES)
 def test_a_sans_io_core_reaches_no_io_module(core: str) -> None:
     assert core in _modules(), f"{core} is gone: update CORES"
     assert _io_reached(core) == []
@@ -182,15 +175,16 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def test_no_package_cycle_but_the_one_branch_replication_removes() -> None:
-    assert _cycles(_package_graph(REMOVED_BY_REPLICATION)) == []
-
-
-@pytest.mark.xfail(strict=True, reason="ledger -> gossip/hierarchy goes with branch 'replication' "
-                   "(replication core, service and fork evidence leave ledger/); the integrator "
-                   "removes this mark after merging both")
 def test_no_package_cycle() -> None:
     assert _cycles(_package_graph()) == []
+
+
+def test_the_ledger_imports_no_networking_and_no_replication() -> None:
+    # base < ledger < attestation < gossip < replication < hierarchy < apps/catalog < node
+    above = {"attestation", "gossip", "replication", "hierarchy", "apps", "catalog", "node"}
+    assert _package_graph().get("ledger", set()) & above == set()
+    assert _package_graph().get("replication", set()) & {"hierarchy", "apps", "catalog",
+                                                         "node"} == set()
 
 
 def test_the_graph_sees_a_cycle_and_a_lazy_import() -> None:

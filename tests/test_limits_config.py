@@ -23,9 +23,9 @@ from hartnode.gossip.overlay_config import for_profile
 from hartnode.gossip.service import GossipService
 from hartnode.gossip.transport import TransportConfig
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.replication_service import ReplicationLimits, ReplicationService
 from hartnode.limits import overlay_config, replication_limits, transport_config
 from hartnode.node import build_gossip, build_replication, open_node
+from hartnode.replication.service import ReplicationLimits, ReplicationService
 
 Parts = tuple[GossipService, ReplicationService]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hartnode.gossip.wire import wire_message
-from hartnode.ledger.replication import FeedEvent
+from hartnode.replication.messages import FeedEvent
 
 MAX_PARAMS_BYTES = 64 * 1024
 MAX_OUTPUT_BYTES = 256 * 1024

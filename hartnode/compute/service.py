@@ -52,8 +52,8 @@ from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import FeedEvent
 from hartnode.protocol import RemoteProtocolError
+from hartnode.replication.messages import FeedEvent
 
 if TYPE_CHECKING:  # only the type: catalog imports compute (its views), not the reverse
     from hartnode.catalog import Catalog

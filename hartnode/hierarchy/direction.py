@@ -1,62 +1,34 @@
-"""Which events a parent/child link carries, and which way (DESIGN §1 "reach", §3 "Sync").
+"""The hierarchy's standing rules: which tiers and regions make a parent (DESIGN §3 "Sync").
 
-The rule, applied by the sender at every hop (serving a pull or pushing):
-
-- ``network`` events go on every link; ``local`` events on none.
-- ``hierarchy`` events go only on verified parent/child links:
-  - **up**, to this node's parent: every ``hierarchy`` event except policy
-    ones. A local's events reach its regional, which relays them (with its
-    own) to central.
-  - **down**, to a child: only policy events, the kinds in the ``policy.``
-    namespace (release manifests, reward grants, notices). Central's policy
-    reaches its regionals, which relay it to their locals. A sibling's
-    events never come down: a local never sees another local's
-    ``hierarchy`` events, only their ``Withheld`` markers.
-
-Who may *issue* a policy kind is that kind's own rule (e.g. only events the
-central key signs mint Spark, DESIGN §4), checked where it is projected; the
-link only decides where it travels. Revocation lists are not events: they
-reach every node by broadcast and are sent on every new link (``gossip.trust``),
-so they come down parent links too.
+Which events a parent/child link carries, and which way, is replication's
+rule (``hartnode.replication.direction``, re-exported here): the hierarchy
+decides who is parent or child, replication moves the events. Revocation
+lists are not events: they reach every node by broadcast and are sent on
+every new link (``gossip.trust``), so they come down parent links too.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
-
 from hartnode.attestation.certificate import TIER_RANK, region_within
+from hartnode.replication.direction import (
+    NETWORK_ONLY,
+    POLICY_PREFIX,
+    WITH_HIERARCHY,
+    Direction,
+    Role,
+    Roles,
+    is_policy_kind,
+    may_send,
+    reaches_for,
+)
 
-Role = Literal["parent", "child"]  # what a peer is to this node
-Direction = Literal["up", "down"]
-POLICY_PREFIX = "policy."
-NETWORK_ONLY: frozenset[str] = frozenset({"network"})
-WITH_HIERARCHY: frozenset[str] = frozenset({"network", "hierarchy"})
+__all__ = ["NETWORK_ONLY", "PARENT_TIER", "POLICY_PREFIX", "WITH_HIERARCHY", "Direction", "Role",
+           "Roles", "is_parent_of", "is_policy_kind", "may_send", "reaches_for"]
+
 # The tier a node of each tier syncs with above it: strictly one rank up.
 PARENT_TIER: dict[str, str] = {"local": "regional", "regional": "central"}
 
 
-class Roles(Protocol):
-    """Who is parent or child of this node right now (the hierarchy service)."""
-
-    def role(self, peer: str) -> Role | None: ...
-
-
-def is_policy_kind(kind: str) -> bool:
-    return kind.startswith(POLICY_PREFIX)
-
-
-def reaches_for(role: Role | None) -> frozenset[str]:
-    """The reaches a link to a peer of ``role`` carries at all."""
-    return WITH_HIERARCHY if role is not None else NETWORK_ONLY
-
-
-def may_send(role: Role | None, reach: str, kind: str) -> bool:
-    """Whether an event of ``reach`` and ``kind`` may go to a peer of ``role``."""
-    if reach == "network":
-        return True
-    if reach != "hierarchy" or role is None:
-        return False
-    return not is_policy_kind(kind) if role == "parent" else is_policy_kind(kind)
 
 
 def is_parent_of(parent_tier: str, parent_region: str, child_tier: str,

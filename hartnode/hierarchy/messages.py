@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hartnode.gossip.wire import wire_message
-from hartnode.ledger.replication import FeedEvent
+from hartnode.replication.messages import FeedEvent
 
 PUSH_MAX = 256  # events in one HierarchyPush (and hashes in each list of one HierarchyAck)
 PUSH_MAX_BYTES = 512 * 1024  # envelope bytes in one push; a frame holds at most 1 MiB

@@ -49,12 +49,13 @@ from hartnode.hierarchy.messages import (
 from hartnode.hierarchy.parent_choice import Candidate, Dial, Offer, ParentChoice
 from hartnode.hierarchy.sync_queue import Queued, Row, SyncQueue
 from hartnode.identity import short_id
-from hartnode.ledger import store
+from hartnode.ledger import queries
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.log import EVENT_COLUMNS, IngestResult, Withheld, event_from_row, wall_clock_ms
+from hartnode.ledger.items import IngestResult, Withheld
+from hartnode.ledger.log import Ledger, wall_clock_ms
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import FeedEvent
 from hartnode.protocol import RemoteProtocolError
+from hartnode.replication.messages import FeedEvent
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # pushes, acks and link ends waiting; beyond it pushes are dropped (resent later)
@@ -341,7 +342,7 @@ class HierarchyService:
             return
         self.stats.received += len(msg.events)
         result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
-        held = await self.access.run(self._held, hashes)
+        held = await self.access.run(queries.held_hashes, self.node_ledger.ledger, hashes)
         acked = tuple(h for h in hashes if h in held)
         refused = tuple(h for h in hashes if h not in held)
         reason = ""
@@ -355,14 +356,6 @@ class HierarchyService:
         if self._ingest_fn is not None:
             return await self._ingest_fn(items)
         return await self.access.run(self.node_ledger.ingest, items)
-
-    def _held(self, hashes: Sequence[bytes]) -> set[bytes]:
-        """Which of ``hashes`` this node's ledger holds as events (worker thread)."""
-        if not hashes:
-            return set()
-        marks = ",".join("?" * len(hashes))
-        return {bytes(h) for (h,) in self.node_ledger.ledger.conn.execute(
-            f"SELECT hash_blake3 FROM events WHERE hash_blake3 IN ({marks})", tuple(hashes))}
 
     # -- the pump ------------------------------------------------------------------------
 
@@ -412,10 +405,8 @@ class HierarchyService:
                 return
 
     def _read_events(self, ids: Sequence[int]) -> dict[int, FeedEvent]:
-        marks = ",".join("?" * len(ids))
-        rows = self.node_ledger.ledger.conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks})", tuple(ids))
-        return {row[0]: FeedEvent(*event_from_row(row).wire()) for row in rows}
+        found = queries.events_by_id(self.node_ledger.ledger, ids)
+        return {i: FeedEvent(*e.wire()) for i, e in found.items()}
 
     def _scan(self, now_ms: int, targets: Sequence[tuple[str, Direction]],
               backfill: Sequence[tuple[str, Direction]]) -> None:
@@ -426,26 +417,25 @@ class HierarchyService:
         ledger past the scan watermark is queued for every target, and the
         watermark moves in the same transaction.
         """
-        conn = self.node_ledger.ledger.conn
-        top = self.node_ledger.ledger.max_id()
+        ledger = self.node_ledger.ledger
+        top = ledger.max_id()
         for peer, direction in backfill:
             for lo in range(0, top, SCAN_CHUNK):
-                found = _hierarchy_events(conn, lo, lo + SCAN_CHUNK)
+                found = _hierarchy_events(ledger, lo, lo + SCAN_CHUNK)
                 self.queue.enqueue(peer, direction, _for(peer, direction, found), now_ms)
         lo = self.queue.scanned_id()
         while lo < top:
             hi = min(top, lo + SCAN_CHUNK)
-            found = _hierarchy_events(conn, lo, hi)
+            found = _hierarchy_events(ledger, lo, hi)
             self.queue.enqueue_scan({(p, d): _for(p, d, found) for p, d in targets}, now_ms,
                                     scanned_id=hi)
             lo = hi
 
 
-def _hierarchy_events(conn: Any, lo: int, hi: int) -> list[tuple[Queued, str]]:
+def _hierarchy_events(ledger: Ledger, lo: int, hi: int) -> list[tuple[Queued, str]]:
     """``hierarchy`` events with ``lo < id <= hi``, with their kinds."""
-    return [(Queued(i, bytes(h), origin, seq), kind) for i, h, origin, seq, kind in store.query(
-        conn, "SELECT id, hash_blake3, origin, seq, kind FROM events WHERE id > ? AND id <= ?"
-        " AND reach = 'hierarchy' ORDER BY id", (lo, hi))]
+    return [(Queued(s.event_id, s.event_hash, s.origin, s.seq), s.kind)
+            for s in queries.stored_with_reach(ledger, "hierarchy", lo, hi)]
 
 
 def _for(peer: str, direction: Direction, found: Sequence[tuple[Queued, str]]) -> list[Queued]:

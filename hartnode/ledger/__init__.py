@@ -11,7 +11,12 @@ Module map:
 - ``node_ledger``  both databases opened together (what the daemon and CLI hold)
 - ``registries``   what the ledger receives from the apps: ``(kinds, views)``
 - ``committer``    group commit for the daemon, and the one store-access limiter
-- ``replication``  sans-I/O anti-entropy core: heads digests (with hashes), pulls, probes
-- ``fork_evidence``  the ``ForkEvidence`` message (two signed events at one seq) and its limits
-- ``replication_service``  its trio shell on the gossip links
+- ``items``        plain values about feeds: heads, markers, ingest results
+- ``held``         held-back events (gaps) bounded per peer, in bytes and time
+- ``verdict``      the one ingest verdict (store, fill, hold, duplicate, fork, refuse), shared
+                   by ``Ledger`` and the simulator's ``MemLedger``
+- ``queries``      reads for other services (by reach and id range, by id, held hashes)
+
+The ledger imports no networking: replication, which moves its events
+between nodes, is ``hartnode.replication``, one layer up.
 """

@@ -1,7 +1,8 @@
-"""What a feed holds and ingest reports: markers, heads, results (DESIGN §1, §8).
+"""What a feed holds and ingest reports: drafts, markers, heads, results (DESIGN §1, §8).
 
 Split from ``log`` so that ``held`` (events waiting beyond gaps) and the
-simulator's ``MemLedger`` share them without importing the SQLite ledger.
+simulator's ``MemLedger`` and the replication core share them without
+importing the SQLite ledger (apsw).
 ``log`` re-exports every name here.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import blake3
 
@@ -124,3 +126,18 @@ class IngestResult:
     filled: int = 0  # events stored where only their marker was held (in ``stored`` too)
     rejected: Counter[str] = field(default_factory=Counter)
     equivocations: list[tuple[Event, Event]] = field(default_factory=list)
+    # Origins whose head this call moved, and their new heads (events and markers).
+    heads: dict[str, Head] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event this node is about to sign. ``ts_ms`` defaults to now."""
+
+    kind: str
+    payload: dict[str, Any]
+    reach: str = "network"
+    actor: str = "node"
+    scope: str = "system"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    ts_ms: int | None = None

@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import apsw
@@ -44,7 +43,7 @@ import blake3
 
 from hartnode.canonical import MAX_SAFE_INTEGER, CanonicalizationError, canonical_text
 from hartnode.identity import NodeIdentity
-from hartnode.ledger import store
+from hartnode.ledger import store, verdict
 from hartnode.ledger.envelope import (
     ENVELOPE_OVERHEAD_MAX,
     MAX_ENVELOPE_BYTES,
@@ -58,6 +57,7 @@ from hartnode.ledger.held import MAX_HELD_PER_ORIGIN, MAX_HELD_TOTAL, HeldBack, 
 from hartnode.ledger.items import (
     WITHHELD_DOMAIN,
     WITHHELD_REACHES,
+    Draft,
     FeedItem,
     Head,
     IngestResult,
@@ -121,19 +121,6 @@ def write_transaction(conn: apsw.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """An event this node is about to sign. ``ts_ms`` defaults to now."""
-
-    kind: str
-    payload: dict[str, Any]
-    reach: str = "network"
-    actor: str = "node"
-    scope: str = "system"
-    provenance: dict[str, Any] = field(default_factory=dict)
-    ts_ms: int | None = None
 
 
 def check_draft(kinds: KindRegistry, draft: Draft) -> tuple[str, str]:
@@ -402,6 +389,9 @@ class Ledger:
         for origin, head in heads.items():
             if head is not None:
                 self._advance(origin, head)
+        # The heads of every origin this call looked at (most moved; a head
+        # only moves up, so an unmoved one tells a reader nothing new).
+        result.heads = {o: h for o, h in heads.items() if h is not None}
         return result
 
     def _ingest_decoded(self, decoded: list[FeedItem], result: IngestResult,
@@ -421,8 +411,8 @@ class Ledger:
             if item.origin not in heads:
                 heads[item.origin] = self.head(item.origin)
             head = heads[item.origin]
-            verdict = self._place(item, head, pending, result, now)
-            if verdict == "fill" and isinstance(item, Event):
+            placed = self._place(item, head, pending, result, now)
+            if placed == "fill" and isinstance(item, Event):
                 if (item.origin, item.seq) in filled:  # twice in this batch
                     result.duplicates += 1
                     continue
@@ -432,7 +422,7 @@ class Ledger:
                 result.filled += 1
                 next_id += 1
                 continue
-            if verdict != "store":
+            if placed != "store":
                 continue
             if isinstance(item, Withheld):
                 marker_rows.append((item.origin, item.seq, item.hash, None if item.prev is None
@@ -495,50 +485,29 @@ class Ledger:
 
     def _place(self, event: FeedItem, head: Head | None,
                pending: dict[tuple[str, int], FeedItem], result: IngestResult, now: int) -> str:
-        """Decide what to do with a verified event or marker given its origin's head.
+        """Decide with ``verdict.place`` and act on it: hold, record a fork, count.
 
         ``pending``: what this ``ingest`` call stored so far, not yet in the table.
         """
-        head_seq = head.seq if head else 0
-        forked_at = self.forked().get(event.origin)
-        if forked_at is not None and event.seq > forked_at:
-            # Which branch is "the" feed cannot be known: hold the forker's later
-            # events back (DESIGN §1: the fork is the proof of fraud).
-            result.rejected["forked_origin"] += 1
-            return "skip"
-        if event.seq <= head_seq:
-            stored = self._stored_event(event.origin, event.seq, pending)
-            if stored is not None:
-                if stored.hash == event.hash:
-                    result.duplicates += 1
-                elif isinstance(event, Event):
-                    result.rejected["equivocation"] += 1
-                    # Recorded now, in this transaction, so that the origin's
-                    # later events in this very call are already held back.
-                    # Only forks new on record are reported: each is alerted once.
-                    if self._record_equivocation(stored, event, now):
-                        result.equivocations.append((stored, event))
-                else:
-                    # Signed, but the equivocations table keeps two signed events.
-                    result.rejected["withheld_conflict"] += 1
-            elif isinstance(event, Event) and self._marker_hash(event.origin,
-                                                                event.seq) == event.hash:
-                # Only its marker was here (it went by a link that did not carry
-                # its reach); the marker's hash already links the chain, so the
-                # event itself may join it (DESIGN §3 "Sync").
-                return "fill"
-            else:
-                # A marker again, or an event that is not the one the chain holds.
-                result.duplicates += 1
-            return "skip"
-        if event.seq > head_seq + 1:
+        origin, seq = event.origin, event.seq
+
+        def stored_at() -> Event | bytes | None:
+            stored = self._stored_event(origin, seq, pending)
+            return stored if stored is not None else self._marker_hash(origin, seq)
+
+        found = verdict.place(event, head, self.forked().get(origin), stored_at)
+        verdict.tally(found, result)
+        if found == "hold":
             self._hold(event, result)
-            return "skip"
-        expected_prev = head.hash.hex() if head else None
-        if event.prev != expected_prev:
-            result.rejected["bad_prev"] += 1
-            return "skip"
-        return "store"
+        elif found == "equivocation":
+            stored = self._stored_event(origin, seq, pending)
+            assert stored is not None and isinstance(event, Event)
+            # Recorded now, in this transaction, so that the origin's later
+            # events in this very call are already held back. Only forks new
+            # on record are reported: each is alerted once.
+            if self._record_equivocation(stored, event, now):
+                result.equivocations.append((stored, event))
+        return found
 
     def _marker_hash(self, origin: str, seq: int) -> bytes | None:
         digest = store.scalar(self.conn, "SELECT hash_blake3 FROM withheld WHERE origin = ? AND"
@@ -604,7 +573,14 @@ class Ledger:
         Raises:
             EnvelopeError: either event does not verify, or they are no fork.
         """
-        a, b = decode_event(*a_wire), decode_event(*b_wire)
+        return self.record_fork(decode_event(*a_wire), decode_event(*b_wire))
+
+    def record_fork(self, a: Event, b: Event) -> tuple[Event, Event] | None:
+        """``record_evidence`` for two events already decoded (so verified).
+
+        Raises:
+            EnvelopeError: they are no fork (not one origin and seq, or one event).
+        """
         if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         with write_transaction(self.conn):

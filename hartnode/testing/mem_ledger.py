@@ -7,7 +7,8 @@ re-implemented: ``decode_event`` (size, JSON shape, members, canonical
 bytes, BLAKE3 hash, Ed25519 signature), the kind registry's payload schema
 check, ``check_withheld``, and the same limits on held-back events. What is
 re-written here is only the bookkeeping around them, line for line after
-``Ledger.ingest`` / ``_place`` / ``serve`` (gaps: the same ``HeldBack``).
+``Ledger.ingest`` / ``serve`` (gaps: the same ``HeldBack``).
+The verdict itself is ``verdict.place``, shared with ``Ledger``.
 ``tests/ledger/test_mem_ledger.py`` feeds the same
 item sequences to both and demands identical results, so the two cannot
 drift apart unnoticed.
@@ -29,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hartnode.identity import NodeIdentity
+from hartnode.ledger import verdict
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_canonical
 from hartnode.ledger.kinds import KindRegistry, PayloadError, UnknownKindError
 from hartnode.ledger.log import (
@@ -199,9 +201,16 @@ class MemLedger:
         queue = deque(decoded)
         while queue:
             item = queue.popleft()
-            if self._place(item, self.head(item.origin), result) != "store":
+            placed = self._place(item, self.head(item.origin), result)
+            if placed == "fill" and isinstance(item, Event):
+                self._fill(item)
+                result.stored.append((self._next_id - 1, item))
+                result.filled += 1
+                continue
+            if placed != "store":
                 continue
             self._store(item)
+            result.heads[item.origin] = Head(item.seq, item.hash)
             if isinstance(item, Withheld):
                 result.withheld += 1
             else:
@@ -218,7 +227,10 @@ class MemLedger:
         Raises:
             EnvelopeError: either event does not verify, or they are no fork.
         """
-        a, b = decode_event(*a_wire), decode_event(*b_wire)
+        return self.record_fork(decode_event(*a_wire), decode_event(*b_wire))
+
+    def record_fork(self, a: Event, b: Event) -> tuple[Event, Event] | None:
+        """As ``Ledger.record_fork``: ``record_evidence`` for decoded events."""
         if (a.origin, a.seq) != (b.origin, b.seq) or a.hash == b.hash:
             raise EnvelopeError("malformed", "evidence is not two events at one origin and seq")
         return (a, b) if self._record_equivocation(a, b) else None
@@ -231,6 +243,13 @@ class MemLedger:
             if seq == self._forked[origin]]
         firsts.sort(key=lambda t: t[0], reverse=True)
         return [(a.wire(), b.wire()) for _, (a, b) in firsts[:origins]]
+
+    def _fill(self, event: Event) -> None:
+        """``event`` takes the place of its marker (the chain's hash is unchanged)."""
+        self.feeds[event.origin][event.seq - 1] = event
+        self.hashes.add(event.hash)
+        self.fingerprint ^= fingerprint(event.hash)
+        self._next_id += 1
 
     def _store(self, item: FeedItem) -> None:
         self.feeds.setdefault(item.origin, []).append(item)
@@ -269,33 +288,23 @@ class MemLedger:
         return decoded
 
     def _place(self, event: FeedItem, head: Head | None, result: IngestResult) -> str:
-        head_seq = head.seq if head else 0
-        forked_at = self._forked.get(event.origin)
-        if forked_at is not None and event.seq > forked_at:
-            result.rejected["forked_origin"] += 1
-            return "skip"
-        if event.seq <= head_seq:
-            stored = self.event_at(event.origin, event.seq)
-            if isinstance(stored, Event):
-                if stored.hash == event.hash:
-                    result.duplicates += 1
-                elif isinstance(event, Event):
-                    result.rejected["equivocation"] += 1
-                    if self._record_equivocation(stored, event):  # at once, as ``Ledger``
-                        result.equivocations.append((stored, event))
-                else:
-                    result.rejected["withheld_conflict"] += 1
-            else:
-                result.duplicates += 1  # a marker there
-            return "skip"
-        if event.seq > head_seq + 1:
+        """As ``Ledger._place``: ``verdict.place`` decides, this acts."""
+        origin, seq = event.origin, event.seq
+
+        def stored_at() -> Event | bytes | None:
+            there = self.event_at(origin, seq)
+            return there.hash if isinstance(there, Withheld) else there
+
+        found = verdict.place(event, head, self._forked.get(origin), stored_at)
+        verdict.tally(found, result)
+        if found == "hold":
             self._held.hold(event, result)
-            return "skip"
-        expected_prev = head.hash.hex() if head else None
-        if event.prev != expected_prev:
-            result.rejected["bad_prev"] += 1
-            return "skip"
-        return "store"
+        elif found == "equivocation":
+            stored = self.event_at(origin, seq)
+            assert isinstance(stored, Event) and isinstance(event, Event)
+            if self._record_equivocation(stored, event):  # at once, as ``Ledger``
+                result.equivocations.append((stored, event))
+        return found
 
     def _record_equivocation(self, a: Event, b: Event) -> bool:
         # As the SQLite table: one pair per (origin, seq), the first one kept;

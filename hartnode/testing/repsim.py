@@ -1,21 +1,23 @@
 """Ledger replication on SimNet: the real ``Replicator`` core on every simulated node.
 
-``ReplicationApp`` is the simulator's stand-in for ``ReplicationService``
-(the daemon's trio shell), step for step: a neighbour coming up gets a heads
-digest, every ``sync_interval`` seconds each node sends a digest to its idle
-neighbours, ``Serve`` answers with a ``Batch`` from the ledger, ``Ingest``
-runs the verified ingest and then ``on_ingested``, fresh events are pushed as
-``NewEvents`` over the node's real Plumtree core, built with ``validate``:
-a delivered push is relayed on only once judged as ``_take_push`` judges it
-(``NewEvents``: ingest refused none of its events; ``ForkEvidence``: it
-proves a fork), so nothing unverified is forwarded. A fork detected by
-ingest or proven by a peer's ``ForkEvidence`` is handled as ``_fork`` does:
-the node appends a fraud alert (``equivocation_alert``) once and announces
-it, tells its core (``mark_forked``), and spreads the proof by broadcast
-(with the daemon's content-derived message id, so a proof found by many
-nodes is one broadcast); each new neighbour is handed the known proofs on
-link-up, before the digest. Each node's ledger is a ``MemLedger`` (same
-verdicts as ``Ledger.ingest``).
+``ReplicationApp`` executes the real ``Replicator``'s effects on SimNet as
+``ReplicationService`` (the daemon's trio shell) executes them on sockets;
+the protocol (digests, pulls, probes, want shares, fork handling with its
+``EvidenceGate``, push verdicts, evidence on link-up) is the core's, not
+re-written here. What is the shell's is done the daemon's way: every
+``sync_interval`` seconds each node runs a round, ``Serve`` answers with a
+``Batch`` from the ledger, ``Ingest`` runs the verified ingest then
+``stored`` and ``on_ingested``, fresh events are pushed as ``NewEvents``
+over the node's real Plumtree core, built with ``validate``: a delivered
+push is relayed on only once judged (``push_verdict``; evidence: it proves a
+fork and the gate admits it), so nothing unverified is forwarded.
+``RaiseAlert`` appends a fraud alert (``equivocation_alert``), ``Spread``
+broadcasts the proof (with the daemon's content-derived message id, so a
+proof found by many nodes is one broadcast), ``SendEvidence`` hands a new
+neighbour the known proofs before the digest. Each node's ledger is a
+``MemLedger`` (its verdict is ``ledger.verdict.place``, as ``Ledger``'s).
+The simulator passes its heads to the core on every call (seq-only ledgers,
+and a forger's lies); the daemon's core keeps its own.
 
 Where it differs from the daemon, on purpose:
 - the core hears active-view changes (``NeighbourUp``/``Down``), not every
@@ -36,7 +38,7 @@ one (``fork_serve``), pushes the other later (``fork_push``), and goes on
 writing on the served branch.
 
 Byte counts: ``replication_size`` is the exact msgpack size of each message
-(``tests/ledger/test_replication_sim.py`` checks it against ``wire.encode``).
+(``tests/replication/test_replication_sim.py`` checks it against ``wire.encode``).
 """
 
 from __future__ import annotations
@@ -50,17 +52,11 @@ import blake3
 from hartnode.attestation.fraud import equivocation_alert
 from hartnode.gossip import wire
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.envelope import EnvelopeError, Event, sign_event
-from hartnode.ledger.fork_evidence import (
-    MAX_ON_LINK,
-    MAX_ON_LINK_BYTES,
-    ForkEvidence,
-    check_evidence,
-    fork_evidence,
-)
+from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_event
+from hartnode.ledger.items import Draft, IngestResult, Withheld
 from hartnode.ledger.kinds import KindRegistry
-from hartnode.ledger.log import Draft, IngestResult, Withheld
-from hartnode.ledger.replication import (
+from hartnode.protocol import Send
+from hartnode.replication.core import (
     REPLICATION_TYPES,
     Batch,
     FeedEvent,
@@ -70,14 +66,23 @@ from hartnode.ledger.replication import (
     HeadsRequest,
     Ingest,
     NewEvents,
+    RaiseAlert,
     ReplicationEffect,
     Replicator,
+    SendEvidence,
     Serve,
+    Spread,
     Want,
     pack_batch,
 )
-from hartnode.ledger.replication_service import PUSH_MAX
-from hartnode.protocol import Send
+from hartnode.replication.fork_evidence import (
+    MAX_ON_LINK,
+    MAX_ON_LINK_BYTES,
+    ForkEvidence,
+    check_evidence,
+    fork_evidence,
+)
+from hartnode.replication.service import PUSH_MAX, PUSH_SENDER
 from hartnode.testing.mem_ledger import MemLedger, Verifier
 from hartnode.testing.simnet import SimNet, SimNode
 
@@ -162,12 +167,12 @@ class RepNode:
     __slots__ = ("core", "identity", "incarnation", "ledger", "role", "sim")
 
     def __init__(self, sim: SimNode, identity: NodeIdentity, ledger: MemLedger,
-                 role: Role) -> None:
+                 role: Role, core: Replicator) -> None:
         self.sim = sim
         self.identity = identity
         self.ledger = ledger  # survives crashes: it is on disk in a real node
         self.role = role
-        self.core = Replicator()
+        self.core = core
         self.incarnation = sim.incarnation
 
     @property
@@ -217,7 +222,7 @@ class ReplicationApp:
     def add(self, sim: SimNode, role: Role = Role.HONEST) -> RepNode:
         """Give ``sim`` a key (drawn from the net's seeded generator) and a ledger."""
         identity = NodeIdentity.from_seed(self.net.rng.randbytes(32))
-        node = RepNode(sim, identity, MemLedger(self.verifier, identity), role)
+        node = RepNode(sim, identity, MemLedger(self.verifier, identity), role, self.new_core())
         self.nodes[sim.node_id] = node
         self.by_origin[identity.node_id] = node
         return node
@@ -273,17 +278,14 @@ class ReplicationApp:
     def on_neighbour(self, sim: SimNode, peer: str, up: bool) -> None:
         node = self._fresh(self.nodes[sim.node_id])
         if up:
-            effects = node.core.on_link_up(peer, self._heads(node))
-            if node.core.forked:  # before the digest: the peer then leaves them out too
-                self._send_evidence(node, peer)
-            self._apply(node, effects)
+            self._apply(node, node.core.on_link_up(peer, self._heads(node)))
         else:
             node.core.on_link_down(peer)
 
     def on_message(self, sim: SimNode, peer: str, msg: object) -> None:
         node = self._fresh(self.nodes[sim.node_id])
         if isinstance(msg, ForkEvidence):
-            self._take_evidence(node, msg)
+            self._take_evidence(node, msg, peer)
             return
         self._apply(node, node.core.on_message(peer, msg, self._heads(node)))
 
@@ -304,39 +306,45 @@ class ReplicationApp:
             self._payloads[payload] = msg
         if isinstance(msg, NewEvents):
             result = self._ingest(node, [(e.envelope, e.sig) for e in msg.events])
-            return not result.rejected
+            return node.core.push_verdict(result)
         if isinstance(msg, ForkEvidence):
-            return self._take_evidence(node, msg)
+            return self._take_evidence(node, msg, PUSH_SENDER)
         return False
 
-    def _take_evidence(self, node: RepNode, msg: ForkEvidence) -> bool:
-        """Check a peer's fork evidence; record, report and spread it if new.
+    def _take_evidence(self, node: RepNode, msg: ForkEvidence, sender: str) -> bool:
+        """As ``ReplicationService._take_evidence``: check, admit (the core's
+        ``EvidenceGate``, on virtual time), record; the core's effects if new.
 
-        Returns whether it is true evidence (new or known)."""
+        Returns whether it is true evidence taken (new or known)."""
         try:
             check_evidence(msg)
-            pair = node.ledger.record_evidence((msg.a.envelope, msg.a.sig),
-                                               (msg.b.envelope, msg.b.sig))
+            a, b = decode_event(msg.a.envelope, msg.a.sig), decode_event(msg.b.envelope, msg.b.sig)
+            held = node.ledger.head(a.origin) is not None
+            if node.core.admit_evidence(sender, msg, held, self.net.now) is not None:
+                self.evidence_refused += 1
+                return False
+            pair = node.ledger.record_fork(a, b)
         except (wire.DecodeError, EnvelopeError):
             self.evidence_refused += 1
             return False
-        if pair is not None:
-            self._fork(node, *pair)
+        if pair is not None and self._reports(node):
+            self._apply(node, node.core.fork(*pair, held=held, how="fork_proven",
+                                             now=self.net.now))
         return True
 
-    def _fork(self, node: RepNode, a: Event, b: Event) -> None:
-        """A fork new on record at ``node``: report it once and spread the proof.
+    def _reports(self, node: RepNode) -> bool:
+        """Misbehaving nodes keep their ledger's verdicts but neither report nor spread."""
+        return node.role is Role.HONEST and node.sim.alive
 
-        Misbehaving nodes keep their ledger's verdicts but do not report."""
-        if node.role is not Role.HONEST or not node.sim.alive:
-            return
-        self.fork_known_at.setdefault(node.sim.node_id, self.net.now)
-        node.core.mark_forked(a.origin)
+    def _alert(self, node: RepNode, a: Event, b: Event) -> None:
         self.alerts += 1
         self.write(node, [equivocation_alert(a, b)])
+
+    def _spread(self, node: RepNode, evidence: ForkEvidence) -> None:
         # ``GossipService.spread``: the daemon's id is the payload's BLAKE3, so
         # a proof this node got by broadcast is already being relayed.
-        payload = wire.encode(fork_evidence(a.wire(), b.wire()))
+        self.fork_known_at.setdefault(node.sim.node_id, self.net.now)
+        payload = wire.encode(evidence)
         msg_id = blake3.blake3(payload).digest(length=16)
         if not node.sim.bc.has_seen(msg_id):
             self.net.broadcast(node.sim, payload, msg_id)
@@ -351,11 +359,16 @@ class ReplicationApp:
             budget -= size
             self.net.send(node.sim, peer, fork_evidence(a, b))
 
+    def new_core(self) -> Replicator:
+        """A core sized for the network's bandwidth profile, as the daemon's."""
+        cfg = self.net.config
+        return Replicator.for_link(cfg.link_rate, cfg.link_burst, self.sync_interval)
+
     def _fresh(self, node: RepNode) -> RepNode:
         """A restarted node starts with a new core (its ledger, forks included, survived)."""
         if node.incarnation != node.sim.incarnation:
             node.incarnation = node.sim.incarnation
-            node.core = Replicator()
+            node.core = self.new_core()
             for origin in node.ledger.forked():  # as ``ReplicationService.run``
                 node.core.mark_forked(origin)
         return node
@@ -368,6 +381,7 @@ class ReplicationApp:
         return node.ledger.heads
 
     def _apply(self, node: RepNode, effects: list[ReplicationEffect]) -> None:
+        """Carry out the core's effects, as ``ReplicationService._apply`` does."""
         for effect in effects:
             if isinstance(effect, Send):
                 self.net.send(node.sim, effect.peer, effect.msg)
@@ -378,6 +392,13 @@ class ReplicationApp:
                 self._ingest(node, effect.items)
                 self._apply(node, node.core.on_ingested(effect.peer, effect.origin, before,
                                                         self._heads(node)))
+            elif isinstance(effect, SendEvidence):
+                self._send_evidence(node, effect.peer)
+            elif isinstance(effect, RaiseAlert):
+                self._alert(node, effect.a, effect.b)
+            elif isinstance(effect, Spread):
+                self._spread(node, effect.evidence)
+            # ConfirmFeed: a MemLedger takes its own feed from no one anyway.
 
     def _serve(self, node: RepNode, s: Serve) -> None:
         items = node.ledger.serve(s.origin, s.from_seq, s.limit, NETWORK)
@@ -399,8 +420,8 @@ class ReplicationApp:
         if knew and fork is not None:
             self.stored_after_detection += sum(
                 1 for _, e in result.stored if e.origin == fork[0].origin and e.seq > fork[1].seq)
-        for a, b in result.equivocations:
-            self._fork(node, a, b)
+        if self._reports(node):
+            self._apply(node, node.core.stored(result, self.net.now))
         return result
 
     def _check_outgoing(self, events: Sequence[FeedEvent]) -> None:

@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from hartnode.catalog import build_catalog
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.plumtree import Gossip, Plumtree
-from hartnode.ledger.replication import REPLICATION_TYPES, WANT_ROUNDS
+from hartnode.replication.core import REPLICATION_TYPES, WANT_ROUNDS
 from hartnode.testing.mem_ledger import Auditor, fingerprint
 from hartnode.testing.repsim import ReplicationApp, RepNode, Role
 from hartnode.testing.sim_scenarios import ScenarioOptions, grow, make_net, wait_connected

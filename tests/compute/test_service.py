@@ -99,8 +99,8 @@ async def test_a_peer_gets_at_most_two_jobs_in_flight_and_oversize_ends_its_link
 
     from hartnode.compute.messages import MAX_PARAMS_BYTES, JobAdmit, JobOffer
     from hartnode.identity import NodeIdentity
-    from hartnode.ledger.replication import FeedEvent
     from hartnode.protocol import RemoteProtocolError
+    from hartnode.replication.messages import FeedEvent
 
     borrower = NodeIdentity.from_seed(b"\x71" * 32)
     provider = NodeIdentity.from_seed(b"\x72" * 32)

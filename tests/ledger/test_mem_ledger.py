@@ -17,7 +17,7 @@ from hartnode.catalog import build_catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger import store
 from hartnode.ledger.envelope import Event, sign_event
-from hartnode.ledger.log import Draft, IngestResult, Ledger, Withheld
+from hartnode.ledger.log import Draft, IngestResult, Ledger, Withheld, sign_withheld
 from hartnode.testing.mem_ledger import Auditor, MemLedger, Verifier
 
 CATALOG = build_catalog()
@@ -159,3 +159,27 @@ def test_auditor_finds_an_event_that_does_not_verify() -> None:
         "origin", "seq", "prev", "ts_ms", "actor", "kind", "scope", "reach", "payload_json",
         "provenance_json", "hash")}, "sig": bytes(64)})
     assert Auditor().unverified(mem) == 1
+
+
+def test_an_event_fills_its_signed_marker_in_both(tmp_path: Path) -> None:
+    """One verdict (``verdict.place``): a marker first (a plain link), then its event
+    in full (a parent link) takes the marker's place in both ledgers alike."""
+    ident = NodeIdentity.from_seed(bytes(range(1, 33)))
+    e1 = sign(ident, 1, None, "one")
+    e2 = sign(ident, 2, e1.hash_hex, "two", reach="hierarchy")
+    e3 = sign(ident, 3, e2.hash_hex, "three")
+    conn = store.open_database(tmp_path, store.LEDGER, create=True)
+    real = Ledger(conn, NodeIdentity.from_seed(bytes(32)), CATALOG.kinds)
+    mem = MemLedger(Verifier(CATALOG.kinds))
+    try:
+        marker = sign_withheld(ident, e2)
+        for ledger in (real, mem):
+            first = ledger.ingest([e1.wire(), marker, e3.wire()])
+            assert ([e.hash for _, e in first.stored], first.withheld) == ([e1.hash, e3.hash], 1)
+            filled = ledger.ingest([e2.wire(), e2.wire()])
+            assert ([e.hash for _, e in filled.stored], filled.filled, filled.duplicates) == (
+                [e2.hash], 1, 1)
+        assert mem.heads == real.heads()
+        assert mem.hashes == {bytes(r[0]) for r in conn.execute("SELECT hash_blake3 FROM events")}
+    finally:
+        conn.close()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from hartnode.ledger.replication import (
+from hartnode.protocol import RemoteProtocolError
+from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     Replicator,
     Serve,
     Want,
     want_budget,
 )
-from hartnode.protocol import RemoteProtocolError
 
 A = "a" * 64
 

@@ -12,9 +12,11 @@ import pytest
 
 from hartnode.gossip import wire
 from hartnode.ledger.log import Head
-from hartnode.ledger.replication import (
+from hartnode.protocol import RemoteProtocolError, Send
+from hartnode.replication.core import (
     HEAD_HASH_BYTES,
     Batch,
+    ConfirmFeed,
     FeedEvent,
     Heads,
     HeadsDigest,
@@ -26,10 +28,14 @@ from hartnode.ledger.replication import (
     bucket_of,
     heads_digest,
 )
-from hartnode.protocol import RemoteProtocolError, Send
 
 F, G = "f" * 64, "1" * 64  # F forks; G is an honest origin in another bucket
 H1, H2, H3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+
+
+def protocol(effects: list[object]) -> list[object]:
+    """The effects but ``ConfirmFeed`` (the core says it once, when in step)."""
+    return [e for e in effects if not isinstance(e, ConfirmFeed)]
 
 
 def sent(effects: Sequence[object]) -> list[object]:
@@ -59,10 +65,10 @@ def test_equal_seq_other_hash_is_probed_with_a_want_for_that_one_event() -> None
     assert them.on_message("me", want, theirs) == [Serve("me", F, 5, 1)]
     [ingest] = me.on_message("them", Batch(bytes.fromhex(F), (FeedEvent(b"e", b"s"),), ()), mine)
     assert isinstance(ingest, Ingest) and ingest.items == [(b"e", b"s")]
-    assert me.on_ingested("them", F, 5, mine) == []  # compared; nothing more to pull
+    assert protocol(me.on_ingested("them", F, 5, mine)) == []  # compared; nothing more to pull
     assert not me.pulling("them")
     # The same mismatch again on this link is not probed twice.
-    assert me.on_message("them", heads, mine) == []
+    assert protocol(me.on_message("them", heads, mine)) == []
 
 
 def test_equal_seq_and_hash_or_unknown_hashes_pull_nothing() -> None:
@@ -70,9 +76,10 @@ def test_equal_seq_and_hash_or_unknown_hashes_pull_nothing() -> None:
     mine = {F: Head(5, H1)}
     me.on_link_up("p", mine)
     raw = bytes.fromhex(F)
-    assert me.on_message("p", Heads((raw,), (5,), (H1[:HEAD_HASH_BYTES],)), mine) == []
-    assert me.on_message("p", Heads((raw,), (5,), ()), mine) == []  # a sender without hashes
-    assert me.on_message("p", Heads((raw,), (5,), (H2[:HEAD_HASH_BYTES],)), {F: 5}) == []
+    assert protocol(me.on_message("p", Heads((raw,), (5,), (H1[:HEAD_HASH_BYTES],)), mine)) == []
+    # A sender without hashes:
+    assert protocol(me.on_message("p", Heads((raw,), (5,), ()), mine)) == []
+    assert protocol(me.on_message("p", Heads((raw,), (5,), (H2[:HEAD_HASH_BYTES],)), {F: 5})) == []
 
 
 def test_a_pull_that_does_not_link_probes_our_head_seq_once() -> None:
@@ -84,7 +91,7 @@ def test_a_pull_that_does_not_link_probes_our_head_seq_once() -> None:
     assert pull == Want(bytes.fromhex(F), 6, 100)
     [probe] = sent(me.on_ingested("p", F, 5, mine))  # rejected as bad_prev: no progress
     assert probe == Want(bytes.fromhex(F), 5, 1)
-    assert me.on_ingested("p", F, 5, mine) == []
+    assert protocol(me.on_ingested("p", F, 5, mine)) == []
     assert not me.pulling("p")
 
 
@@ -93,7 +100,8 @@ def test_forked_origins_leave_digests_and_heads_and_are_never_pulled() -> None:
     me.on_link_up("p", {F: Head(5, H1)})
     # A pull queued before the fork was known is dropped with it.
     me.parallel_wants = 0
-    assert me.on_message("p", Heads((bytes.fromhex(F),), (9,), (H2[:16],)), {F: Head(5, H1)}) == []
+    heads = Heads((bytes.fromhex(F),), (9,), (H2[:16],))
+    assert protocol(me.on_message("p", heads, {F: Head(5, H1)})) == []
     me.parallel_wants = 4
     me.mark_forked(F)
     assert not me.pulling("p")
@@ -104,8 +112,8 @@ def test_forked_origins_leave_digests_and_heads_and_are_never_pulled() -> None:
     [heads] = sent(me.on_message("p", HeadsRequest((bucket_of(F), bucket_of(G))), mine))
     assert isinstance(heads, Heads) and heads.origins == (bytes.fromhex(G),)
     raw = bytes.fromhex(F)
-    assert me.on_message("p", Heads((raw,), (9,), (H2[:16],)), mine) == []
-    assert me.on_message("p", Heads((raw,), (5,), (H2[:16],)), mine) == []
+    assert protocol(me.on_message("p", Heads((raw,), (9,), (H2[:16],)), mine)) == []
+    assert protocol(me.on_message("p", Heads((raw,), (5,), (H2[:16],)), mine)) == []
 
 
 @pytest.mark.parametrize("msg", [

@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from hartnode.identity import NodeIdentity
-from hartnode.ledger.fork_evidence import (
+from hartnode.replication.fork_evidence import (
     ALERT_BURST,
     ALERT_REFILL_S,
     EVIDENCE_BURST,

@@ -17,14 +17,18 @@ but policy ones, to a child only policy ones (``policy.*``). So a local's
 events climb to central, central's policy comes down, and a sibling's events
 never reach another local. ``hierarchy`` holds who is parent or child.
 
-Forks (DESIGN §1): an equivocation found by ingest, or proven by a peer's
-``ForkEvidence`` (checked by ``Ledger.record_evidence``), is reported once
-per (origin, seq) through ``on_fork`` (the node raises a fraud alert) when
-this node held the origin's feed, within an alert budget
-(``fork_evidence.EvidenceGate``: one alert per fork network-wide in effect), told
-to the core (the origin leaves digests and heads), and spread: broadcast
-when new here, and sent to every new neighbour on link-up. Evidence that
-does not verify is dropped and counted; it raises nothing.
+Forks (DESIGN §1): the core decides (``Replicator.fork``): an equivocation
+found by ingest, or proven by a peer's ``ForkEvidence`` (verified once, then
+kept by ``Ledger.record_fork``), is reported once per (origin, seq) through
+``on_fork`` (the node raises a fraud alert) when this node held the origin's
+feed, within an alert budget (``fork_evidence.EvidenceGate``: one alert per
+fork network-wide in effect), leaves digests and heads, and is spread:
+broadcast when new here, and sent to every new neighbour on link-up. Evidence
+that does not verify is dropped and counted; it raises nothing.
+
+This module is the core's effect executor: it reads and writes the ledger
+in a worker thread, sends on the gossip links, and keeps counters; the
+simulator's ``ReplicationApp`` executes the same effects on its network.
 """
 
 from __future__ import annotations
@@ -40,10 +44,33 @@ from hartnode.gossip import wire
 from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
-from hartnode.hierarchy import direction
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
-from hartnode.ledger.fork_evidence import (
+from hartnode.ledger.held import HeldLimits
+from hartnode.ledger.items import Head, IngestResult, Withheld
+from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.protocol import RemoteProtocolError, Send
+from hartnode.replication import direction
+from hartnode.replication.core import (
+    REPLICATION_TYPES,
+    WANTS_PER_ROUND,
+    ConfirmFeed,
+    FeedEvent,
+    Ingest,
+    NewEvents,
+    RaiseAlert,
+    ReplicationEffect,
+    Replicator,
+    SendEvidence,
+    Serve,
+    Spread,
+    batch_bytes_for,
+    pack_batch,
+    seq_of,
+    want_budget,
+    want_rounds_for,
+)
+from hartnode.replication.fork_evidence import (
     MAX_ON_LINK,
     MAX_ON_LINK_BYTES,
     EvidenceGate,
@@ -52,24 +79,6 @@ from hartnode.ledger.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
-from hartnode.ledger.log import Head, HeldLimits, IngestResult, Withheld
-from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import (
-    MAX_BATCH_BYTES,
-    REPLICATION_TYPES,
-    WANTS_PER_ROUND,
-    FeedEvent,
-    Heads,
-    HeadsDigest,
-    Ingest,
-    NewEvents,
-    ReplicationEffect,
-    Replicator,
-    Serve,
-    pack_batch,
-    want_budget,
-)
-from hartnode.protocol import RemoteProtocolError, Send
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
@@ -110,8 +119,10 @@ class ReplicationLimits:
     @classmethod
     def from_profile(cls, overlay: OverlayConfig, round_interval: float) -> ReplicationLimits:
         """Per-link bounds from the bandwidth profile: reply bytes per round and per
-        Batch, and the bytes of held-back events per peer."""
-        return cls(batch_bytes=min(MAX_BATCH_BYTES, int(overlay.link_burst)),
+        Batch (what the link sends in one round, within its burst), and the bytes
+        of held-back events per peer."""
+        return cls(batch_bytes=batch_bytes_for(overlay.link_rate, overlay.link_burst,
+                                               round_interval),
                    wants_per_round=WANTS_PER_ROUND,
                    want_bytes_per_round=want_budget(overlay.link_rate, round_interval),
                    held=HeldLimits.for_link_burst(overlay.link_burst),
@@ -145,12 +156,16 @@ class ReplicationService:
         self.round_interval = round_interval
         self.on_ingested = on_ingested
         self.on_fork = on_fork  # the node raises a fraud alert
-        self.limits = limits or ReplicationLimits.from_profile(gossip.settings.overlay,
-                                                               round_interval)
-        self.core = Replicator(batch_bytes=self.limits.batch_bytes,
-                               wants_per_round=self.limits.wants_per_round,
-                               want_bytes_per_round=self.limits.want_bytes_per_round)
-        self.evidence_gate = EvidenceGate(limits=self.limits.evidence)
+        overlay = gossip.settings.overlay  # the bandwidth profile's links (and config's)
+        self.limits = limits or ReplicationLimits.from_profile(overlay, round_interval)
+        self.core = Replicator(
+            batch_bytes=self.limits.batch_bytes, wants_per_round=self.limits.wants_per_round,
+            want_bytes_per_round=self.limits.want_bytes_per_round,
+            # Room for twice a Batch's time on the link, so a slow link is never
+            # taken for a lossy one (``minimal`` would re-ask otherwise).
+            want_rounds=want_rounds_for(self.limits.batch_bytes, overlay.link_rate,
+                                        round_interval),
+            gate=EvidenceGate(limits=self.limits.evidence))
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
@@ -178,17 +193,25 @@ class ReplicationService:
             self.stats.dropped += 1
 
     def announce(self, events: Sequence[Event]) -> None:
-        """Broadcast this node's fresh ``network`` events (the committer calls this)."""
+        """Tell the core this node's fresh events and broadcast the ``network`` ones
+        (the committer calls this)."""
+        self.core.appended(events)
         for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
 
     def _limit_held(self) -> None:
         self.node_ledger.ledger.held.limits = self.limits.held
 
+    @property
+    def evidence_gate(self) -> EvidenceGate:
+        """The core's gate: which fork proofs are taken, which forks alerted."""
+        return self.core.gate
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self.access.run(self._limit_held)  # the ledger's, so in the store's thread
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
+        self.core.load(await self._heads())
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._rounds)
             task_status.started()
@@ -204,11 +227,11 @@ class ReplicationService:
         return await self.access.run(self.node_ledger.ledger.head_map)
 
     async def _handle(self, kind: str, peer: str, item: object) -> None:
+        # The core keeps the heads: the ledger's are read on link-up and each
+        # round only (a safety net; every ingest and append tells the core).
         if kind == "up":
-            effects = self.core.on_link_up(peer, await self._heads())
-            if self.core.forked:  # before the digest: the peer then leaves them out too
-                await self._send_evidence(peer)
-            await self._apply(effects)
+            self.core.load(await self._heads())
+            await self._apply(self.core.on_link_up(peer))
         elif kind == "down":
             self.core.on_link_down(peer)
             # What it sent beyond gaps goes with it (its link may be a flood's).
@@ -216,43 +239,47 @@ class ReplicationService:
                 self.node_ledger.ledger.drop_held, peer)
         elif kind == "round":
             self.stats.held_expired += await self.access.run(self.node_ledger.ledger.expire_held)
-            await self._apply(self.core.round(await self._heads()))
+            self.core.load(await self._heads())
+            await self._apply(self.core.round())
         elif kind == "push":  # ``peer`` holds the broadcast's id here
             self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
         elif isinstance(item, ForkEvidence):
             await self._take_evidence(item, peer)
         else:
             try:
-                effects = self.core.on_message(peer, item, await self._heads())
+                effects = self.core.on_message(peer, item)
             except RemoteProtocolError as e:
                 self.stats.rejected[f"protocol_{e.reason}"] += 1
                 self.gossip.close_link(peer, f"replication: {e.reason}")
                 return
             await self._apply(effects)
-            in_step = (isinstance(item, HeadsDigest) and not effects) or isinstance(item, Heads)
-            if in_step and not self.core.pulling(peer):
-                self._confirm_feed()
 
     async def _apply(self, effects: list[ReplicationEffect]) -> None:
+        """Carry out the core's effects, in order."""
         for effect in effects:
             if isinstance(effect, Send):
                 self.gossip.send(effect.peer, effect.msg)
             elif isinstance(effect, Serve):
                 await self._serve(effect)
             elif isinstance(effect, Ingest):
-                head = (await self._heads()).get(effect.origin)
-                before = head.seq if head else 0
+                before = seq_of(self.core.heads.get(effect.origin))
                 await self._ingest(effect.items, effect.peer)
-                await self._apply(self.core.on_ingested(effect.peer, effect.origin, before,
-                                                        await self._heads()))
-                if not self.core.pulling(effect.peer):
-                    self._confirm_feed()
-
-    def _confirm_feed(self) -> None:
-        """A neighbour showed its heads and nothing is left to pull: this node now
-        knows its own feed's head, and takes nothing about that feed from others."""
-        self.node_ledger.ledger.own_feed_closed = True
-        self.feed_confirmed.set()
+                await self._apply(self.core.on_ingested(effect.peer, effect.origin, before))
+            elif isinstance(effect, SendEvidence):
+                await self._send_evidence(effect.peer)
+            elif isinstance(effect, RaiseAlert):
+                if self.on_fork is not None:
+                    self.on_fork(effect.a, effect.b)
+            elif isinstance(effect, Spread):
+                log.warning("%s origin=%s seq=%d", effect.how, effect.origin[:12], effect.seq)
+                self.stats.forks += 1
+                self.stats.alerts_withheld = self.core.gate.alerts_withheld
+                # Received by broadcast, it is already being relayed; else broadcast it.
+                self.gossip.spread(wire.encode(effect.evidence))
+            elif isinstance(effect, ConfirmFeed):
+                # This node takes nothing about its own feed from others from now on.
+                self.node_ledger.ledger.own_feed_closed = True
+                self.feed_confirmed.set()
 
     def reaches_for(self, peer: str) -> frozenset[str]:
         """What a link to ``peer`` may carry: ``hierarchy`` too on a parent/child link."""
@@ -288,17 +315,11 @@ class ReplicationService:
         self.stats.rejected.update(result.rejected)
         if self.on_ingested is not None:
             self.on_ingested(result)
-        for a, b in result.equivocations:
-            self._fork(a, b, "fork_detected")
+        await self._apply(self.core.stored(result, trio.current_time()))
         return result
 
     async def _take_push(self, payload: bytes) -> bool:
-        """Ingest a broadcast payload; whether it is fit to relay (all of it verified).
-
-        A batch with one forged or refused event is not relayed: its good
-        events reach the other nodes by their own pushes and anti-entropy,
-        and no node forwards bytes it could not verify.
-        """
+        """Ingest a broadcast payload (decoded here, once); whether it is fit to relay."""
         try:
             msg = wire.decode(payload)
         except wire.DecodeError:
@@ -306,7 +327,7 @@ class ReplicationService:
             return False
         if isinstance(msg, NewEvents):
             result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
-            return not result.rejected
+            return self.core.push_verdict(result)
         if isinstance(msg, ForkEvidence):
             return await self._take_evidence(msg, PUSH_SENDER)
         self.stats.rejected["push_unexpected"] += 1
@@ -316,48 +337,31 @@ class ReplicationService:
         """Check a peer's fork evidence; record, report and spread it if new.
 
         Within ``EvidenceGate``'s bounds: per sender, and for origins this node
-        never held. Returns whether it is true evidence taken (new or known)."""
+        never held. Each event is decoded (verified) once. Returns whether it
+        is true evidence taken (new or known)."""
         ledger = self.node_ledger.ledger
 
-        def held_origin() -> bool:
-            return ledger.head(decode_event(msg.a.envelope, msg.a.sig).origin) is not None
+        def decode() -> tuple[Event, Event, bool]:
+            a, b = decode_event(msg.a.envelope, msg.a.sig), decode_event(msg.b.envelope, msg.b.sig)
+            return a, b, ledger.head(a.origin) is not None
 
         try:
             check_evidence(msg)
-            held = await self.access.run(held_origin)
-            size = len(msg.a.envelope) + len(msg.b.envelope) + len(msg.a.sig) + len(msg.b.sig)
-            refused = self.evidence_gate.admit(sender, size, held, trio.current_time())
+            a, b, held = await self.access.run(decode)
+            refused = self.core.admit_evidence(sender, msg, held, trio.current_time())
             if refused is not None:
                 self.stats.rejected[f"evidence_{refused}"] += 1
                 return False
-            pair = await self.access.run(ledger.record_evidence,
-                                         (msg.a.envelope, msg.a.sig), (msg.b.envelope, msg.b.sig))
+            pair = await self.access.run(ledger.record_fork, a, b)
         except (wire.DecodeError, EnvelopeError) as e:
             self.stats.rejected[f"evidence_{e.reason}"] += 1
             return False
         if pair is None:
             self.stats.evidence_known += 1
             return True
-        self._fork(*pair, "fork_proven", held=held)
+        await self._apply(self.core.fork(*pair, held=held, how="fork_proven",
+                                         now=trio.current_time()))
         return True
-
-    def _fork(self, a: Event, b: Event, how: str, *, held: bool = True) -> None:
-        """A fork new on record here (``how``: detected by ingest, or proven by a
-        peer's evidence): report it once and spread the proof.
-
-        ``held``: this node held the origin's feed (always so for a fork its
-        own ingest found). Only then, and within the alert budget, does it
-        sign an alert of its own (``fork_evidence.EvidenceGate``)."""
-        log.warning("%s origin=%s seq=%d", how, a.origin[:12], a.seq)
-        self.stats.forks += 1
-        self.core.mark_forked(a.origin)
-        if self.evidence_gate.may_alert(held, trio.current_time()):
-            if self.on_fork is not None:
-                self.on_fork(a, b)
-        else:
-            self.stats.alerts_withheld += 1
-        # Received by broadcast, it is already being relayed; else broadcast it.
-        self.gossip.spread(wire.encode(fork_evidence(a.wire(), b.wire())))
 
     async def _send_evidence(self, peer: str) -> None:
         """The forks this node knows, to a new neighbour (bounded: MAX_ON_LINK*)."""
@@ -368,3 +372,4 @@ class ReplicationService:
                 break
             budget -= size
             self.gossip.send(peer, fork_evidence(a, b))
+

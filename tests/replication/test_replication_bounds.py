@@ -18,8 +18,8 @@ from hartnode.gossip import wire
 from hartnode.gossip.overlay_config import full
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.replication import MAX_BATCH_BYTES, FeedEvent, NewEvents, pack_batch
-from hartnode.ledger.replication_service import PUSH_MAX_BYTES, push_chunks
+from hartnode.replication.core import MAX_BATCH_BYTES, FeedEvent, NewEvents, pack_batch
+from hartnode.replication.service import PUSH_MAX_BYTES, push_chunks
 
 from . import test_fork_spread
 from .test_fork_spread import Peer, Pulse, note

@@ -30,35 +30,62 @@ anti-entropy rounds instead: a peer that answered none of our wants for
 ``want_rounds`` rounds in a row (2: 10 to 20 s at the default interval) has
 its pulls dropped and is sent a digest again, which starts them afresh.
 Any answer from the peer resets the count, so a slow link that delivers a
-1,000-event batch every few seconds is never taken for a lossy one. A link
-slower than one batch per round is: the ``minimal`` profile (4 KB/s) needs
-~100 s for 1,000 events of ~420 B, and would ask again for what is still
-on its way (a smaller ``batch`` fits it).
+1,000-event batch every few seconds is never taken for a lossy one.
 
-The core keeps no ledger: the shell passes the current ``heads`` in, and
-carries out ``Serve`` (read a feed range, answer with a ``Batch``) and
-``Ingest`` (verify and store a batch, then report the new heads through
-``on_ingested``). Nothing unverified is stored or forwarded: every event
-goes through the ledger's verified ingest before any node serves it on.
+The bandwidth profile sizes both (``Replicator.for_link``): a Batch carries at
+most what the link sends in one round (``link_rate`` x the round, and
+``link_burst``), and ``want_rounds`` leaves room for twice a Batch's time on
+the link. So on ``minimal`` (4 KB/s, 10 s rounds: 40 KiB Batches, 3 rounds)
+answers keep coming at least once a round while a feed streams in, and the
+asker never takes a slow link for a lossy one and asks again for what is
+still on its way; ``full`` and ``constrained`` keep 256/64 KiB and 2 rounds.
 
-Wire type numbers (append-only, see ``gossip.wire``): 64-71, of which 66
-and 68 are retired (the seq-only ``HeadsDigest`` and ``Heads``); 73 and 74
-are their successors with head hashes; 72 is ``fork_evidence.ForkEvidence``;
-65 and 70 are retired (markers without the origin's signature) for 88 and 89.
+The core owns the protocol (h11's way: messages and ``now`` in, effects
+out) and keeps no ledger. It keeps the heads itself: the shell loads the
+ledger's heads at link-up and each round (``load``), and tells it what
+every ingest stored (``stored``) and what the node appended (``appended``),
+so no message costs a trip to the ledger's thread. The shell carries out
+the effects: ``Send``; ``Serve`` (read a feed range, answer with a
+``Batch``); ``Ingest`` (verify and store a batch, then ``stored`` and
+``on_ingested``); ``SendEvidence`` (the proofs on record, to a new
+neighbour, before the digest); ``RaiseAlert`` and ``Spread`` (a fork new
+here: this node's fraud alert, within ``EvidenceGate``'s budget, and the
+proof broadcast); ``ConfirmFeed`` (a neighbour showed its heads and nothing
+is left to pull: this node knows its own feed's head). Nothing unverified
+is stored or forwarded: every event goes through the ledger's verified
+ingest before any node serves it on, and a push is relayed only when
+``push_verdict`` says all of it was taken.
+
+The wire messages are in ``messages`` (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import blake3
 
-from hartnode.gossip.wire import wire_message
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import FeedItem, Head, Withheld
+from hartnode.ledger.items import FeedItem, Head, IngestResult, Withheld
 from hartnode.protocol import RemoteProtocolError, Send
+from hartnode.replication.fork_evidence import EvidenceGate, ForkEvidence, fork_evidence
+from hartnode.replication.messages import (
+    REPLICATION_TYPES,
+    Batch,
+    FeedEvent,
+    FeedWithheld,
+    Heads,
+    HeadsDigest,
+    HeadsRequest,
+    NewEvents,
+    Want,
+)
+
+__all__ = ["REPLICATION_TYPES", "Batch", "FeedEvent", "FeedWithheld", "Heads", "HeadsDigest",
+           "HeadsRequest", "NewEvents", "Want"]  # the messages, with the core that speaks them
 
 BUCKETS = 16
 DIGEST_BYTES = 8
@@ -91,86 +118,28 @@ def want_budget(link_rate: float, round_interval: float) -> int:
     """Reply bytes one peer's wants may take per round: twice what its link carries."""
     return max(int(2 * link_rate * round_interval), 1)
 
+
+# The smallest Batch bytes a profile may set: one large envelope always goes
+# anyway, and smaller Batches would only add framing.
+MIN_BATCH_BYTES = 4096
+
+
+def batch_bytes_for(link_rate: float, link_burst: float, round_interval: float) -> int:
+    """A Batch's item bytes on a link: what it sends in one round, within the burst."""
+    return max(MIN_BATCH_BYTES,
+               min(MAX_BATCH_BYTES, int(link_burst), int(link_rate * round_interval)))
+
+
+def want_rounds_for(batch_bytes: int, link_rate: float, round_interval: float) -> int:
+    """Rounds an unanswered want waits before it is taken for lost: room for twice
+    a Batch's time on the link (sealing, other traffic), and never under WANT_ROUNDS."""
+    return max(WANT_ROUNDS, 1 + math.ceil(2 * batch_bytes / (link_rate * round_interval)))
+
 # What the core is told about this node's heads: a seq, or a seq and the hash
 # there (the ledger's ``head_map``). Plain seqs still work (e.g. a simulator
 # that models no forks); a fork can then only be found through hashes.
 HeadValue: TypeAlias = int | Head
 HeadsView: TypeAlias = Mapping[str, HeadValue]
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class FeedEvent:
-    envelope: bytes
-    sig: bytes
-
-
-# 65: retired (FeedWithheld without the origin's signature); see 88.
-# 70: retired (Batch of unsigned FeedWithheld); see 89.
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class FeedWithheld:
-    origin: bytes  # 32-byte node id
-    seq: int
-    hash: bytes
-    prev: bytes  # empty at seq 1
-    reach: str
-    sig: bytes  # the origin's signature of ``log.withheld_statement``
-
-
-# 66: retired (HeadsDigest of (origin, seq) only); see 73.
-# 68: retired (Heads without hashes); see 74.
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class HeadsDigest:
-    digests: tuple[bytes, ...]  # BUCKETS entries of (origin, seq, hash); b"" when empty
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class HeadsRequest:
-    buckets: tuple[int, ...]
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class Heads:
-    origins: tuple[bytes, ...]
-    seqs: tuple[int, ...]
-    # One HEAD_HASH_BYTES prefix per origin, or () when the sender knows no hashes.
-    hashes: tuple[bytes, ...] = ()
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class Want:
-    origin: bytes
-    from_seq: int
-    limit: int
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class Batch:
-    origin: bytes
-    events: tuple[FeedEvent, ...]
-    withheld: tuple[FeedWithheld, ...]
-
-
-@wire_message("replication")
-@dataclass(frozen=True)
-class NewEvents:
-    """Fresh ``network`` events, pushed over Plumtree as a broadcast payload."""
-
-    events: tuple[FeedEvent, ...]
-
-
-REPLICATION_TYPES: frozenset[type] = frozenset(
-    {HeadsDigest, HeadsRequest, Heads, Want, Batch})
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +162,37 @@ class Ingest:
     items: list[tuple[bytes, bytes] | Withheld]
 
 
-ReplicationEffect = Send | Serve | Ingest
+@dataclass(frozen=True, slots=True)
+class SendEvidence:
+    """Send ``peer`` the proofs of the forks on record (bounded: ``fork_evidence.MAX_ON_LINK*``)."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseAlert:
+    """Sign a fraud alert about the fork ``a``/``b`` (new here, within the alert budget)."""
+
+    a: Event
+    b: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Broadcast the proof of a fork new here (one received by broadcast is relayed already)."""
+
+    evidence: ForkEvidence
+    how: str  # "fork_detected" by this node's ingest, or "fork_proven" by a peer's evidence
+    origin: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmFeed:
+    """This node now knows its own feed's head: take nothing about that feed from others."""
+
+
+ReplicationEffect = Send | Serve | Ingest | SendEvidence | RaiseAlert | Spread | ConfirmFeed
 
 
 def bucket_of(origin: str) -> int:
@@ -285,7 +284,8 @@ class Replicator:
                  want_rounds: int = WANT_ROUNDS, batch_bytes: int = MAX_BATCH_BYTES,
                  wants_per_round: int = WANTS_PER_ROUND,
                  want_bytes_per_round: int = WANT_BYTES_PER_ROUND,
-                 max_deferred_wants: int = MAX_DEFERRED_WANTS) -> None:
+                 max_deferred_wants: int = MAX_DEFERRED_WANTS,
+                 gate: EvidenceGate | None = None) -> None:
         if want_rounds < 1:
             raise ValueError("want_rounds must be at least 1")
         self.batch = min(batch, MAX_BATCH)
@@ -302,6 +302,24 @@ class Replicator:
         # Origins with a fork on record here: left out of digests and heads,
         # never pulled (the ledger holds their later events back anyway).
         self.forked: set[str] = set()
+        # This node's heads, kept by ``load``, ``stored`` and ``appended``.
+        self.heads: dict[str, HeadValue] = {}
+        self.gate = gate if gate is not None else EvidenceGate()
+        self.forks_found = 0  # forks new here: found by ingest or proven by a peer
+        self.feed_confirmed = False
+
+    @classmethod
+    def for_link(cls, link_rate: float, link_burst: float, round_interval: float, *,
+                 gate: EvidenceGate | None = None, **kwargs: int) -> Replicator:
+        """A core sized for a bandwidth profile's links (``OverlayConfig.link_rate``,
+        ``link_burst``, bytes/s and bytes) and the anti-entropy round (s): Batch
+        bytes, the want deadline in rounds and the reply bytes one peer's wants
+        may take per round. ``kwargs`` set the other knobs as ``__init__`` does."""
+        batch_bytes = batch_bytes_for(link_rate, link_burst, round_interval)
+        return cls(batch_bytes=batch_bytes,
+                   want_rounds=want_rounds_for(batch_bytes, link_rate, round_interval),
+                   want_bytes_per_round=want_budget(link_rate, round_interval), gate=gate,
+                   **kwargs)
 
     def mark_forked(self, origin: str) -> None:
         """``origin`` forked (detected here or proven by a peer's evidence)."""
@@ -312,21 +330,89 @@ class Replicator:
             if origin in st.queue:
                 st.queue.remove(origin)
 
-    def on_link_up(self, peer: str, heads: HeadsView) -> list[ReplicationEffect]:
+    # -- this node's heads -----------------------------------------------------
+
+    def load(self, heads: HeadsView) -> None:
+        """Take the ledger's heads (at start, link-up, each round). A head only
+        moves up: a copy read while this node appended is never older than
+        what the core was told since."""
+        for origin, value in heads.items():
+            if seq_of(value) > seq_of(self.heads.get(origin)):
+                self.heads[origin] = value
+
+    def appended(self, events: Sequence[Event]) -> None:
+        """This node appended ``events`` to its own feed."""
+        for e in events:
+            if e.seq > seq_of(self.heads.get(e.origin)):
+                self.heads[e.origin] = Head(e.seq, e.hash)
+
+    def stored(self, result: IngestResult, now: float) -> list[ReplicationEffect]:
+        """An ingest (a pull, a push, the hierarchy's) stored ``result``: the heads
+        move, and each fork it found is new here: reported and spread."""
+        self.load(result.heads)
+        out: list[ReplicationEffect] = []
+        for a, b in result.equivocations:
+            out += self.fork(a, b, held=True, how="fork_detected", now=now)
+        return out
+
+    def _view(self, heads: HeadsView | None) -> HeadsView:
+        # A shell may pass a heads view of its own (the simulator: seq-only
+        # ledgers, a forger's lies); else the core's own.
+        return self.heads if heads is None else heads
+
+    # -- forks ----------------------------------------------------------------
+
+    def fork(self, a: Event, b: Event, *, held: bool, how: str,
+             now: float) -> list[ReplicationEffect]:
+        """A fork new on record here: leave the origin out, alert, spread the proof.
+
+        ``held``: this node held the origin's feed (always so for a fork its own
+        ingest found). Only then, and within the alert budget, does it sign an
+        alert of its own (``fork_evidence.EvidenceGate``)."""
+        self.mark_forked(a.origin)
+        self.forks_found += 1
+        out: list[ReplicationEffect] = []
+        if self.gate.may_alert(held, now):
+            out.append(RaiseAlert(a, b))
+        out.append(Spread(fork_evidence(a.wire(), b.wire()), how, a.origin, a.seq))
+        return out
+
+    def admit_evidence(self, sender: str, msg: ForkEvidence, held: bool,
+                       now: float) -> str | None:
+        """Why a checked proof from ``sender`` is refused (``EvidenceGate.admit``), or None."""
+        size = len(msg.a.envelope) + len(msg.b.envelope) + len(msg.a.sig) + len(msg.b.sig)
+        return self.gate.admit(sender, size, held, now)
+
+    @staticmethod
+    def push_verdict(result: IngestResult) -> bool:
+        """Whether a pushed batch is fit to relay: all of it verified and taken.
+
+        A batch with one forged or refused event is not relayed: its good
+        events reach the other nodes by their own pushes and anti-entropy,
+        and no node forwards bytes it could not verify."""
+        return not result.rejected
+
+    # -- links and rounds -----------------------------------------------------
+
+    def on_link_up(self, peer: str, heads: HeadsView | None = None) -> list[ReplicationEffect]:
         self._peers[peer] = _PeerState()
-        return [Send(peer, heads_digest(heads, self.forked))]
+        out: list[ReplicationEffect] = []
+        if self.forked:  # before the digest: the peer then leaves them out too
+            out.append(SendEvidence(peer))
+        out.append(Send(peer, heads_digest(self._view(heads), self.forked)))
+        return out
 
     def on_link_down(self, peer: str) -> None:
         self._peers.pop(peer, None)
 
-    def round(self, heads: HeadsView) -> list[ReplicationEffect]:
+    def round(self, heads: HeadsView | None = None) -> list[ReplicationEffect]:
         """One anti-entropy round: a digest to every idle neighbour.
 
         A neighbour still pulling is skipped, unless it has answered none of
         our wants for ``want_rounds`` rounds: those are taken for lost,
         dropped, and the digest sent, so the exchange starts over.
         """
-        digest = heads_digest(heads, self.forked)
+        digest = heads_digest(self._view(heads), self.forked)
         out: list[ReplicationEffect] = []
         for peer, st in self._peers.items():
             st.served_wants = st.served_bytes = 0  # a new round: a new share
@@ -357,23 +443,26 @@ class Replicator:
         return bool(st and (st.inflight or st.queue))
 
     def on_message(self, peer: str, msg: object,
-                   heads: HeadsView) -> list[ReplicationEffect]:
+                   heads: HeadsView | None = None) -> list[ReplicationEffect]:
         """Handle a replication message from ``peer``.
 
         Raises:
             RemoteProtocolError: a malformed message (the shell ends the link).
         """
         st = self._peers.setdefault(peer, _PeerState())
+        view = self._view(heads)
         if isinstance(msg, HeadsDigest):
             if len(msg.digests) != BUCKETS:
                 raise RemoteProtocolError("bad_digest", f"{len(msg.digests)} buckets")
-            ours = heads_digest(heads, self.forked).digests
+            ours = heads_digest(view, self.forked).digests
             differ = tuple(i for i in range(BUCKETS) if msg.digests[i] != ours[i])
-            return [Send(peer, HeadsRequest(differ))] if differ else []
+            if differ:
+                return [Send(peer, HeadsRequest(differ))]
+            return self._confirm(peer, [])  # in step with a neighbour
         if isinstance(msg, HeadsRequest):
-            return self._heads_of(peer, msg.buckets, heads)
+            return self._heads_of(peer, msg.buckets, view)
         if isinstance(msg, Heads):
-            return self._on_heads(peer, st, msg, heads)
+            return self._confirm(peer, self._on_heads(peer, st, msg, view))
         if isinstance(msg, Want):
             if len(msg.origin) != 32 or msg.from_seq < 1 or msg.limit < 1:
                 raise RemoteProtocolError("bad_want")
@@ -414,9 +503,20 @@ class Replicator:
         if st is not None:
             st.served_bytes += reply_bytes
 
+    def _confirm(self, peer: str, out: list[ReplicationEffect]) -> list[ReplicationEffect]:
+        """Once a neighbour has shown its heads and nothing newer is left to pull
+        from it, this node knows its own feed's true head (a node restored from
+        an old backup pulls its later events first): ``ConfirmFeed``, once."""
+        if not self.feed_confirmed and not self.pulling(peer):
+            self.feed_confirmed = True
+            out.append(ConfirmFeed())
+        return out
+
     def on_ingested(self, peer: str, origin: str, before: int,
-                    heads: HeadsView) -> list[ReplicationEffect]:
-        """A batch from ``peer`` for ``origin`` was ingested; pull on or move on."""
+                    heads: HeadsView | None = None) -> list[ReplicationEffect]:
+        """A batch from ``peer`` for ``origin`` was ingested (``before``: the seq
+        of our head before it); pull on or move on."""
+        heads = self._view(heads)
         st = self._peers.get(peer)
         if st is None:
             return []
@@ -436,7 +536,7 @@ class Replicator:
             st.queue.insert(0, origin)
         else:
             st.remote.pop(origin, None)  # done, or no progress: do not loop on it
-        return self._pump(peer, st, heads)
+        return self._confirm(peer, self._pump(peer, st, heads))
 
     def _heads_of(self, peer: str, buckets: tuple[int, ...],
                   heads: HeadsView) -> list[ReplicationEffect]:

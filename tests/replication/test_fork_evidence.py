@@ -20,16 +20,16 @@ from hartnode.catalog import build_catalog
 from hartnode.gossip import wire
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, Event, sign_event
-from hartnode.ledger.fork_evidence import (
+from hartnode.ledger.log import Draft, Withheld
+from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.replication.core import FeedEvent, HeadsRequest, NewEvents
+from hartnode.replication.fork_evidence import (
     EVIDENCE_LIMITS,
     ForkEvidence,
     check_evidence,
     decode_evidence,
     fork_evidence,
 )
-from hartnode.ledger.log import Draft, Withheld
-from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import FeedEvent, HeadsRequest, NewEvents
 
 FORKER = NodeIdentity.from_seed(b"forker".ljust(32, b"."))
 OTHER = NodeIdentity.from_seed(b"other".ljust(32, b"."))

@@ -29,7 +29,7 @@ from typing import Final
 from hartnode.gossip import wire
 from hartnode.gossip.wire import DecodeError, Limits, wire_message
 from hartnode.ledger.envelope import MAX_ENVELOPE_BYTES
-from hartnode.ledger.replication import FeedEvent
+from hartnode.replication.messages import FeedEvent
 
 SIGNATURE_BYTES = 64  # Ed25519
 MAX_ON_LINK = 16  # forked origins whose proof a new neighbour is sent, newest first

@@ -37,10 +37,10 @@ from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.committer import Committer, StoreAccess
 from hartnode.ledger.envelope import Event, sign_event
-from hartnode.ledger.fork_evidence import ForkEvidence, fork_evidence
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.ledger.replication import FeedEvent
-from hartnode.ledger.replication_service import ReplicationService
+from hartnode.replication.core import FeedEvent
+from hartnode.replication.fork_evidence import ForkEvidence, fork_evidence
+from hartnode.replication.service import ReplicationService
 
 NET = b"F" * 32
 HOST = "127.0.0.1"
