@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from hartnode.apps import events, notes
 from hartnode.attestation import fraud, trust_events
+from hartnode.compute import views as compute_views
 from hartnode.hierarchy import policy
 from hartnode.ledger.kinds import KindRegistry
 from hartnode.ledger.views import ViewRegistry
@@ -27,12 +28,19 @@ class Catalog:
     kinds: KindRegistry
     views: ViewRegistry
     routes: AppRoutes = field(default_factory=AppRoutes)
+    # The escrow book behind the compute views (balances for the same-write check).
+    compute: compute_views.BookCache = field(
+        default_factory=lambda: compute_views.BookCache(None))
 
 
-def build_catalog() -> Catalog:
-    catalog = Catalog(KindRegistry(), ViewRegistry())
+def build_catalog(master_key: bytes | None = None) -> Catalog:
+    """Every kind, view and app route. ``master_key``: the pinned master public
+    key, which decides whose Spark grants count (DESIGN §4); None mints nothing."""
+    kinds, views = KindRegistry(), ViewRegistry()
     for app in (notes, fraud, policy, trust_events):
-        app.register(catalog.kinds, catalog.views)
+        app.register(kinds, views)
+    compute = compute_views.register(kinds, views, master_key=master_key)
+    catalog = Catalog(kinds, views, compute=compute)
     for routes_app in (events,):
         routes_app.register_routes(catalog.routes)
     return catalog

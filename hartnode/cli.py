@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
-from hartnode.catalog import build_catalog
+from hartnode.catalog import Catalog, build_catalog
 from hartnode.datadir import BACKUP_FILES, DataDir, DataDirError, resolve
 from hartnode.errors import HintedError, find_in_group
 from hartnode.ledger import maintenance
@@ -179,6 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "hartnode (paths start with its name)")
     build.add_argument("--version", dest="release_version", default=None,
                        help="release version (default: this hartnode's)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+    compute = sub.add_parser("compute", help="compute lending: GPU, policy, jobs, escrows")
+    c_sub = compute.add_subparsers(dest="compute_command", required=True,
+                                   metavar="COMPUTE_COMMAND")
+    c_sub.add_parser("status", parents=[data, as_json], help="GPU facts, policy, escrow counts")
+    pol = c_sub.add_parser("policy", parents=[data, as_json],
+                           help="the effective policy and where each value comes from")
+    pol_sub = pol.add_subparsers(dest="policy_command", metavar="set")
+    pol_set = pol_sub.add_parser("set", parents=[data], help="set one value (a signed local "
+                                 "event; HARTNODE_COMPUTE_<KEY> still wins)")
+    pol_set.add_argument("key")
+    pol_set.add_argument("value")
+    c_sub.add_parser("jobs", parents=[data, as_json], help="job kinds and recent jobs")
+    c_sub.add_parser("escrow", parents=[data, as_json], help="recent escrows")
+    sub.add_parser("wallet", parents=[data, as_json], help="this node's Spark wallet")
     return p
 
 
@@ -188,6 +204,13 @@ def _data_dir(args: argparse.Namespace) -> DataDir:
     dd = DataDir(resolve(getattr(args, "data_dir", None)))
     dd.load_config()
     return dd
+
+
+def _catalog(dd: DataDir) -> Catalog:
+    """The catalog with this node's pinned master key: whose Spark grants count
+    in the compute views must be the same for the daemon and every command."""
+    key = dd.load_config().trust.master_key
+    return build_catalog(bytes.fromhex(key) if key else None)
 
 
 def _require_init(dd: DataDir, *, databases_only: bool = False) -> None:
@@ -218,7 +241,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     identity = dd.init(cfg)
     from hartnode.ledger.node_ledger import NodeLedger
 
-    NodeLedger(dd.path, identity, build_catalog(), create=True).close()
+    NodeLedger(dd.path, identity, _catalog(dd), create=True).close()
     print(f"initialised node {identity.node_id}\n  data dir: {dd.path}\n"
           f"  config:   {dd.config_path}\nstart it with: hartnode run --data-dir {dd.path}")
     return EXIT_OK
@@ -340,7 +363,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
     if args.kb_command == "restore":
         return _kb_restore(dd, Path(args.src), force=args.force)
     _require_init(dd, databases_only=True)
-    catalog = build_catalog()
+    catalog = _catalog(dd)
     if args.kb_command == "verify":
         report = maintenance.verify(dd.path, catalog)
         if args.json:
@@ -419,7 +442,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
     dd = _data_dir(args)
     _require_init(dd)
-    catalog = build_catalog()
+    catalog = _catalog(dd)
     if args.ledger_command == "append":
         try:
             payload = json.loads(args.payload)
@@ -445,6 +468,47 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             print(json.dumps(ev.as_json(), sort_keys=True))
         else:
             print(f"{ev.origin[:12]} #{ev.seq:<6} {ev.kind:<24} {ev.reach:<9} {ev.payload_json}")
+    return EXIT_OK
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    """``hartnode compute ...`` and ``hartnode wallet``, read from the views."""
+    from hartnode.compute import commands, policy
+    from hartnode.ledger.node_ledger import NodeLedger
+
+    dd = _data_dir(args)
+    _require_init(dd)
+    cfg = dd.load_config()
+    catalog = _catalog(dd)
+    which = "wallet" if args.command == "wallet" else args.compute_command
+    if which == "policy" and getattr(args, "policy_command", None) == "set":
+        try:
+            policy.check_value(args.key, args.value)
+        except policy.PolicyError as e:
+            raise CliError(str(e), "see `hartnode compute policy` for the keys", EXIT_USAGE) from e
+        body = {"kind": "compute.config.set", "reach": "local",
+                "payload": {"key": args.key, "value": args.value}}
+        if dd.is_locked():  # the daemon owns the feed: ask it
+            _api_request(dd, "/api/v1/events", body)
+        else:
+            with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
+                nl.append([Draft(kind=body["kind"], payload=body["payload"],  # type: ignore[arg-type]
+                                 reach="local")])
+        print(f"compute.{args.key} = {args.value} (node_compute_config)")
+        return EXIT_OK
+    file_layer = policy.file_layer(cfg.compute, only_changed=True)
+    with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
+        try:
+            # A running daemon keeps its views caught up itself.
+            out = commands.view(which, nl, catalog, file_layer, catch_up=not dd.is_locked())
+        except policy.PolicyError as e:
+            raise CliError(str(e), "fix it with `hartnode compute policy set`, the config file "
+                           "or the HARTNODE_COMPUTE_* variable it names", EXIT_FAILED) from e
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        for key, value in out.items():
+            print(f"{key}: {json.dumps(value, sort_keys=True)}")
     return EXIT_OK
 
 
@@ -554,7 +618,8 @@ def _manifest_build(args: argparse.Namespace) -> int:
 
 COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "peers": cmd_peers,
             "kb": cmd_kb, "trust": cmd_trust,
-            "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger}
+            "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger,
+            "compute": cmd_compute, "wallet": cmd_compute}
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:

@@ -212,6 +212,31 @@ class HierarchyConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """Compute lending (DESIGN §4). The policy keys are the file layer of
+    ``hartnode.compute.policy``: ``hartnode compute policy set`` (a signed local
+    event) overrides them, ``HARTNODE_COMPUTE_<KEY>`` overrides both."""
+
+    compute_policy: str = field(default="hive_when_idle", metadata=_doc(
+        "local_only | hive_when_idle (serve others while the GPU is below 10% busy) | "
+        "hive_always"))
+    max_hive_gpu_pct: int = field(default=50, metadata=_doc(
+        "most GPU share, in percent (0-100), given to other nodes' jobs at once"))
+    allow_metered_for_hive: bool = field(default=False, metadata=_doc(
+        "true to run other nodes' jobs on a metered (paid per token) backend"))
+    metered_daily_limit_usd: str = field(default="0", metadata=_doc(
+        "most USD a metered backend may cost per UTC day, a decimal string such as \"2.50\"; "
+        "each call reserves its maximum cost before it is sent"))
+    auto_settle: bool = field(default=True, metadata=_doc(
+        "true to release an escrow as soon as the lender's signed receipt verifies"))
+    backend_url: str = field(default="", metadata=_doc(
+        "base URL of an OpenAI-compatible inference backend (llama.cpp server, Ollama, "
+        "vLLM), e.g. \"http://127.0.0.1:8080\"; empty = CPU job kinds only"))
+    price_msp: int = field(default=1000, metadata=_doc(
+        "what this node asks per job, in milli-Spark (advertised in its peer record)"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -220,6 +245,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
 
 def sections() -> dict[str, type[Any]]:
@@ -340,6 +366,44 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return layer
 
 
+COMPUTE_POLICIES = ("local_only", "hive_when_idle", "hive_always")
+
+
+def usd_to_uusd(text: str) -> int:
+    """``"2.50"`` → 2_500_000 micro-USD, exactly. Raises ValueError."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal amount") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError("must be a finite amount, 0 or more")
+    micro = value * 1_000_000
+    if micro != micro.to_integral_value() or micro > 10**15:
+        raise ValueError("at most 6 decimals and at most 10^9 USD")
+    return int(micro)
+
+
+def _validate_compute(c: ComputeConfig) -> None:
+    # Checked here with config's own helpers (compute.policy uses the same
+    # ones), so that config imports nothing of the packages built on it.
+    if c.compute_policy not in COMPUTE_POLICIES:
+        raise ConfigError(f"compute.compute_policy: {c.compute_policy!r} is not one of "
+                          f"{', '.join(COMPUTE_POLICIES)}")
+    if not 0 <= c.max_hive_gpu_pct <= 100:
+        raise ConfigError("compute.max_hive_gpu_pct: expected 0 to 100 (percent)")
+    try:
+        usd_to_uusd(c.metered_daily_limit_usd)
+    except ValueError as e:
+        raise ConfigError(f"compute.metered_daily_limit_usd: {c.metered_daily_limit_usd!r}: "
+                          f"{e}") from None
+    if c.backend_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", c.backend_url):
+        raise ConfigError(f"compute.backend_url: {c.backend_url!r} is not an http(s) URL")
+    if c.price_msp < 0:
+        raise ConfigError("compute.price_msp: must be 0 or more (milli-Spark)")
+
+
 def validate(cfg: Config) -> Config:
     """Check every value; returns ``cfg``. Raises ConfigError naming the key."""
     def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -350,6 +414,7 @@ def validate(cfg: Config) -> Config:
     one_of("network.profile", cfg.network.profile, PROFILES)
     one_of("log.level", cfg.log.level, LOG_LEVELS)
     one_of("log.format", cfg.log.format, LOG_FORMATS)
+    _validate_compute(cfg.compute)
     if cfg.node.region and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", cfg.node.region):
         raise ConfigError(f"node.region: {cfg.node.region!r} must be lowercase letters, digits, -")
     if cfg.trust.master_key and not re.fullmatch(r"[0-9a-f]{64}", cfg.trust.master_key):

@@ -34,6 +34,9 @@ from hartnode.attestation.revocation import (
     revocation_file_bytes,
 )
 from hartnode.catalog import Catalog, build_catalog
+from hartnode.compute import daemon as compute_daemon
+from hartnode.compute import gpu_probe
+from hartnode.compute.service import ComputeService
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
 from hartnode.datadir import DataDir, DataDirError, replace_private
 from hartnode.errors import find_in_group
@@ -59,7 +62,7 @@ from hartnode.ledger.store import StoreError
 from hartnode.limits import overlay_config, replication_limits, transport_config
 from hartnode.metrics import NodeMetrics, Registry
 from hartnode.replication.service import ReplicationService
-from hartnode.routes import ApiRequestError, AppRoutes, RouteTable
+from hartnode.routes import ApiRequestError, RouteTable
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -88,6 +91,9 @@ class Node:
     replication: ReplicationService | None = None
     hierarchy: HierarchyService | None = None
     trust: TrustService | None = None
+    catalog: Catalog | None = None
+    gpu: gpu_probe.GpuFacts | None = None
+    compute_service: ComputeService | None = None
 
     @property
     def node_id(self) -> str:
@@ -394,13 +400,14 @@ async def run_node(
     try:
         try:
             token = data_dir.load_token()
-            catalog = build_catalog()
+            catalog = build_catalog(
+                bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None)
             node_ledger = open_node(data_dir, cfg, catalog)
             api_host, api_port = parse_hostport(cfg.api.listen, "api.listen")
         except (DataDirError, StoreError, ConfigError) as e:
             raise StartupError(str(e)) from e
         try:
-            await _serve(data_dir, cfg, node_ledger, catalog.routes, token, (api_host, api_port),
+            await _serve(data_dir, cfg, node_ledger, catalog, token, (api_host, api_port),
                          on_ready, task_status)
         finally:
             node_ledger.close()
@@ -409,7 +416,7 @@ async def run_node(
 
 
 async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
-                 app_routes: AppRoutes, token: str,
+                 catalog: Catalog, token: str,
                  api_listen: tuple[str, int],
                  on_ready: Callable[[tuple[str, int]], None] | None,
                  task_status: trio.TaskStatus[tuple[str, int]]) -> None:
@@ -435,8 +442,11 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 manifest = await trio.to_thread.run_sync(installed_manifest)
             except ManifestError as e:
                 raise StartupError(f"cannot hash this node's own install: {e}") from e
+            # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
+            gpu = await trio.to_thread.run_sync(gpu_probe.probe)
             gossip = build_gossip(data_dir, cfg, node_ledger,
-                                  capabilities=(code_capability(manifest.root_hex),))
+                                  capabilities=(code_capability(manifest.root_hex),
+                                                *compute_daemon.capabilities(cfg, gpu)))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -466,12 +476,18 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             ingested.subscribe(lambda result: _count_ingest(metrics, result))
             # It may owe a parent (or children) some of them.
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
+            compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
+                                                   committer, gpu, announce=committed)
+            committed.subscribe(lambda events: compute_daemon.on_committed(
+                compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
-                        hierarchy=hierarchy, trust=trust)
+                        hierarchy=hierarchy, trust=trust, catalog=catalog, gpu=gpu,
+                        compute_service=compute)
             routes = RouteTable()
             node_api.register_routes(routes, node)
-            app_routes.bind(node, routes)
+            compute_daemon.register_routes(routes, node)
+            catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
                 nursery.start_soon(committer.append, equivocation_alert(a, b))
@@ -492,6 +508,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             await nursery.start(replication.run)
             await nursery.start(hierarchy.run)
             await nursery.start(trust.run)
+            await nursery.start(compute.run)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:

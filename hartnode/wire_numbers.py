@@ -18,8 +18,9 @@ never appear here.
     32-47   broadcast (``gossip/plumtree``; registered by ``gossip/messages``)
     48-63   peer records and trust (``gossip/peer_record``, ``gossip/trust``)
     64-75   ledger replication and fork evidence, 88-89 their successors
-    76-87   hierarchical sync (``hierarchy/messages``)
+    76-79   hierarchical sync (``hierarchy/messages``)
     80-81   integrity challenges (``integrity/service``)
+    90-99   compute lending's job protocol (``compute/messages``)
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ WIRE_NUMBERS: Final[dict[int, str]] = {
     81: "integrity.ChallengeAnswerMessage",
     88: "replication.FeedWithheld",
     89: "replication.Batch",
+    90: "compute.JobOffer",
+    91: "compute.JobAdmit",
+    92: "compute.JobResult",
 }
 
 RETIRED: Final[dict[int, str]] = {

@@ -203,7 +203,7 @@ def test_status_without_a_daemon_exits_4(node: Node) -> None:
 
 APPEND_CASES = {
     "unknown kind": (["--kind", "note.nope", "--payload", '{"text": "x"}'],
-                     "unknown event kind 'note.nope'; known kinds: note.created",
+                     "unknown event kind 'note.nope'; known kinds: compute.config.set, ",
                      "see `hartnode ledger append --help`"),
     "kind syntax": (["--kind", "Not A Kind", "--payload", '{"text": "x"}'],
                     "unknown event kind 'Not A Kind'", "see `hartnode ledger append --help`"),

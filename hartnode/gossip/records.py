@@ -43,7 +43,7 @@ class Records:
         self.tier = tier
         self.region = region
         self.chain = chain
-        self.capabilities = capabilities
+        self.capabilities = capabilities  # e.g. compute tags (hartnode.compute.gpu_probe)
         self.base_interval = base_interval
         self.record_budget = record_budget
         self.interval_s = base_interval  # stretched with the network

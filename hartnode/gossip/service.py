@@ -82,7 +82,7 @@ class GossipSettings:
     # The listener's and links' limits; host and port are taken from ``listen``.
     transport_config: TransportConfig = field(
         default_factory=partial(TransportConfig, max_connections=64))
-    capabilities: tuple[str, ...] = ()  # carried in the peer record (e.g. the code hash)
+    capabilities: tuple[str, ...] = ()  # carried in the peer record (code hash, compute tags)
 
 
 class GossipService(LinkTable):

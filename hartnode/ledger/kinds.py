@@ -1,6 +1,6 @@
 """Payload schemas per event kind, enforced on append and on ingest.
 
-A schema is a small tree of field specs (``Str``, ``Int``, ``Hex``,
+A schema is a small tree of field specs (``Str``, ``Int``, ``Bool``, ``Hex``,
 ``List``, ``Obj``). ``check`` walks a payload and raises ``PayloadError``
 naming the exact field (``payload.items[2].name``), so an operator or a peer
 learns what to fix. Schemas are plain data, registered by each app in code
@@ -85,6 +85,14 @@ class Int(Spec):
         if not self.min <= value <= self.max:
             return f"expected {self.min} to {self.max}, got {value}"
         return None
+
+
+@dataclass(frozen=True)
+class Bool(Spec):
+    """true or false (compute receipts and metering: ``estimated``, ``ok``)."""
+
+    def check(self, value: Any) -> str | None:
+        return None if type(value) is bool else f"expected true or false, got {_type_name(value)}"
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,8 @@ class Ledger:
     # -- appending own events -------------------------------------------
 
     def append(self, drafts: Sequence[Draft],
-               checked: Sequence[tuple[str, str]] | None = None) -> list[tuple[int, Event]]:
+               checked: Sequence[tuple[str, str]] | None = None, *,
+               guard: Callable[[], None] | None = None) -> list[tuple[int, Event]]:
         """Sign and durably store ``drafts`` in one transaction (group commit).
 
         Returns ``(id, event)`` pairs only after the commit is on disk.
@@ -307,6 +308,10 @@ class Ledger:
             checked: what ``check_draft`` returned for each draft, when the
                 caller already ran it (the daemon's committer does, before
                 queueing); None to check here.
+            guard: called inside the write transaction, before signing; what
+                it raises aborts the append. A precondition that other own
+                appends could invalidate (an escrow's balance, a daily spending
+                limit) is checked here, in the same write (DESIGN §4).
 
         Raises:
             UnknownKindError, PayloadError: a draft does not match its schema;
@@ -322,6 +327,8 @@ class Ledger:
         origin = self.identity.node_id
         out: list[tuple[int, Event]] = []
         with write_transaction(self.conn):
+            if guard is not None:
+                guard()
             head = self.head(origin)
             seq, prev = (head.seq, head.hash.hex()) if head else (0, None)
             if seq + len(drafts) > MAX_SAFE_INTEGER:  # check_draft cannot see the seq

@@ -246,6 +246,23 @@ STATE_MIGRATIONS += (
         ) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        "1.4.0",
+        """
+        -- Compute lending (DESIGN §4, hartnode.compute): the seed's compute columns
+        -- of peer_nodes, in integer units (the seed's REAL hours, kWh and USD
+        -- drift when summed). The compute views themselves are registered by
+        -- hartnode.compute.views; this step exists so that `kb migrate` replays
+        -- the views and compute events stored opaque by an older build count.
+        ALTER TABLE peer_nodes ADD COLUMN cause_alignment TEXT NOT NULL DEFAULT '';
+        ALTER TABLE peer_nodes ADD COLUMN electricity_rate_uusd_kwh INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN gpu_ms_served INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN total_inferences INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN energy_wh_contributed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN metered_api_costs_absorbed_uusd INTEGER NOT NULL
+          DEFAULT 0;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version

@@ -10,7 +10,8 @@ The flags mirror ``ScenarioOptions``; ``--json`` prints the result as JSON.
 ``python -m hartnode.testing.sim replication --help`` runs the ledger
 replication scenarios instead (``repsim_cli``), ``... sim eclipse --help``
 the sybil re-join attack on membership (``sim_eclipse``), ``... trust --help``
-the integrity-challenge scenario (``trustsim_cli``).
+the integrity-challenge scenario (``trustsim_cli``), ``... sim escrow --help``
+the Spark escrow scenario (``escrowsim``).
 Exit status 0 always when the run finished; the figures are for a human or a
 benchmark to judge (see ``bench/bench_overlay.py`` for goals).
 """
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, run the scenario, print its figures; return the exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "escrow":
+        from hartnode.testing import escrowsim
+
+        return escrowsim.main(argv[1:])
     if argv and argv[0] == "eclipse":
         from hartnode.testing import sim_eclipse
 

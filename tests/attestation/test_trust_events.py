@@ -160,13 +160,18 @@ def test_kb_migrate_to_1_3_0_projects_trust_events_an_older_build_stored_opaque(
     with NodeLedger(old_dir, ME, old_catalog, create=True) as older:
         assert len(older.ingest([event.wire()]).stored) == 1  # opaque: stored, not projected
     conn = apsw.Connection(str(old_dir / "state.sqlite"))  # as a 1.2.0 build left it
-    conn.execute("DROP TABLE trust_reputation; UPDATE meta SET schema_version = '1.2.0'")
+    conn.execute("DROP TABLE trust_reputation")
+    for column in ("cause_alignment", "electricity_rate_uusd_kwh", "gpu_ms_served",
+                   "total_inferences", "energy_wh_contributed",
+                   "metered_api_costs_absorbed_uusd"):  # compute's 1.4.0 columns
+        conn.execute(f"ALTER TABLE peer_nodes DROP COLUMN {column}")
+    conn.execute("UPDATE meta SET schema_version = '1.2.0'")
     conn.close()
     with pytest.raises(store.StoreError) as err:
         NodeLedger(old_dir, ME, build_catalog())
     assert "kb migrate" in str(err.value)
     report = maintenance.migrate(old_dir, build_catalog())
-    assert report.applied["state"] == ["1.3.0"]
+    assert report.applied["state"] == ["1.3.0", "1.4.0"]
     with NodeLedger(old_dir, ME, build_catalog()) as migrated:
         assert rows(migrated, "SELECT attester_node_id, verdict FROM node_attestations") == [
             (TARGET.node_id, "unknown")]

@@ -1,0 +1,321 @@
+"""The trio shell of compute lending: job offers, admission, results and receipts on links.
+
+One ``LinkService`` (``gossip.register``) claims ``JobOffer``, ``JobAdmit``
+and ``JobResult`` (wire 90-92, ``messages``).
+
+Provider: an offer is checked in the callback, cheaply and without blocking:
+the job kind and its params (``jobs.validate``), the signed escrow opening
+(signature, this node as lender, amount at least ``price_msp``, deadline not
+past), the policy (``policy.admit``), and the peer's share of the queue
+(``MAX_JOBS_PER_PEER`` in flight, ``QUEUE_JOBS`` in all). Admitted jobs run
+one at a time in the service's task; the result goes back with this node's
+signed ``compute.receipt.signed`` binding escrow, job and result hash.
+
+Requester: ``request`` opens the escrow (balance checked in the write),
+sends the offer with the signed opening, waits for admission and result up
+to ``timeout_s``, checks the receipt's signature and what it binds, stores
+it, and releases the escrow when the policy auto-settles. A refused or
+silent provider leaves the escrow open until its deadline (then refund).
+A bad message from a peer raises ``RemoteProtocolError``: only its link ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import blake3
+import trio
+
+from hartnode.canonical import canonical_text
+from hartnode.compute import jobs, policy, wallet
+from hartnode.compute.events import ESCROW_OPENED, RECEIPT_SIGNED
+from hartnode.compute.gpu_probe import GpuFacts
+from hartnode.compute.messages import (
+    COMPUTE_TYPES,
+    JOB_ID_BYTES,
+    MAX_OUTPUT_BYTES,
+    MAX_PARAMS_BYTES,
+    JobAdmit,
+    JobOffer,
+    JobResult,
+)
+from hartnode.compute.openai_client import Backend, BackendError
+from hartnode.gossip.link_service import LinkService
+from hartnode.ledger.committer import StoreAccess
+from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
+from hartnode.ledger.log import Draft
+from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.protocol import RemoteProtocolError
+from hartnode.replication.messages import FeedEvent
+
+if TYPE_CHECKING:  # only the type: catalog imports compute (its views), not the reverse
+    from hartnode.catalog import Catalog
+
+MAX_JOBS_PER_PEER = 2  # a peer's jobs admitted and not yet answered
+QUEUE_JOBS = 8  # jobs admitted and waiting, all peers together
+DEFAULT_TIMEOUT_S = 300.0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Sender(Protocol):
+    """What the service needs of the overlay (``GossipService``)."""
+
+    def send(self, peer: str, msg: object) -> bool: ...
+
+    def register(self, service: LinkService) -> None: ...
+
+
+@dataclass
+class JobOutcome:
+    job_id: str
+    escrow_id: str
+    admitted: bool
+    reason: str
+    output: dict[str, Any] | None = None
+    result_hash: str = ""
+    receipt: str = ""  # the receipt event's hash
+    released: bool = False
+
+
+@dataclass
+class _Waiting:
+    escrow_id: str
+    peer: str
+    admit: JobAdmit | None = None
+    result: JobResult | None = None
+    changed: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass(frozen=True)
+class _Work:
+    peer: str
+    job_id: bytes
+    kind: str
+    params: dict[str, Any]
+    escrow_id: str
+
+
+class ComputeService:
+    def __init__(self, gossip: Sender, node_ledger: NodeLedger, access: StoreAccess,
+                 catalog: Catalog, *, append: Callable[[Draft], Awaitable[Event]],
+                 load_policy: Callable[[], policy.Policy], gpu: GpuFacts, price_msp: int,
+                 backend_url: str = "", clock_ms: Callable[[], int] = now_ms,
+                 announce: Callable[[list[Event]], None] | None = None) -> None:
+        self.gossip = gossip
+        self.nl = node_ledger
+        self.access = access
+        self.catalog = catalog
+        self.append = append
+        self.load_policy = load_policy  # reads the store: called through ``access``
+        self.policy: policy.Policy | None = None
+        self.gpu = gpu
+        self.price_msp = price_msp
+        self.backend = Backend(backend_url) if backend_url else None
+        self.clock_ms = clock_ms
+        # Own events written here, not through the committer (their checks must
+        # run in the write): handed to what the committer would tell, so that
+        # replication announces them at once instead of at the next round.
+        self.announce = announce or (lambda events: None)
+        identity = node_ledger.ledger.identity
+        assert identity is not None
+        self.node_id = identity.node_id
+        self.stats: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()
+        self._waiting: dict[bytes, _Waiting] = {}
+        self._send, self._receive = trio.open_memory_channel[_Work](QUEUE_JOBS)
+        gossip.register(LinkService("compute", message_types=frozenset(COMPUTE_TYPES),
+                                    on_message=self._on_message))
+
+    # -- provider -----------------------------------------------------------------------
+
+    def _refuse(self, peer: str, job_id: bytes, reason: str) -> None:
+        self.stats[f"refused_{reason}"] += 1
+        self.gossip.send(peer, JobAdmit(job_id, False, reason))
+
+    def _on_message(self, peer: str, msg: object) -> None:
+        if isinstance(msg, JobOffer):
+            self._on_offer(peer, msg)
+        elif isinstance(msg, JobAdmit | JobResult):
+            waiting = self._waiting.get(msg.job_id)
+            if waiting is None or waiting.peer != peer:
+                self.stats["unexpected_answer"] += 1
+                return  # a late answer to a job we gave up on: not a protocol error
+            if isinstance(msg, JobAdmit):
+                waiting.admit = msg
+            else:
+                if len(msg.output) > MAX_OUTPUT_BYTES:
+                    raise RemoteProtocolError("job_result_too_large",
+                                              f"output over {MAX_OUTPUT_BYTES} bytes")
+                waiting.result = msg
+            waiting.changed.set()
+
+    def _on_offer(self, peer: str, offer: JobOffer) -> None:
+        if len(offer.job_id) != JOB_ID_BYTES or len(offer.params) > MAX_PARAMS_BYTES:
+            raise RemoteProtocolError("job_offer_bad", "a bad job id or params over "
+                                      f"{MAX_PARAMS_BYTES} bytes")
+        try:
+            params = json.loads(offer.params)
+            if not isinstance(params, dict):
+                raise ValueError("params must be an object")
+            kind = jobs.validate(offer.kind, params)
+        except (ValueError, RecursionError) as e:
+            reason = e.reason if isinstance(e, jobs.JobError) else "bad_params"
+            return self._refuse(peer, offer.job_id, reason)
+        try:
+            opening = decode_event(offer.escrow.envelope, offer.escrow.sig)
+            self.catalog.kinds.check(opening.kind, opening.payload)
+        except (EnvelopeError, ValueError, KeyError):
+            return self._refuse(peer, offer.job_id, "bad_escrow")
+        p = opening.payload
+        if (opening.kind != ESCROW_OPENED.kind or opening.origin != peer
+                or p["lender"] != self.node_id or p["job_kind"] != offer.kind
+                or p["job_id"] != offer.job_id.hex()):
+            return self._refuse(peer, offer.job_id, "bad_escrow")
+        if p["amount_msp"] < self.price_msp:
+            return self._refuse(peer, offer.job_id, "price")
+        if p["deadline_ms"] <= self.clock_ms():
+            return self._refuse(peer, offer.job_id, "past_deadline")
+        util = self.gpu.gpus[0].utilization_pct if self.gpu.gpus else None
+        if self.policy is None:
+            return self._refuse(peer, offer.job_id, "starting")
+        verdict = policy.admit(self.policy, from_hive=True, needs_gpu=kind.needs_gpu,
+                               gpu_util_pct=util, hive_gpu_pct_in_use=0,
+                               job_gpu_pct=0, metered_backend=False)
+        if not verdict.admitted:
+            return self._refuse(peer, offer.job_id, verdict.reason)
+        if kind.needs_gpu and self.backend is None:
+            return self._refuse(peer, offer.job_id, "no_backend")
+        if self._in_flight[peer] >= MAX_JOBS_PER_PEER:
+            return self._refuse(peer, offer.job_id, "busy")
+        try:
+            self._send.send_nowait(_Work(peer, offer.job_id, offer.kind, params,
+                                         opening.hash_hex))
+        except trio.WouldBlock:
+            return self._refuse(peer, offer.job_id, "busy")
+        self._in_flight[peer] += 1
+        self.stats["admitted"] += 1
+        self.gossip.send(peer, JobAdmit(offer.job_id, True, "admitted"))
+
+    async def _serve_one(self, work: _Work) -> None:
+        try:
+            ctx = jobs.JobContext(self.backend)
+            result = await trio.to_thread.run_sync(
+                asyncio.run, jobs.run(work.kind, work.params, ctx))
+        except (jobs.JobError, BackendError) as e:
+            self.stats["failed"] += 1
+            self.gossip.send(work.peer, JobResult(work.job_id, False, b"", b"", None,
+                                                  getattr(e, "reason", "failed")))
+            return
+        output = canonical_text(result.output).encode()
+        receipt = await self.append(Draft(RECEIPT_SIGNED.kind, {
+            "escrow_id": work.escrow_id, "job_id": work.job_id.hex(),
+            "result_hash": result.result_hash, "tokens_in": result.tokens_in,
+            "tokens_out": result.tokens_out, "estimated": result.estimated,
+            "model_hash": str(result.output.get("model", ""))[:128]}))
+        self.stats["served"] += 1
+        self.gossip.send(work.peer, JobResult(
+            work.job_id, True, output, bytes.fromhex(result.result_hash),
+            FeedEvent(*receipt.wire()), ""))
+
+    async def refresh_policy(self) -> policy.Policy:
+        """Read the policy again (after a ``compute.config.set``); the callbacks,
+        which must not touch the store, use this cached copy."""
+        self.policy = await self.access.run(self.load_policy)
+        return self.policy
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        await self.refresh_policy()
+        task_status.started()
+        async for work in self._receive:
+            try:
+                await self._serve_one(work)
+            finally:
+                self._in_flight[work.peer] -= 1
+
+    # -- requester ----------------------------------------------------------------------
+
+    async def request(self, peer: str, kind: str, params: dict[str, Any], *, amount_msp: int,
+                      central: str, regional: str = "", model: str = "",
+                      deadline_ms: int | None = None,
+                      timeout_s: float = DEFAULT_TIMEOUT_S) -> JobOutcome:
+        """Run one job on ``peer`` against a new escrow; see the module doc.
+
+        Raises:
+            jobs.JobError: ``params`` are not valid for ``kind`` (nothing was signed).
+            wallet.EscrowError: the balance does not cover ``amount_msp``.
+        """
+        jobs.validate(kind, params)
+        job_id = secrets.token_bytes(JOB_ID_BYTES)
+        deadline = deadline_ms if deadline_ms is not None else (
+            self.clock_ms() + int(timeout_s * 2000))
+        req = wallet.OpenRequest(lender=peer, amount_msp=amount_msp, deadline_ms=deadline,
+                                 central=central, regional=regional, job_id=job_id.hex(),
+                                 job_kind=kind, model=model)
+        escrow_id = await self.access.run(wallet.open_escrow, self.nl, self.catalog, req)
+        opening = await self.access.run(self._own_event, escrow_id)
+        self.announce([opening])
+        waiting = self._waiting[job_id] = _Waiting(escrow_id, peer)
+        outcome = JobOutcome(job_id.hex(), escrow_id, False, "no_answer")
+        try:
+            self.gossip.send(peer, JobOffer(job_id, kind, canonical_text(params).encode(),
+                                            FeedEvent(*opening.wire())))
+            with trio.move_on_after(timeout_s):
+                while waiting.result is None and not (waiting.admit is not None
+                                                      and not waiting.admit.admitted):
+                    waiting.changed = trio.Event()
+                    await waiting.changed.wait()
+        finally:
+            del self._waiting[job_id]
+        if waiting.admit is not None:
+            outcome.admitted, outcome.reason = waiting.admit.admitted, waiting.admit.reason
+        if waiting.result is None:
+            return outcome
+        return await self._take_result(waiting.result, outcome, peer)
+
+    def _own_event(self, escrow_id: str) -> Event:
+        """The opening just appended (the newest own event: ``access`` serialises writes)."""
+        head = self.nl.ledger.head(self.node_id)
+        event = self.nl.ledger.feed(self.node_id, head.seq, 1)[0] if head else None
+        if event is None or event.hash_hex != escrow_id:
+            raise RuntimeError("the escrow opening is not this node's newest event")
+        return event
+
+    async def _take_result(self, result: JobResult, outcome: JobOutcome,
+                           peer: str) -> JobOutcome:
+        if not result.ok or result.receipt is None:
+            outcome.reason = result.reason or "failed"
+            return outcome
+        digest = blake3.blake3(result.output).hexdigest()
+        try:
+            receipt = decode_event(result.receipt.envelope, result.receipt.sig)
+            output = json.loads(result.output)
+        except (EnvelopeError, ValueError):
+            outcome.reason = "bad_receipt"
+            return outcome
+        p = receipt.payload
+        if (receipt.kind != RECEIPT_SIGNED.kind or receipt.origin != peer
+                or p.get("escrow_id") != outcome.escrow_id or p.get("job_id") != outcome.job_id
+                or p.get("result_hash") != digest or result.result_hash.hex() != digest):
+            outcome.reason = "bad_receipt"  # evidence for a dispute, not a release
+            return outcome
+        outcome.output, outcome.result_hash, outcome.receipt = output, digest, receipt.hash_hex
+        outcome.reason = "done"
+        await self.access.run(self.nl.ingest, [receipt.wire()])
+        if (self.policy or await self.refresh_policy()).auto_settle:
+            await self.access.run(lambda: wallet.release(
+                self.nl, self.catalog, outcome.escrow_id, now_ms=self.clock_ms()))
+            outcome.released = True
+            self.announce(await self.access.run(self.nl.ledger.tail, 1))
+        return outcome
+
