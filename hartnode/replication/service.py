@@ -80,6 +80,7 @@ from hartnode.replication.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
+from hartnode.replication.messages import chunk_events
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
@@ -91,19 +92,7 @@ PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one a
 
 def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
     """``fresh`` in NewEvents-sized chunks: at most PUSH_MAX events and PUSH_MAX_BYTES."""
-    out: list[tuple[FeedEvent, ...]] = []
-    chunk: list[FeedEvent] = []
-    size = 0
-    for e in fresh:
-        cost = len(e.envelope) + len(e.sig)
-        if chunk and (len(chunk) >= PUSH_MAX or size + cost > PUSH_MAX_BYTES):
-            out.append(tuple(chunk))
-            chunk, size = [], 0
-        chunk.append(e)
-        size += cost
-    if chunk:
-        out.append(tuple(chunk))
-    return out
+    return [tuple(c) for c in chunk_events(fresh, lambda e: e, PUSH_MAX, PUSH_MAX_BYTES)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ from hartnode.replication.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
-from hartnode.replication.service import PUSH_MAX, PUSH_SENDER
+from hartnode.replication.service import PUSH_SENDER, push_chunks
 from hartnode.testing.mem_ledger import MemLedger, Verifier
 from hartnode.testing.simnet import SimNet, SimNode
 
@@ -272,9 +272,9 @@ class ReplicationApp:
         return event
 
     def _announce(self, node: RepNode, events: Sequence[Event]) -> None:
-        fresh = [FeedEvent(*e.wire()) for e in events if e.reach == "network"]
-        for i in range(0, len(fresh), PUSH_MAX):
-            self._push(node, NewEvents(tuple(fresh[i:i + PUSH_MAX])))
+        # The daemon's chunks (``push_chunks``): by count and by bytes.
+        for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
+            self._push(node, NewEvents(chunk))
 
     def _push(self, node: RepNode, msg: NewEvents) -> bytes:
         if node.role is Role.HONEST:
