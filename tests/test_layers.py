@@ -193,3 +193,15 @@ def test_the_graph_sees_a_cycle_and_a_lazy_import() -> None:
     assert "hartnode.gossip.hyparview" in _imports("hartnode.gossip.messages")
     assert "time" in _imports("hartnode.node_api")
     assert "hartnode.node" not in _imports("hartnode.node_api")  # under TYPE_CHECKING
+
+
+def test_the_tests_mirror_the_package_layout() -> None:
+    """Each folder of tests/ is named after the package it tests (issue #9.6)."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= packages, f"test folders with no package of that name: {folders - packages}"
+    for folder in folders:
+        for sub in (tests / folder).iterdir():
+            if sub.is_dir() and sub.name != "__pycache__":
+                assert (ROOT / folder / sub.name / "__init__.py").exists(), sub

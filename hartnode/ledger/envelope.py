@@ -11,7 +11,7 @@ is assembled by string formatting around the already-canonical payload and
 provenance texts instead of re-canonicalising the whole object. That is what
 makes ``kb verify`` and ingest fast, and it is exactly RFC 8785: members in
 sorted order, strings escaped by ``canonical.json_string``, integers as
-decimal. ``tests/test_envelope.py`` checks it against ``rfc8785`` directly.
+decimal. ``tests/ledger/test_envelope.py`` checks it against ``rfc8785`` directly.
 
 On the wire and in evidence an event travels as ``(envelope bytes, sig)``:
 the receiver hashes the bytes it got, checks the signature, then parses and

@@ -47,6 +47,7 @@ def assert_converged(r: RepResult) -> None:
     assert r.events_written > 100, r.summary()  # the scenario wrote something to replicate
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_partition_heal_converges_within_the_goal() -> None:
     r = run_replication(replace(SMALL, scenario="partition-heal", nodes=100, fault=60.0))
     assert r.components_at_end == 2, r.summary()  # the halves really were apart
@@ -54,6 +55,7 @@ def test_partition_heal_converges_within_the_goal() -> None:
     assert r.converged_after is not None and r.converged_after <= GOAL_S, r.summary()
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_churn_converges_with_restarted_nodes_caught_up() -> None:
     r = run_replication(replace(SMALL, scenario="churn"))
     assert r.components_at_end > 1, r.summary()  # nodes were still coming back at the end
@@ -61,6 +63,7 @@ def test_churn_converges_with_restarted_nodes_caught_up() -> None:
     assert_converged(r)
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_forged_events_are_never_stored_nor_passed_on_by_honest_nodes() -> None:
     r = run_replication(replace(SMALL, scenario="forged"))
     assert r.forged_offered > 50, r.summary()
@@ -71,6 +74,7 @@ def test_forged_events_are_never_stored_nor_passed_on_by_honest_nodes() -> None:
     assert_converged(r)
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_lossy_links_converge_and_no_pull_is_left_hanging() -> None:
     r = run_replication(replace(SMALL, scenario="lossy", loss=0.05))
     assert_converged(r)
@@ -78,6 +82,7 @@ def test_lossy_links_converge_and_no_pull_is_left_hanging() -> None:
     assert r.stuck_pulls == 0, r.summary()
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_a_fork_is_held_as_proven_by_every_node_late_joiners_included() -> None:
     # The late joiners can only learn it from the proofs handed over on link-up.
     r = run_replication(replace(SMALL, scenario="forking", late_joiners=3))
@@ -93,6 +98,7 @@ def test_a_fork_is_held_as_proven_by_every_node_late_joiners_included() -> None:
     assert_converged(r)  # the honest feeds, alerts included, still converge
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_the_checks_catch_nodes_that_skip_signature_checks() -> None:
     """Break verification on purpose: the forged events get stored and the audit says so."""
     verify = Verifier._verify
@@ -107,6 +113,7 @@ def test_the_checks_catch_nodes_that_skip_signature_checks() -> None:
     assert r.unverified_stored > 0, r.summary()
 
 
+@pytest.mark.slow  # a full seeded scenario
 def test_same_seed_same_run_across_processes_and_hash_seeds() -> None:
     outputs = []
     argv = ["replication", "--scenario", "forking", "--nodes", "30", "--fault", "30",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
+
 from hartnode.gossip.admission import LinkFacts
 from hartnode.gossip.hyparview import (
     Disconnect,
@@ -105,6 +107,7 @@ def test_without_the_guard_every_join_evicts_as_in_the_paper() -> None:
         assert f"s{i}" in hv.active
 
 
+@pytest.mark.slow  # a seeded eclipse simulation
 def test_rejoining_sybils_eclipse_far_fewer_nodes_with_the_guard() -> None:
     # The simulator's figure (docs/PERFORMANCE.md has the 1,000-node runs), small and seeded.
     options = EclipseOptions(nodes=150, seed=3, attack=40.0, sample=5.0)
