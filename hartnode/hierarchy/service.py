@@ -55,7 +55,7 @@ from hartnode.ledger.items import IngestResult, Withheld
 from hartnode.ledger.log import Ledger, wall_clock_ms
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.protocol import RemoteProtocolError
-from hartnode.replication.messages import FeedEvent
+from hartnode.replication.messages import FeedEvent, chunk_events
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # pushes, acks and link ends waiting; beyond it pushes are dropped (resent later)
@@ -446,21 +446,8 @@ def _for(peer: str, direction: Direction, found: Sequence[tuple[Queued, str]]) -
 
 def _pack(rows: Sequence[Row], events: dict[int, FeedEvent]
           ) -> list[tuple[tuple[FeedEvent, ...], list[bytes]]]:
-    """Split ``rows`` into pushes within PUSH_MAX_BYTES; each with its rows' hashes."""
-    out: list[tuple[tuple[FeedEvent, ...], list[bytes]]] = []
-    batch: list[FeedEvent] = []
-    hashes: list[bytes] = []
-    size = 0
-    for r in rows:
-        e = events.get(r.event_id)
-        if e is None:
-            continue
-        if batch and size + len(e.envelope) + len(e.sig) > PUSH_MAX_BYTES:
-            out.append((tuple(batch), hashes))
-            batch, hashes, size = [], [], 0
-        batch.append(e)
-        hashes.append(r.event_hash)
-        size += len(e.envelope) + len(e.sig)
-    if batch:
-        out.append((tuple(batch), hashes))
-    return out
+    """Split ``rows`` into pushes (replication's chunker: PUSH_MAX events and
+    PUSH_MAX_BYTES); each with its rows' hashes."""
+    held = [(e, r.event_hash) for r in rows if (e := events.get(r.event_id)) is not None]
+    return [(tuple(e for e, _ in c), [h for _, h in c])
+            for c in chunk_events(held, lambda p: p[0], PUSH_MAX, PUSH_MAX_BYTES)]

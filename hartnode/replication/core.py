@@ -24,9 +24,15 @@ onto ours) probes our head seq once, for the same reason. Origins known to
 have forked are left out of digests and heads on both sides: their feeds
 are held back, and once every node knows the fork the digests agree again.
 
+Rounds come through the one timer shape of every core (``hartnode.protocol.
+TimerCore``, aioquic's): ``start(now)`` arms the first, ``get_timer()`` says
+when the next is due and ``handle_timer(now)`` runs it and arms the one after,
+``round_interval`` later. The core reads no clock; the shells (the daemon's
+and the simulator's) sleep until ``get_timer()`` and call back.
+
 A Want or its Batch can be lost (a lossy link; in the daemon a full send
-queue or replication inbox drops it). The core keeps no clock, so it counts
-anti-entropy rounds instead: a peer that answered none of our wants for
+queue or replication inbox drops it). Want deadlines are counted in
+anti-entropy rounds, so they move with the timer: a peer that answered none of our wants for
 ``want_rounds`` rounds in a row (2: 10 to 20 s at the default interval) has
 its pulls dropped and is sent a digest again, which starts them afresh.
 Any answer from the peer resets the count, so a slow link that delivers a
@@ -62,6 +68,7 @@ The wire messages are in ``messages`` (re-exported here).
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -285,9 +292,16 @@ class Replicator:
                  wants_per_round: int = WANTS_PER_ROUND,
                  want_bytes_per_round: int = WANT_BYTES_PER_ROUND,
                  max_deferred_wants: int = MAX_DEFERRED_WANTS,
-                 gate: EvidenceGate | None = None) -> None:
+                 gate: EvidenceGate | None = None, round_interval: float = 10.0,
+                 rng: random.Random | None = None) -> None:
         if want_rounds < 1:
             raise ValueError("want_rounds must be at least 1")
+        if not round_interval > 0:
+            raise ValueError("round_interval must be positive")
+        self.round_interval = round_interval  # s between anti-entropy rounds
+        # Draws the first round's phase (``start``); None: one interval after start.
+        self._rng = rng
+        self._next_round: float | None = None  # armed by ``start``
         self.batch = min(batch, MAX_BATCH)
         self.batch_bytes = min(batch_bytes, MAX_BATCH_BYTES)
         self.wants_per_round = wants_per_round
@@ -310,7 +324,8 @@ class Replicator:
 
     @classmethod
     def for_link(cls, link_rate: float, link_burst: float, round_interval: float, *,
-                 gate: EvidenceGate | None = None, **kwargs: int) -> Replicator:
+                 gate: EvidenceGate | None = None, rng: random.Random | None = None,
+                 **kwargs: int) -> Replicator:
         """A core sized for a bandwidth profile's links (``OverlayConfig.link_rate``,
         ``link_burst``, bytes/s and bytes) and the anti-entropy round (s): Batch
         bytes, the want deadline in rounds and the reply bytes one peer's wants
@@ -319,7 +334,7 @@ class Replicator:
         return cls(batch_bytes=batch_bytes,
                    want_rounds=want_rounds_for(batch_bytes, link_rate, round_interval),
                    want_bytes_per_round=want_budget(link_rate, round_interval), gate=gate,
-                   **kwargs)
+                   round_interval=round_interval, rng=rng, **kwargs)
 
     def mark_forked(self, origin: str) -> None:
         """``origin`` forked (detected here or proven by a peer's evidence)."""
@@ -405,7 +420,35 @@ class Replicator:
     def on_link_down(self, peer: str) -> None:
         self._peers.pop(peer, None)
 
-    def round(self, heads: HeadsView | None = None) -> list[ReplicationEffect]:
+    # -- the timer (``hartnode.protocol.TimerCore``) -----------------------------
+
+    def start(self, now: float, *, at: float | None = None) -> None:
+        """Arm the first round: at ``at`` (a restarted simulated node keeps its
+        phase); else at a phase drawn from the rng within one interval, so nodes
+        started together do not run their rounds in step; else one interval on."""
+        if at is not None:
+            self._next_round = at
+        elif self._rng is not None:
+            self._next_round = now + self._rng.uniform(0.0, self.round_interval)
+        else:
+            self._next_round = now + self.round_interval
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` must run next (the next round); None before ``start``."""
+        return self._next_round
+
+    def handle_timer(self, now: float,
+                     heads: HeadsView | None = None) -> list[ReplicationEffect]:
+        """Run the round due at ``now`` (nothing when none is) and arm the next.
+
+        Everything time-driven here goes with the round: the digests, the want
+        deadlines (counted in rounds) and each peer's per-round want share."""
+        if self._next_round is None or now < self._next_round:
+            return []
+        self._next_round = now + self.round_interval
+        return self._round(heads)
+
+    def _round(self, heads: HeadsView | None = None) -> list[ReplicationEffect]:
         """One anti-entropy round: a digest to every idle neighbour.
 
         A neighbour still pulling is skipped, unless it has answered none of

@@ -7,9 +7,13 @@ Shapes only; what they mean and how they are bounded is the core's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hartnode.gossip.wire import wire_message
+
+T = TypeVar("T")
 
 
 @wire_message("replication")
@@ -17,6 +21,34 @@ from hartnode.gossip.wire import wire_message
 class FeedEvent:
     envelope: bytes
     sig: bytes
+
+
+def event_bytes(e: FeedEvent) -> int:
+    """What an event costs a push's byte bound: its envelope and signature."""
+    return len(e.envelope) + len(e.sig)
+
+
+def chunk_events(items: Iterable[T], event_of: Callable[[T], FeedEvent], max_count: int,
+                 max_bytes: int) -> list[list[T]]:
+    """``items`` in order, in runs of at most ``max_count`` whose events take at
+    most ``max_bytes`` (``event_bytes``); one event always goes, however large.
+
+    The one chunker of event pushes: replication's ``NewEvents`` and the
+    hierarchy's ``HierarchyPush`` (whose items carry the hash to ack with).
+    """
+    out: list[list[T]] = []
+    chunk: list[T] = []
+    size = 0
+    for item in items:
+        cost = event_bytes(event_of(item))
+        if chunk and (len(chunk) >= max_count or size + cost > max_bytes):
+            out.append(chunk)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += cost
+    if chunk:
+        out.append(chunk)
+    return out
 
 
 # 65: retired (FeedWithheld without the origin's signature); see 88.

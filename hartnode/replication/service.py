@@ -34,6 +34,7 @@ simulator's ``ReplicationApp`` executes the same effects on its network.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.held import HeldLimits
 from hartnode.ledger.items import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.protocol import RemoteProtocolError, Send
+from hartnode.protocol import RemoteProtocolError, Send, is_due
 from hartnode.replication import direction
 from hartnode.replication.core import (
     REPLICATION_TYPES,
@@ -79,6 +80,7 @@ from hartnode.replication.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
+from hartnode.replication.messages import chunk_events
 
 log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
@@ -90,19 +92,7 @@ PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one a
 
 def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
     """``fresh`` in NewEvents-sized chunks: at most PUSH_MAX events and PUSH_MAX_BYTES."""
-    out: list[tuple[FeedEvent, ...]] = []
-    chunk: list[FeedEvent] = []
-    size = 0
-    for e in fresh:
-        cost = len(e.envelope) + len(e.sig)
-        if chunk and (len(chunk) >= PUSH_MAX or size + cost > PUSH_MAX_BYTES):
-            out.append(tuple(chunk))
-            chunk, size = [], 0
-        chunk.append(e)
-        size += cost
-    if chunk:
-        out.append(tuple(chunk))
-    return out
+    return [tuple(c) for c in chunk_events(fresh, lambda e: e, PUSH_MAX, PUSH_MAX_BYTES)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +155,7 @@ class ReplicationService:
             # taken for a lossy one (``minimal`` would re-ask otherwise).
             want_rounds=want_rounds_for(self.limits.batch_bytes, overlay.link_rate,
                                         round_interval),
-            gate=EvidenceGate(limits=self.limits.evidence))
+            gate=EvidenceGate(limits=self.limits.evidence), round_interval=round_interval)
         self.stats = ReplicationStats()
         # Set once a neighbour has shown its heads and nothing newer is left to
         # pull from it: from then on this node knows its own feed's true head
@@ -212,16 +202,29 @@ class ReplicationService:
         for origin in await self.access.run(lambda: list(self.node_ledger.ledger.forked())):
             self.core.mark_forked(origin)
         self.core.load(await self._heads())
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._rounds)
-            task_status.started()
-            async for kind, peer, item in self._inbox:
-                await self._handle(kind, peer, item)
-
-    async def _rounds(self) -> None:
+        self.core.start(trio.current_time())
+        task_status.started()
+        # One loop for messages and the core's timer (``TimerCore``), so a round
+        # is handled between two messages, never in the middle of one.
         while True:
-            await trio.sleep(self.round_interval)  # the anti-entropy period, not a readiness wait
-            self._enqueue("round", "", None)
+            armed = self.core.get_timer()
+            item: tuple[str, str, object] | None = None
+            with trio.move_on_at(math.inf if armed is None else armed):
+                try:
+                    item = await self._inbox.receive()
+                except trio.EndOfChannel:
+                    return
+            if item is not None:
+                await self._handle(*item)
+            now = trio.current_time()
+            if is_due(self.core, now):
+                await self._round(now)
+
+    async def _round(self, now: float) -> None:
+        """The core's timer is due: the ledger's housekeeping and heads, then the round."""
+        self.stats.held_expired += await self.access.run(self.node_ledger.ledger.expire_held)
+        self.core.load(await self._heads())
+        await self._apply(self.core.handle_timer(now))
 
     async def _heads(self) -> dict[str, Head]:
         return await self.access.run(self.node_ledger.ledger.head_map)
@@ -237,10 +240,6 @@ class ReplicationService:
             # What it sent beyond gaps goes with it (its link may be a flood's).
             self.stats.held_dropped += await self.access.run(
                 self.node_ledger.ledger.drop_held, peer)
-        elif kind == "round":
-            self.stats.held_expired += await self.access.run(self.node_ledger.ledger.expire_held)
-            self.core.load(await self._heads())
-            await self._apply(self.core.round())
         elif kind == "push":  # ``peer`` holds the broadcast's id here
             self.gossip.relay(peer, await self._take_push(item))  # type: ignore[arg-type]
         elif isinstance(item, ForkEvidence):

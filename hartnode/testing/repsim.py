@@ -4,8 +4,9 @@
 ``ReplicationService`` (the daemon's trio shell) executes them on sockets;
 the protocol (digests, pulls, probes, want shares, fork handling with its
 ``EvidenceGate``, push verdicts, evidence on link-up) is the core's, not
-re-written here. What is the shell's is done the daemon's way: every
-``sync_interval`` seconds each node runs a round, ``Serve`` answers with a
+re-written here. What is the shell's is done the daemon's way: each node is
+woken at its core's ``get_timer()`` and calls ``handle_timer`` (a round every
+``sync_interval`` seconds, at a phase drawn from the net's rng), ``Serve`` answers with a
 ``Batch`` from the ledger, ``Ingest`` runs the verified ingest then
 ``stored`` and ``on_ingested``, fresh events are pushed as ``NewEvents``
 over the node's real Plumtree core, built with ``validate``: a delivered
@@ -55,7 +56,7 @@ from hartnode.identity import NodeIdentity
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event, sign_event
 from hartnode.ledger.items import Draft, IngestResult, Withheld
 from hartnode.ledger.kinds import KindRegistry
-from hartnode.protocol import Send
+from hartnode.protocol import Send, is_due
 from hartnode.replication.core import (
     REPLICATION_TYPES,
     Batch,
@@ -82,7 +83,7 @@ from hartnode.replication.fork_evidence import (
     check_evidence,
     fork_evidence,
 )
-from hartnode.replication.service import PUSH_MAX, PUSH_SENDER
+from hartnode.replication.service import PUSH_SENDER, push_chunks
 from hartnode.testing.mem_ledger import MemLedger, Verifier
 from hartnode.testing.simnet import SimNet, SimNode
 
@@ -164,7 +165,7 @@ class Role(enum.Enum):
 class RepNode:
     """One node's replication state: its key, ledger and (per incarnation) core."""
 
-    __slots__ = ("core", "identity", "incarnation", "ledger", "role", "sim")
+    __slots__ = ("core", "identity", "incarnation", "ledger", "role", "sim", "wake_at")
 
     def __init__(self, sim: SimNode, identity: NodeIdentity, ledger: MemLedger,
                  role: Role, core: Replicator) -> None:
@@ -174,6 +175,7 @@ class RepNode:
         self.role = role
         self.core = core
         self.incarnation = sim.incarnation
+        self.wake_at: float | None = None  # the pending wake-up (``ReplicationApp._arm``)
 
     @property
     def origin(self) -> str:
@@ -228,17 +230,31 @@ class ReplicationApp:
         return node
 
     def start_rounds(self, nodes: Sequence[RepNode] | None = None) -> None:
-        """Schedule the anti-entropy rounds of ``nodes`` (all when None), each at its own phase."""
+        """Start the round timers of ``nodes`` (all when None): each core draws its
+        first round's phase from the net's seeded rng (``Replicator.start``)."""
         for node in self.nodes.values() if nodes is None else nodes:
-            t = self.net.now + self.net.rng.uniform(0.0, self.sync_interval)
-            self.net.call_at(t, self._round_at(node))
+            node.core.start(self.net.now)
+            self._arm(node)
 
-    def _round_at(self, node: RepNode) -> Callable[[], None]:
+    def _arm(self, node: RepNode) -> None:
+        """Wake ``node`` at its core's timer; one wake-up is pending per node, as
+        the timer moves only when it is handled."""
+        due = node.wake_at = node.core.get_timer()
+        if due is not None:
+            self.net.call_at(due, self._wake(node))
+
+    def _wake(self, node: RepNode) -> Callable[[], None]:
         def tick() -> None:
-            if node.sim.alive:
-                self._fresh(node)
-                self._apply(node, node.core.round(self._heads(node)))
-            self.net.call_at(self.net.now + self.sync_interval, tick)
+            if not node.sim.alive:
+                # A stopped node's core is not called; the wake-up keeps its
+                # phase, and a restarted core is armed at it (``_fresh``).
+                node.wake_at = self.net.now + node.core.round_interval
+                self.net.call_at(node.wake_at, tick)
+                return
+            self._fresh(node)
+            if is_due(node.core, self.net.now):
+                self._apply(node, node.core.handle_timer(self.net.now, self._heads(node)))
+            self._arm(node)
 
         return tick
 
@@ -256,9 +272,9 @@ class ReplicationApp:
         return event
 
     def _announce(self, node: RepNode, events: Sequence[Event]) -> None:
-        fresh = [FeedEvent(*e.wire()) for e in events if e.reach == "network"]
-        for i in range(0, len(fresh), PUSH_MAX):
-            self._push(node, NewEvents(tuple(fresh[i:i + PUSH_MAX])))
+        # The daemon's chunks (``push_chunks``): by count and by bytes.
+        for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
+            self._push(node, NewEvents(chunk))
 
     def _push(self, node: RepNode, msg: NewEvents) -> bytes:
         if node.role is Role.HONEST:
@@ -362,13 +378,16 @@ class ReplicationApp:
     def new_core(self) -> Replicator:
         """A core sized for the network's bandwidth profile, as the daemon's."""
         cfg = self.net.config
-        return Replicator.for_link(cfg.link_rate, cfg.link_burst, self.sync_interval)
+        return Replicator.for_link(cfg.link_rate, cfg.link_burst, self.sync_interval,
+                                   rng=self.net.rng)
 
     def _fresh(self, node: RepNode) -> RepNode:
         """A restarted node starts with a new core (its ledger, forks included, survived)."""
         if node.incarnation != node.sim.incarnation:
             node.incarnation = node.sim.incarnation
             node.core = self.new_core()
+            if node.wake_at is not None:  # the round timer runs on at its phase (no
+                node.core.start(self.net.now, at=node.wake_at)  # draw: the rng's sequence holds)
             for origin in node.ledger.forked():  # as ``ReplicationService.run``
                 node.core.mark_forked(origin)
         return node

@@ -24,7 +24,9 @@ from hartnode.replication.core import (
     Heads,
     HeadsDigest,
     HeadsRequest,
+    HeadsView,
     RaiseAlert,
+    ReplicationEffect,
     Replicator,
     SendEvidence,
     Spread,
@@ -32,6 +34,16 @@ from hartnode.replication.core import (
 )
 from hartnode.replication.fork_evidence import ALERT_BURST, EvidenceGate, fork_evidence
 from hartnode.replication.service import ReplicationService
+
+
+def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
+    """The core's next round, through its timer (armed at 0 if not yet started)."""
+    if core.get_timer() is None:
+        core.start(0.0)
+    due = core.get_timer()
+    assert due is not None
+    return core.handle_timer(due, heads)
+
 
 FORKER = NodeIdentity.from_seed(b"forker".ljust(32, b"."))
 PEER = "e" * 64
@@ -54,7 +66,7 @@ def test_the_core_keeps_the_heads_it_is_told_and_they_only_move_up() -> None:
                           FORKER.node_id: Head(1, event(1, "own").hash)}
     # With no heads passed, the core answers from its own.
     core.on_link_up(PEER)
-    [digest] = [e.msg for e in core.round() if isinstance(e, Send)]
+    [digest] = [e.msg for e in next_round(core) if isinstance(e, Send)]
     assert digest == heads_digest(core.heads)
     assert core.on_message(PEER, digest) == [ConfirmFeed()]  # in step with a neighbour
 

@@ -21,13 +21,25 @@ from hartnode.replication.core import (
     Heads,
     HeadsDigest,
     HeadsRequest,
+    HeadsView,
     Ingest,
+    ReplicationEffect,
     Replicator,
     Serve,
     Want,
     bucket_of,
     heads_digest,
 )
+
+
+def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
+    """The core's next round, through its timer (armed at 0 if not yet started)."""
+    if core.get_timer() is None:
+        core.start(0.0)
+    due = core.get_timer()
+    assert due is not None
+    return core.handle_timer(due, heads)
+
 
 F, G = "f" * 64, "1" * 64  # F forks; G is an honest origin in another bucket
 H1, H2, H3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
@@ -107,7 +119,7 @@ def test_forked_origins_leave_digests_and_heads_and_are_never_pulled() -> None:
     assert not me.pulling("p")
     mine = {F: Head(5, H1), G: Head(2, H3)}
     assert heads_digest(mine, me.forked) == heads_digest({G: Head(2, H3)})
-    [digest] = sent(me.round(mine))
+    [digest] = sent(next_round(me, mine))
     assert digest == heads_digest({G: Head(2, H3)})
     [heads] = sent(me.on_message("p", HeadsRequest((bucket_of(F), bucket_of(G))), mine))
     assert isinstance(heads, Heads) and heads.origins == (bytes.fromhex(G),)
@@ -145,6 +157,6 @@ def test_a_probe_lost_on_the_way_is_sent_again_after_the_want_deadline() -> None
     theirs = Heads((bytes.fromhex(F),), (5,), (H2[:16],))
     [probe] = sent(me.on_message("p", theirs, mine))
     assert probe == Want(bytes.fromhex(F), 5, 1)  # ... lost
-    me.round(mine)
-    me.round(mine)  # dropped after two silent rounds; the next Heads probes again
+    next_round(me, mine)
+    next_round(me, mine)  # dropped after two silent rounds; the next Heads probes again
     assert sent(me.on_message("p", theirs, mine)) == [probe]

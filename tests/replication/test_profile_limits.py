@@ -27,11 +27,23 @@ from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     WANT_ROUNDS,
     ConfirmFeed,
+    HeadsView,
+    ReplicationEffect,
     Replicator,
     Serve,
     want_budget,
 )
 from hartnode.replication.service import ReplicationService
+
+
+def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
+    """The core's next round, through its timer (armed at 0 if not yet started)."""
+    if core.get_timer() is None:
+        core.start(0.0)
+    due = core.get_timer()
+    assert due is not None
+    return core.handle_timer(due, heads)
+
 
 ROUND = 10.0  # seconds: network.sync_interval's default
 EVENT_BYTES = 420 + 64 + ITEM_FRAMING_BYTES  # envelope, signature, framing
@@ -74,8 +86,8 @@ def pull_over_link(asker: Replicator, server: Replicator, link_rate: float,
     while timers and now < until:
         now, _, what = heapq.heappop(timers)
         if what == "round":
-            handle("them", server.round(heads["them"]))
-            handle("me", asker.round(heads["me"]))
+            handle("them", next_round(server, heads["them"]))
+            handle("me", next_round(asker, heads["me"]))
             if any(heads["me"].get(o, 0) < FEED for o in ORIGINS):
                 heapq.heappush(timers, (now + ROUND, next(order), "round"))
             continue

@@ -14,11 +14,23 @@ import pytest
 from hartnode.protocol import RemoteProtocolError
 from hartnode.replication.core import (
     MAX_BATCH_BYTES,
+    HeadsView,
+    ReplicationEffect,
     Replicator,
     Serve,
     Want,
     want_budget,
 )
+
+
+def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
+    """The core's next round, through its timer (armed at 0 if not yet started)."""
+    if core.get_timer() is None:
+        core.start(0.0)
+    due = core.get_timer()
+    assert due is not None
+    return core.handle_timer(due, heads)
+
 
 A = "a" * 64
 
@@ -37,7 +49,7 @@ def test_wants_beyond_the_count_share_wait_for_the_next_round() -> None:
     got = [serves(core.on_message("p", want(i), {})) for i in range(1, 6)]
     assert got == [[1], [2], [3], [], []]
     assert core.wants_deferred == 2
-    assert serves(core.round({})) == [4, 5]  # next round, in the order asked
+    assert serves(next_round(core, {})) == [4, 5]  # next round, in the order asked
     assert serves(core.on_message("p", want(6), {})) == [6]  # 2 of 3 used: one left
     assert serves(core.on_message("p", want(7), {})) == []
 
@@ -52,7 +64,7 @@ def test_wants_beyond_the_byte_share_wait_for_the_next_round() -> None:
     assert serves(core.on_message("p", want(3), {})) == []
     core.on_link_up("q", {})
     assert serves(core.on_message("q", want(1), {})) == [1]  # another peer's share is its own
-    assert serves(core.round({})) == [3]
+    assert serves(next_round(core, {})) == [3]
 
 
 def test_a_peer_that_keeps_flooding_is_dropped_with_a_counted_reason() -> None:
