@@ -477,7 +477,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             # It may owe a parent (or children) some of them.
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
-                                                   committer, gpu, announce=committed)
+                                                   committer, gpu, announce=committed,
+                                                   peer_allowed=trust.compute_allowed)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,

@@ -51,14 +51,15 @@ def capabilities(cfg: Config, gpu: gpu_probe.GpuFacts) -> tuple[str, ...]:
 
 def build_service(cfg: Config, gossip: Sender, node_ledger: NodeLedger, access: StoreAccess,
                   catalog: Catalog, committer: Committer, gpu: gpu_probe.GpuFacts,
-                  announce: Callable[[list[Event]], None]) -> ComputeService:
+                  announce: Callable[[list[Event]], None],
+                  peer_allowed: Callable[[str], bool] = lambda peer: True) -> ComputeService:
     """The compute service, registered on ``gossip`` (call before gossip runs)."""
     layer = file_layer(cfg.compute, only_changed=True)
     return ComputeService(
         gossip, node_ledger, access, catalog, append=committer.append,
         load_policy=lambda: commands.own_policy(node_ledger, layer),
         gpu=gpu, price_msp=cfg.compute.price_msp, backend_url=cfg.compute.backend_url,
-        announce=announce)
+        announce=announce, peer_allowed=peer_allowed)
 
 
 def on_committed(service: ComputeService, nursery: trio.Nursery,

@@ -110,7 +110,8 @@ class ComputeService:
                  catalog: Catalog, *, append: Callable[[Draft], Awaitable[Event]],
                  load_policy: Callable[[], policy.Policy], gpu: GpuFacts, price_msp: int,
                  backend_url: str = "", clock_ms: Callable[[], int] = now_ms,
-                 announce: Callable[[list[Event]], None] | None = None) -> None:
+                 announce: Callable[[list[Event]], None] | None = None,
+                 peer_allowed: Callable[[str], bool] = lambda peer: True) -> None:
         self.gossip = gossip
         self.nl = node_ledger
         self.access = access
@@ -126,6 +127,9 @@ class ComputeService:
         # run in the write): handed to what the committer would tell, so that
         # replication announces them at once instead of at the next round.
         self.announce = announce or (lambda events: None)
+        # Integrity (issue 10): a quarantined or probationary peer neither lends
+        # to nor borrows from this node (``TrustService.compute_allowed``).
+        self.peer_allowed = peer_allowed
         identity = node_ledger.ledger.identity
         assert identity is not None
         self.node_id = identity.node_id
@@ -163,6 +167,8 @@ class ComputeService:
         if len(offer.job_id) != JOB_ID_BYTES or len(offer.params) > MAX_PARAMS_BYTES:
             raise RemoteProtocolError("job_offer_bad", "a bad job id or params over "
                                       f"{MAX_PARAMS_BYTES} bytes")
+        if not self.peer_allowed(peer):
+            return self._refuse(peer, offer.job_id, "quarantined")
         try:
             params = json.loads(offer.params)
             if not isinstance(params, dict):
@@ -252,10 +258,14 @@ class ComputeService:
         """Run one job on ``peer`` against a new escrow; see the module doc.
 
         Raises:
-            jobs.JobError: ``params`` are not valid for ``kind`` (nothing was signed).
+            jobs.JobError: ``params`` are not valid for ``kind``, or ``peer`` is
+                quarantined (``quarantined``); nothing was signed.
             wallet.EscrowError: the balance does not cover ``amount_msp``.
         """
         jobs.validate(kind, params)
+        if not self.peer_allowed(peer):
+            raise jobs.JobError("quarantined", f"{peer[:12]} is quarantined or on probation: "
+                                "it takes no compute from this node")
         job_id = secrets.token_bytes(JOB_ID_BYTES)
         deadline = deadline_ms if deadline_ms is not None else (
             self.clock_ms() + int(timeout_s * 2000))

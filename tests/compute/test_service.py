@@ -137,3 +137,45 @@ async def test_a_peer_gets_at_most_two_jobs_in_flight_and_oversize_ends_its_link
             service._on_message(borrower.node_id, JobOffer(
                 offers[0].job_id, "cpu.hash_chain", b" " * (MAX_PARAMS_BYTES + 1),
                 offers[0].escrow))
+
+
+async def test_a_quarantined_peer_neither_lends_nor_borrows(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from hartnode.compute.messages import JobAdmit, JobOffer
+    from hartnode.identity import NodeIdentity
+    from hartnode.replication.messages import FeedEvent
+
+    borrower = NodeIdentity.from_seed(b"\x73" * 32)
+    provider = NodeIdentity.from_seed(b"\x74" * 32)
+    quarantined = {borrower.node_id}  # as TrustService.compute_allowed says (issue 10)
+    nl, _ = open_node(tmp_path / "b", borrower)
+    pnl, pcat = open_node(tmp_path / "p", provider)
+    recorder = _Recorder()
+    service = ComputeService(recorder, pnl, StoreAccess(), pcat,  # type: ignore[arg-type]
+                             append=None,  # type: ignore[arg-type]
+                             load_policy=lambda: policy.resolve(env={}, db={}),
+                             gpu=GpuFacts(False, "no_driver"), price_msp=1,
+                             peer_allowed=lambda peer: peer not in quarantined)
+    service.policy = service.load_policy()
+    with nl, pnl:
+        job = "ab" * 16
+        opening = nl.append([Draft("compute.escrow.opened", {
+            "lender": provider.node_id, "amount_msp": 5, "deadline_ms": 2**52,
+            "regional": "", "central": "cc" * 32, "job_id": job,
+            "job_kind": "cpu.hash_chain", "model": ""})])[0]
+        offer = JobOffer(bytes.fromhex(job), "cpu.hash_chain",
+                         json.dumps({"seed": "s", "rounds": 1}).encode(),
+                         FeedEvent(*opening.wire()))
+        service._on_message(borrower.node_id, offer)
+        assert recorder.sent == [(borrower.node_id,
+                                  JobAdmit(offer.job_id, False, "quarantined"))]
+        assert service.stats["refused_quarantined"] == 1
+        # Nor does this node offer work to it: refused before anything is signed.
+        with pytest.raises(jobs.JobError) as refused:
+            await service.request(borrower.node_id, "cpu.hash_chain", {"seed": "s", "rounds": 1},
+                                  amount_msp=5, central="cc" * 32)
+        assert refused.value.reason == "quarantined"
+        assert store.scalar(pnl.views.state, "SELECT count(*) FROM compute_escrow") == 0
