@@ -24,9 +24,7 @@ from hartnode.replication.core import (
     Heads,
     HeadsDigest,
     HeadsRequest,
-    HeadsView,
     RaiseAlert,
-    ReplicationEffect,
     Replicator,
     SendEvidence,
     Spread,
@@ -35,15 +33,7 @@ from hartnode.replication.core import (
 from hartnode.replication.fork_evidence import ALERT_BURST, EvidenceGate, fork_evidence
 from hartnode.replication.service import ReplicationService
 
-
-def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
-    """The core's next round, through its timer (armed at 0 if not yet started)."""
-    if core.get_timer() is None:
-        core.start(0.0)
-    due = core.get_timer()
-    assert due is not None
-    return core.handle_timer(due, heads)
-
+from .helpers import next_round
 
 FORKER = NodeIdentity.from_seed(b"forker".ljust(32, b"."))
 PEER = "e" * 64

@@ -21,9 +21,7 @@ from hartnode.replication.core import (
     Heads,
     HeadsDigest,
     HeadsRequest,
-    HeadsView,
     Ingest,
-    ReplicationEffect,
     Replicator,
     Serve,
     Want,
@@ -31,15 +29,7 @@ from hartnode.replication.core import (
     heads_digest,
 )
 
-
-def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
-    """The core's next round, through its timer (armed at 0 if not yet started)."""
-    if core.get_timer() is None:
-        core.start(0.0)
-    due = core.get_timer()
-    assert due is not None
-    return core.handle_timer(due, heads)
-
+from .helpers import next_round
 
 F, G = "f" * 64, "1" * 64  # F forks; G is an honest origin in another bucket
 H1, H2, H3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32

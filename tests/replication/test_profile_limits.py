@@ -27,23 +27,13 @@ from hartnode.replication.core import (
     MAX_BATCH_BYTES,
     WANT_ROUNDS,
     ConfirmFeed,
-    HeadsView,
-    ReplicationEffect,
     Replicator,
     Serve,
     want_budget,
 )
 from hartnode.replication.service import ReplicationService
 
-
-def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
-    """The core's next round, through its timer (armed at 0 if not yet started)."""
-    if core.get_timer() is None:
-        core.start(0.0)
-    due = core.get_timer()
-    assert due is not None
-    return core.handle_timer(due, heads)
-
+from .helpers import next_round
 
 ROUND = 10.0  # seconds: network.sync_interval's default
 EVENT_BYTES = 420 + 64 + ITEM_FRAMING_BYTES  # envelope, signature, framing

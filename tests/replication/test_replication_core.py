@@ -14,24 +14,14 @@ from hartnode.replication.core import (
     Heads,
     HeadsDigest,
     HeadsRequest,
-    HeadsView,
     Ingest,
-    ReplicationEffect,
     Replicator,
     Serve,
     Want,
     heads_digest,
 )
 
-
-def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
-    """The core's next round, through its timer (armed at 0 if not yet started)."""
-    if core.get_timer() is None:
-        core.start(0.0)
-    due = core.get_timer()
-    assert due is not None
-    return core.handle_timer(due, heads)
-
+from .helpers import next_round
 
 A, B, C = "a" * 64, "b" * 64, "0c" * 32
 

@@ -14,23 +14,13 @@ import pytest
 from hartnode.protocol import RemoteProtocolError
 from hartnode.replication.core import (
     MAX_BATCH_BYTES,
-    HeadsView,
-    ReplicationEffect,
     Replicator,
     Serve,
     Want,
     want_budget,
 )
 
-
-def next_round(core: Replicator, heads: HeadsView | None = None) -> list[ReplicationEffect]:
-    """The core's next round, through its timer (armed at 0 if not yet started)."""
-    if core.get_timer() is None:
-        core.start(0.0)
-    due = core.get_timer()
-    assert due is not None
-    return core.handle_timer(due, heads)
-
+from .helpers import next_round
 
 A = "a" * 64
 
