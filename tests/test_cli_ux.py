@@ -10,11 +10,11 @@ from pathlib import Path
 
 import apsw
 import pytest
+from conftest import Hartnode
 
 from hartnode import __version__
 from hartnode.cli import EXIT_OK, EXIT_USAGE, main
 from hartnode.datadir import DataDir
-from conftest import Hartnode
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -121,6 +121,7 @@ def test_id_shows_the_tier_the_installed_chain_proves(
         monkeypatch: pytest.MonkeyPatch) -> None:
     master = tmp_path / "master.key"
     code, out, _ = run(capsys, "keys", "master-init", str(master))
+    assert code == EXIT_OK
     mk = out.split("master public key: ")[1].split()[0]
     d = tmp_path / "n"
     assert run(capsys, "init", "--data-dir", str(d), "--tier", "regional")[0] == EXIT_OK
