@@ -1,6 +1,6 @@
 """The ``hartnode`` command line.
 
-    hartnode init | run | status [--json]
+    hartnode init | run | status [--json] | id [--json] | version [--json] | -V
              | kb verify|backup DEST|restore SRC [--force]|vacuum|migrate|rebuild
              | ledger append --kind K --reach R --payload JSON | ledger tail [--json] [-n N]
              | keys master-init PATH | cert issue|install|show|revoke
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
+import platform
+import re
 import sys
 import time
 import urllib.error
@@ -68,14 +71,42 @@ def _field_doc(section: str, key: str) -> str:
     raise KeyError(key)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error format: ``hartnode: error:`` and a
+    ``hartnode: hint:`` line, naming the closest command on a typo."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"see `{self.prog} --help`"
+        typo = re.search(r"invalid choice: '([^']*)'", message)
+        choices = [name for action in self._actions
+                   if isinstance(action, argparse._SubParsersAction)
+                   for name in action.choices]
+        if typo and choices:
+            close = difflib.get_close_matches(typo.group(1), choices, n=1)
+            message = f"unknown command {typo.group(1)!r} for `{self.prog}`"
+            if close:
+                hint = f"did you mean `{self.prog} {close[0]}`? (see `{self.prog} --help`)"
+        _fail(message, hint, EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hartnode", description="The hartnode daemon and its maintenance commands.")
-    p.add_argument("--version", action="version", version=f"hartnode {__version__}")
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data-dir", help="data directory (default: $HARTNODE_DATA_DIR, else "
-                      "$XDG_DATA_HOME/hartnode, else ~/.local/share/hartnode)")
+    p.add_argument("-V", "--version", action="version", version=f"hartnode {__version__}")
+    # SUPPRESS on both: a --data-dir before the command is not reset by the
+    # subcommand's default, and one after it wins.
+    data_help = ("data directory (default: $HARTNODE_DATA_DIR, else $XDG_DATA_HOME/hartnode, "
+                 "else ~/.local/share/hartnode)")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_help)
+    data = _Parser(add_help=False)
+    data.add_argument("--data-dir", default=argparse.SUPPRESS, help=data_help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    version = sub.add_parser("version", help="print the versions of hartnode, Python, SQLite")
+    version.add_argument("--json", action="store_true", help="one JSON object")
+    ident = sub.add_parser("id", parents=[data], help="this node's id, tier and addresses "
+                           "(offline: no daemon needed)")
+    ident.add_argument("--json", action="store_true", help="one JSON object")
 
     init = sub.add_parser("init", parents=[data], help="create a node: key, token, config")
     for flag, (section, key) in INIT_FLAGS.items():
@@ -179,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "hartnode (paths start with its name)")
     build.add_argument("--version", dest="release_version", default=None,
                        help="release version (default: this hartnode's)")
-    as_json = argparse.ArgumentParser(add_help=False)
+    as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
     compute = sub.add_parser("compute", help="compute lending: GPU, policy, jobs, escrows")
     c_sub = compute.add_subparsers(dest="compute_command", required=True,
@@ -339,6 +370,91 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"parent   {hier['parent'] or '(none)'}\nchildren {len(hier['children'])}\n"
                   f"sync     {counts['pending']} pending, {counts['in_flight']} in flight, "
                   f"{counts['acked']} acknowledged")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    import apsw
+
+    info = {"hartnode": __version__, "python": platform.python_version(),
+            "sqlite": apsw.sqlitelibversion(), "apsw": apsw.apswversion()}
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+    else:
+        print(f"hartnode {info['hartnode']}\nPython   {info['python']} "
+              f"({platform.python_implementation()})\nSQLite   {info['sqlite']} "
+              f"(apsw {info['apsw']})")
+    return EXIT_OK
+
+
+def _standing(dd: DataDir, cfg: config_mod.Config, node_id: str) -> dict[str, Any]:
+    """What the installed chain proves against the pinned master key, and the
+    standing the daemon would take: the same calls as ``node.build_gossip`` and
+    ``node.hierarchy_settings``, offline."""
+    from hartnode.attestation.certificate import (
+        CertificateError,
+        effective_tier,
+        parse_chain_file,
+    )
+    from hartnode.attestation.commands import CHAIN_FILE
+    from hartnode.attestation.revocation import RevocationError, parse_revocation_file
+    from hartnode.node import REVOCATIONS_FILE, tier_standing
+
+    master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
+    chain_file, revocations_file = dd.path / CHAIN_FILE, dd.path / REVOCATIONS_FILE
+    problems: list[str] = []
+    chain: tuple[tuple[bytes, bytes], ...] = ()
+    if chain_file.exists():
+        try:
+            chain = tuple(link.to_wire() for link in parse_chain_file(chain_file.read_bytes()))
+        except (CertificateError, OSError) as e:
+            problems.append(f"{chain_file} is unreadable ({e}): `hartnode run` refuses it")
+    revocations = None
+    if master is not None and revocations_file.exists():
+        try:
+            revocations = parse_revocation_file(revocations_file.read_bytes(),
+                                                master_public_key=master).revocations
+        except (RevocationError, OSError) as e:
+            problems.append(f"{revocations_file} is unusable ({e}): `hartnode run` refuses it")
+    proven, proven_region, error = "flat", "", ""
+    if master is not None and chain:
+        verified, chain_error = effective_tier(
+            chain, master_public_key=master, now_ms=time.time_ns() // 1_000_000,
+            revocations=revocations, presenter_node_id=node_id)
+        proven, proven_region = verified.tier, verified.region
+        error = chain_error.reason if chain_error else ""
+    tier, region, warnings = tier_standing(
+        cfg.node.tier, chain_installed=chain_file.exists(), master_pinned=master is not None,
+        proven=proven, proven_region=proven_region, error=error)
+    return {"tier": tier, "region": region, "proven_tier": proven,
+            "claimed_tier": cfg.node.tier, "warnings": problems + warnings}
+
+
+def cmd_id(args: argparse.Namespace) -> int:
+    from hartnode.gossip.service import advertised_addrs
+    from hartnode.identity import short_id
+
+    dd = _data_dir(args)
+    _require_init(dd)
+    cfg = dd.load_config()
+    node_id = dd.load_identity().node_id
+    host, port = config_mod.parse_hostport(cfg.network.listen, "network.listen")
+    info: dict[str, Any] = {
+        "node_id": node_id, "short_id": short_id(node_id), "network": cfg.network.name,
+        **_standing(dd, cfg, node_id), "listen": cfg.network.listen,
+        "advertise": list(advertised_addrs(cfg.network.advertise, host, port)),
+        "api": cfg.api.listen, "data_dir": str(dd.path)}
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+        return EXIT_OK
+    region = f" / {info['region']}" if info["region"] else ""
+    print(f"node      {node_id}\nshort id  {info['short_id']}\nnetwork   {info['network']}\n"
+          f"tier      {info['tier']}{region} (proven: {info['proven_tier']}, "
+          f"claimed: {info['claimed_tier']})\nlisten    {info['listen']}\n"
+          f"advertise {' '.join(info['advertise']) or '(none: dialled by no one, behind NAT)'}"
+          f"\napi       {info['api']}\ndata dir  {info['data_dir']}")
+    for text in info["warnings"]:
+        print(f"warning   {text}")
     return EXIT_OK
 
 
@@ -616,7 +732,8 @@ def _manifest_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "peers": cmd_peers,
+COMMANDS = {"version": cmd_version, "id": cmd_id, "init": cmd_init, "run": cmd_run,
+            "status": cmd_status, "peers": cmd_peers,
             "kb": cmd_kb, "trust": cmd_trust,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger,
             "compute": cmd_compute, "wallet": cmd_compute}

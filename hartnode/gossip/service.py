@@ -243,13 +243,8 @@ class GossipService(LinkTable):
         return True
 
     def _advertised(self) -> tuple[str, ...]:
-        if self.settings.advertise:
-            return self.settings.advertise
-        host = self.settings.listen[0]
-        if host in ("0.0.0.0", "::", ""):
-            return ()  # no single address to offer: behave as behind NAT
-        port = self.port or self.settings.listen[1]
-        return (f"ws://{'[' + host + ']' if ':' in host else host}:{port}/hart",)
+        return advertised_addrs(self.settings.advertise, self.settings.listen[0],
+                                self.port or self.settings.listen[1])
 
     # -- messages and effects -------------------------------------------------------
 
@@ -423,3 +418,14 @@ class GossipService(LinkTable):
 
 def _transport_stats() -> transport.TransportStats:
     return transport.TransportStats()
+
+
+def advertised_addrs(advertise: tuple[str, ...], host: str, port: int) -> tuple[str, ...]:
+    """The URLs this node offers peers: ``network.advertise``, else one derived
+    from the listen address when it names a single host (``hartnode id`` shows
+    the same list offline)."""
+    if advertise:
+        return advertise
+    if host in ("0.0.0.0", "::", ""):
+        return ()  # no single address to offer: behave as behind NAT
+    return (f"ws://{'[' + host + ']' if ':' in host else host}:{port}/hart",)
