@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
 import re
 import select
 import socket
@@ -52,11 +53,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now and stays out of the kernel's way.
+
+    A port from ``bind(0)`` lies in the ephemeral range, so between this call and
+    the daemon's bind (or across a kill and restart on the same port) the kernel
+    may hand it to some outgoing connection as its source port: CI saw exactly
+    that ("Address already in use"). Ports are therefore drawn below that range,
+    never twice in one test run, and checked bindable.
+    """
+    low = 20000
+    high = min(_EPHEMERAL[0], 65536) - 1
+    if high - low < 1000:  # pragma: no cover - an unusual port range
+        low, high = 1024, _EPHEMERAL[0] - 1
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def clean_env(data_dir: Path | None, home: Path, extra: Mapping[str, str] | None = None
