@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
-from hartnode.cli import about, certs, compute, daemon, kb, ledger, trust
+from hartnode.cli import about, certs, compute, configure, daemon, kb, ledger, peers, trust
 from hartnode.cli.base import (
     DATA_DIR_HELP,
     EXIT_FAILED,
@@ -21,8 +21,11 @@ from hartnode.cli.base import (
     Parents,
     Parser,
     Subparsers,
+    add_global_options,
     fail,
+    log_level,
     make_parents,
+    setup_logging,
 )
 from hartnode.datadir import DataDirError
 from hartnode.ledger.envelope import EnvelopeError
@@ -35,6 +38,8 @@ from hartnode.ledger.store import StoreError
 GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     about.add_parser,
     daemon.add_parser,
+    peers.add_parser,
+    configure.add_parser,
     kb.add_parser,
     certs.add_parser,
     ledger.add_parser,
@@ -52,12 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     parents = make_parents()
     for add_group in GROUPS:
         add_group(sub, parents)
+    add_global_options(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if args.command != "run":  # the daemon sets up its own logs, from its config
+        setup_logging(log_level(args, "warning"))
     try:
         return handler(args)
     except CliError as e:

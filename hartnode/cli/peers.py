@@ -1,0 +1,89 @@
+"""``hartnode peers`` (what the daemon knows of each peer, with its link's
+traffic and round trip) and ``hartnode join URL`` / ``connect URL`` (join the
+overlay through a node now, by the daemon's bootstrap path)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from hartnode.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    Parents,
+    Subparsers,
+    api_request,
+    data_dir,
+    print_json,
+    require_init,
+)
+
+
+def add_parser(sub: Subparsers, parents: Parents) -> None:
+    peers = sub.add_parser("peers", parents=[parents.data, parents.json],
+                           help="list the peers the daemon knows: status, last seen, round "
+                           "trip, traffic")
+    peers.set_defaults(handler=cmd_peers)
+    join = sub.add_parser("join", aliases=["connect"], parents=[parents.data, parents.json],
+                          help="join the overlay through the node at URL now (the running "
+                          "daemon dials it; add it to network.seeds to keep it)")
+    join.add_argument("url", help="the node's peer URL, e.g. ws://203.0.113.5:6778/hart")
+    join.set_defaults(handler=cmd_join)
+
+
+def ago(ms: int, now_ms: int) -> str:
+    """How long ago, in the largest unit that fits: ``4s``, ``12m``, ``3h``, ``2d``."""
+    s = max(0, now_ms - ms) // 1000
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def size(n: int) -> str:
+    """Bytes with a binary prefix: ``512B``, ``1.5K``, ``20M``."""
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    dd = data_dir(args)
+    require_init(dd)
+    rows = api_request(dd, "/api/v1/peers")
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    now_ms = time.time_ns() // 1_000_000
+    print(f"{'node':<14}{'status':<8}{'tier':<10}{'region':<12}{'nbr':<5}{'seen':>6}"
+          f"{'rtt':>8}{'in':>8}{'out':>8}  address")
+    for r in rows:
+        addr = r["addrs"][0] if r["addrs"] else "(behind NAT)"
+        link = r.get("link") or {}
+        rtt = "-" if link.get("rtt_ms") is None else f"{link['rtt_ms']:.0f}ms"
+        traffic_in = size(link["bytes_in"]) if link else "-"
+        traffic_out = size(link["bytes_out"]) if link else "-"
+        print(f"{r['node_id'][:12]:<14}{r['status']:<8}{r['tier']:<10}{r['region'] or '-':<12}"
+              f"{'yes' if r['neighbour'] else '':<5}{ago(r['last_seen_ms'], now_ms):>6}"
+              f"{rtt:>8}{traffic_in:>8}{traffic_out:>8}  {addr}")
+    print(f"{len(rows)} peers")
+    return EXIT_OK
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    dd = data_dir(args)
+    require_init(dd)
+    out = api_request(dd, "/api/v1/peers/join", {"url": args.url})
+    if args.json:
+        print_json(out)
+    elif out["joined"]:
+        print(f"joined through {out['node_id'][:12]} at {out['url']}")
+    if not out["joined"]:
+        raise CliError(f"could not reach {args.url}: {out['reason']}",
+                       "check the URL (ws://HOST:PORT/hart), that the node runs, and that "
+                       "both use the same network.name / network.key", EXIT_FAILED)
+    return EXIT_OK
