@@ -18,6 +18,7 @@ from hartnode.cli.base import (
     print_json,
     require_init,
 )
+from hartnode.cli.progress import ProgressBar
 from hartnode.datadir import BACKUP_FILES, DataDir
 from hartnode.ledger import maintenance
 
@@ -52,7 +53,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
     require_init(dd, databases_only=True)
     catalog = catalog_for(dd)
     if args.kb_command == "verify":
-        report = maintenance.verify(dd.path, catalog)
+        with ProgressBar("verify") as bar:
+            report = maintenance.verify(dd.path, catalog, progress=bar)
         if args.json:
             print_json(report.as_json())
         else:
@@ -70,7 +72,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print("OK" if report.ok else f"FAILED: {report.problem_count} problems")
         return EXIT_OK if report.ok else EXIT_FAILED
     if args.kb_command == "backup":
-        written = maintenance.backup(dd.path, Path(args.dest), BACKUP_FILES)
+        with ProgressBar("backup") as bar:
+            written = maintenance.backup(dd.path, Path(args.dest), BACKUP_FILES, progress=bar)
         print("\n".join(f"wrote {p}" for p in written))
         print(f"check it with: hartnode kb verify --data-dir {args.dest}\n"
               f"restore it with: hartnode kb restore {args.dest} --data-dir DIR\n"
@@ -82,10 +85,12 @@ def cmd_kb(args: argparse.Namespace) -> int:
             maintenance.vacuum(dd.path)
             print("vacuumed and analysed ledger.sqlite and state.sqlite")
         elif args.kb_command == "rebuild":
-            n = maintenance.rebuild(dd.path, catalog)
+            with ProgressBar("rebuild") as bar:
+                n = maintenance.rebuild(dd.path, catalog, progress=bar)
             print(f"rebuilt the views from {n} events")
         else:
-            rep = maintenance.migrate(dd.path, catalog)
+            with ProgressBar("migrate") as bar:
+                rep = maintenance.migrate(dd.path, catalog, progress=bar)
             if rep.backup_dir is None:
                 print("already at the current schema version; nothing to do")
             else:

@@ -18,6 +18,7 @@ from hartnode.cli.base import (
     print_json,
     require_init,
 )
+from hartnode.cli.format import ago, size
 
 
 def add_parser(sub: Subparsers, parents: Parents) -> None:
@@ -30,25 +31,6 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
                           "daemon dials it; add it to network.seeds to keep it)")
     join.add_argument("url", help="the node's peer URL, e.g. ws://203.0.113.5:6778/hart")
     join.set_defaults(handler=cmd_join)
-
-
-def ago(ms: int, now_ms: int) -> str:
-    """How long ago, in the largest unit that fits: ``4s``, ``12m``, ``3h``, ``2d``."""
-    s = max(0, now_ms - ms) // 1000
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
-
-
-def size(n: int) -> str:
-    """Bytes with a binary prefix: ``512B``, ``1.5K``, ``20M``."""
-    value = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
