@@ -41,7 +41,8 @@ INIT_FLAGS: dict[str, tuple[str, str]] = {
 
 def add_parser(sub: Subparsers, parents: Parents) -> None:
     data = parents.data
-    init = sub.add_parser("init", parents=[data], help="create a node: key, token, config")
+    init = sub.add_parser("init", parents=[data, parents.json],
+                          help="create a node: key, token, config")
     for flag, (section, key) in INIT_FLAGS.items():
         kwargs: dict[str, Any] = {"help": field_doc(section, key), "dest": f"{section}_{key}"}
         if flag == "--seed":
@@ -77,6 +78,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from hartnode.ledger.node_ledger import NodeLedger
 
     NodeLedger(dd.path, identity, catalog_for(dd), create=True).close()
+    if args.json:
+        print_json({"node_id": identity.node_id, "data_dir": str(dd.path),
+                    "config": str(dd.config_path)})
+        return EXIT_OK
     print(f"initialised node {identity.node_id}\n  data dir: {dd.path}\n"
           f"  config:   {dd.config_path}\nstart it with: hartnode run --data-dir {dd.path}")
     return EXIT_OK

@@ -33,7 +33,8 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     ledger = sub.add_parser("ledger", help="append to and read the ledger")
     ledger.set_defaults(handler=cmd_ledger)
     l_sub = ledger.add_subparsers(dest="ledger_command", required=True, metavar="LEDGER_COMMAND")
-    append = l_sub.add_parser("append", parents=[data], help="sign and append one event")
+    append = l_sub.add_parser("append", parents=[data, parents.json],
+                              help="sign and append one event (printed as JSON, --json or not)")
     append.add_argument("--kind", required=True, help="event kind, e.g. note.created")
     append.add_argument("--reach", default="network", choices=("local", "hierarchy", "network"))
     append.add_argument("--payload", required=True, help='JSON object, e.g. {"text": "hi"}')

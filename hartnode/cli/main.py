@@ -10,7 +10,18 @@ from collections.abc import Callable, Sequence
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
-from hartnode.cli import about, certs, compute, configure, daemon, kb, ledger, peers, trust
+from hartnode.cli import (
+    about,
+    certs,
+    completion,
+    compute,
+    configure,
+    daemon,
+    kb,
+    ledger,
+    peers,
+    trust,
+)
 from hartnode.cli.base import (
     DATA_DIR_HELP,
     EXIT_FAILED,
@@ -45,6 +56,7 @@ GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     ledger.add_parser,
     trust.add_parser,
     compute.add_parser,
+    completion.add_parser,
 )
 
 
