@@ -14,12 +14,13 @@ import argparse
 import dataclasses
 import difflib
 import json
+import logging
 import re
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 from hartnode import config as config_mod
 from hartnode.datadir import DataDir, resolve
@@ -123,15 +124,41 @@ def log_level(args: argparse.Namespace, base: str) -> str:
     return levels[min(max(i, 0), len(levels) - 1)]
 
 
+class _PlainFormatter(logging.Formatter):
+    """``hartnode: warning: hartnode.x: message``, the CLI's own error format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from hartnode.logs import message
+
+        text = f"hartnode: {record.levelname.lower()}: {record.name}: {message(record)}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes (as logging's
+    last-resort handler does), so a replaced stderr is followed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(_PlainFormatter())
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass  # always sys.stderr
+
+
 def setup_logging(level: str) -> None:
     """A command's own log records (not ``run``'s): plain lines on stderr, so
     stdout stays the command's output (``--json`` included)."""
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("hartnode: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StderrHandler)]
+    root.addHandler(_StderrHandler())
     root.setLevel(level.upper())
 
 
