@@ -5,7 +5,7 @@ the daemon's API.
 Exit codes (a stable interface, documented in the README):
     0 success · 1 a check or operation failed (e.g. ``kb verify`` found problems)
     2 usage or configuration error · 3 the daemon could not start
-    4 the daemon is not reachable (``status``)
+    4 the daemon is not reachable (``status``, ``peers``, ``join``, ...)
 """
 
 from __future__ import annotations
