@@ -24,7 +24,6 @@ from hartnode import __version__, node_api, sdnotify
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
-from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
 from hartnode.attestation.revocation import (
@@ -38,8 +37,9 @@ from hartnode.compute import daemon as compute_daemon
 from hartnode.compute import gpu_probe
 from hartnode.compute.service import ComputeService
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
-from hartnode.datadir import DataDir, DataDirError, replace_private
+from hartnode.datadir import CHAIN_FILE, DataDir, DataDirError
 from hartnode.errors import find_in_group
+from hartnode.files import replace_private
 from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.peer_record import PeerTable
