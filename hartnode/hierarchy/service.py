@@ -54,6 +54,11 @@ log = logging.getLogger(__name__)
 INBOX = 1024  # confirmations and link ends waiting; beyond it one is dropped (rows time out)
 WINDOW = 4 * PUSH_MAX  # rows in flight to one peer at most
 SCAN_CHUNK = 5000  # ledger ids per scan transaction
+# Joins sent on one link before the candidate counts as silent. When the two
+# nodes dial each other at once, the gossip service keeps one of the two
+# links, and a Join or Welcome sent on the other is lost with it; the link
+# that stays carries the second Join (a parent answers each one, idempotently).
+JOIN_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -289,9 +294,12 @@ class HierarchyService:
         self.choice.on_dialled(candidate, peer)
         wait = _JoinWait()
         self._joining[peer] = wait
-        self.gossip.send(peer, HierarchyJoin())
-        with trio.move_on_after(self.settings.ack_timeout):
-            await wait.done.wait()
+        for _ in range(JOIN_TRIES):
+            self.gossip.send(peer, HierarchyJoin())
+            with trio.move_on_after(self.settings.ack_timeout):
+                await wait.done.wait()
+            if wait.done.is_set() or not self.gossip.has_link(peer):
+                break
         self._joining.pop(peer, None)
         accepted, reason = wait.accepted, wait.reason
         if accepted and not self.gossip.has_link(peer):

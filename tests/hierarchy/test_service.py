@@ -31,6 +31,7 @@ from hartnode.gossip.overlay_config import full
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import RevocationListMessage, TrustState
+from hartnode.hierarchy.messages import HierarchyWelcome
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.committer import StoreAccess
@@ -311,3 +312,28 @@ async def test_an_event_a_link_may_not_carry_that_way_is_refused_on_receipt(
     assert regional.replication.stats.rejected["wrong_direction"] == 2
     assert local.replication.stats.rejected["wrong_direction"] == 1
     assert local.hier.stats.refused == {"wrong_direction": 1}
+
+
+async def test_a_lost_welcome_is_asked_again_on_the_same_link_not_failed_over(
+        tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    """As when two nodes dial each other at once and the Welcome goes out on the
+    link the gossip service then closes: the child joins again, once, and keeps
+    the parent it named first."""
+    net = MemoryNetwork()
+    regional = await Node(net, tmp_path, "r", "regional", "eu").start(nursery)
+    lost: list[float] = []
+
+    def lose_first_welcome(sender: str, receiver: str, msg: object) -> object | None:
+        if isinstance(msg, HierarchyWelcome) and not lost:
+            lost.append(trio.current_time())
+            return None
+        return msg
+
+    net.tap = lose_first_welcome
+    start = trio.current_time()
+    local = await Node(net, tmp_path, "l", "local", "eu", parents=[regional.url]).start(nursery)
+    await until("the local joined", lambda: local.hier.parent == regional.id, [local, regional])
+    assert len(lost) == 1
+    assert trio.current_time() - start == 10.0  # one ack_timeout, then the second Join
+    assert local.hier.choice.backoff(trio.current_time()) == {}
+    assert list(regional.hier.children) == [local.id]
