@@ -70,6 +70,7 @@ from hartnode.replication.core import (
     Confirmed,
     ConfirmFeed,
     FeedEvent,
+    Held,
     Ingest,
     NewEvents,
     Push,
@@ -355,7 +356,14 @@ class ReplicationService:
 
     async def _take_link_push(self, push: TakePush) -> None:
         """Ingest a peer's link push, then tell it which events this node holds
-        durably now (stored, or stored before): only those are acknowledged."""
+        durably now (stored, or stored before): only those are acknowledged.
+
+        Only a parent or child pushes on a link (others' events come by pull and
+        broadcast); a push from any other peer is refused whole, unread."""
+        if self._role(push.peer) is None:
+            self.stats.rejected["not_linked"] += len(push.items)
+            self.gossip.send(push.peer, Held((), push.hashes, "not_linked"))
+            return
         self.stats.push_received += len(push.items)
         result = await self._ingest(push.items, push.peer)
         held = await self.access.run(queries.held_hashes, self.node_ledger.ledger,

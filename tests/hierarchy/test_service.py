@@ -39,7 +39,7 @@ from hartnode.ledger.envelope import Event
 from hartnode.ledger.items import IngestResult
 from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.replication.messages import FeedEvent, Held, Push
+from hartnode.replication.messages import Batch, FeedEvent, Held, Push
 from hartnode.replication.service import ReplicationService
 from hartnode.testing.memory_transport import MemoryNetwork
 
@@ -280,8 +280,9 @@ async def test_a_child_whose_chain_a_revocation_list_breaks_is_dropped(
 async def test_an_event_a_link_may_not_carry_that_way_is_refused_on_receipt(
         tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
     """Direction is checked by the receiver too: a child pushing policy up, a parent
-    pushing a non-policy event down, a flat peer pushing ``hierarchy`` at all, each
-    is refused at ingest (``wrong_direction``), and the sender's push is answered so."""
+    pushing a non-policy event down, each is refused at ingest (``wrong_direction``)
+    and the push is answered so; a flat peer may not push at all (``not_linked``),
+    and a ``hierarchy`` event it sends another way (a Batch) is refused at ingest."""
     net = MemoryNetwork()
     regional = await Node(net, tmp_path, "r", "regional", "eu").start(nursery)
     local = await Node(net, tmp_path, "l", "local", "eu", parents=[regional.url]).start(nursery)
@@ -306,12 +307,21 @@ async def test_an_event_a_link_may_not_carry_that_way_is_refused_on_receipt(
     assert answers == {
         (regional.id, local.id): Held((), (up_policy.hash,), "wrong_direction"),
         (local.id, regional.id): Held((), (down_note.hash,), "wrong_direction"),
-        (regional.id, flat.id): Held((), (flat_note.hash,), "wrong_direction")}
+        (regional.id, flat.id): Held((), (flat_note.hash,), "not_linked")}
     assert not regional.holds(up_policy) and not local.holds(down_note)
-    assert not regional.holds(flat_note)
-    assert regional.replication.stats.rejected["wrong_direction"] == 2
-    assert local.replication.stats.rejected["wrong_direction"] == 1
     assert local.hier.stats.refused == {"wrong_direction": 1}
+    assert regional.replication.stats.rejected["not_linked"] == 1
+
+    # The flat node's event as an answer to a pull (unasked): verified, then refused.
+    # A push after it is answered once the regional is past the batch (one inbox, in order).
+    assert flat.gossip.send(regional.id, Batch(bytes.fromhex(flat.id),
+                                               (FeedEvent(*flat_note.wire()),), ()))
+    assert flat.gossip.send(regional.id, Push((FeedEvent(*flat_note.wire()),)))
+    await until("the second push answered", lambda: flat.hier.stats.refused == {
+        "not_linked": 2}, [local, regional, flat])
+    assert regional.replication.stats.rejected["wrong_direction"] == 2
+    assert not regional.holds(flat_note)
+    assert local.replication.stats.rejected["wrong_direction"] == 1
 
 
 async def test_a_lost_welcome_is_asked_again_on_the_same_link_not_failed_over(
