@@ -444,9 +444,10 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 raise StartupError(f"cannot hash this node's own install: {e}") from e
             # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
             gpu = await trio.to_thread.run_sync(gpu_probe.probe)
+            models = await compute_daemon.backend_models(cfg)
             gossip = build_gossip(data_dir, cfg, node_ledger,
                                   capabilities=(code_capability(manifest.root_hex),
-                                                *compute_daemon.capabilities(cfg, gpu)))
+                                                *compute_daemon.capabilities(cfg, gpu, models)))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -478,7 +479,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
                                                    committer, gpu, announce=committed,
-                                                   peer_allowed=trust.compute_allowed)
+                                                   peer_allowed=trust.compute_allowed,
+                                                   peers=gossip.peers)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,

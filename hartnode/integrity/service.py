@@ -14,9 +14,11 @@ The trio shell around the sans-I/O cores (``challenge``, ``reputation``):
 - records each challenge (``trust.challenge.issued``, local) and verdict
   (``trust.attestation.recorded``), raises a fail as an integrity alert, and
   at start closes the challenges a restart left pending as ``unknown``;
-- re-verifies the integrity alerts other nodes raise (a forged one counts
-  against its sender), folds in the attestations of its children when it is
-  a regional (publishing ``policy.quarantine.decided`` down), and mirrors its
+- re-verifies the integrity alerts and the result alerts (redundant
+  execution of compute jobs, ``attestation.fraud``) other nodes raise (a
+  forged one counts against its sender), folds in the attestations of its
+  children when it is a regional (publishing ``policy.quarantine.decided``
+  down), and mirrors its
   parent's decisions;
 - keeps its scores in ``trust_reputation`` and each judged peer's
   ``peer_nodes.integrity_status``.
@@ -39,6 +41,7 @@ from typing import Any
 
 import trio
 
+from hartnode.attestation import fraud
 from hartnode.attestation import trust_events as te
 from hartnode.attestation.challenge import (
     Ask,
@@ -57,6 +60,7 @@ from hartnode.attestation.challenge import (
 )
 from hartnode.attestation.manifest import Manifest, ReleaseBytes
 from hartnode.attestation.reputation import Decision, Reputation, ReputationParams, Standing
+from hartnode.compute.events import RECEIPT_SIGNED
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
@@ -396,6 +400,19 @@ class TrustService:
                 d = self.own.observe(result.subject, Outcome.FAIL, now)
             elif result.check is te.AlertCheck.FORGED:
                 d = self.own.penalise(event.origin, now, f"forged alert: {result.reason}")
+            else:
+                return
+            if d is not None:
+                await self._decided(d, publish=False)
+        elif event.kind == fraud.RESULT_ALERT_RAISED.kind:
+            # Redundant execution's verdict (compute): re-verified from the three
+            # signed receipts alone; a forged one counts against its sender.
+            problem = fraud.check_result_alert(event, RECEIPT_SIGNED)
+            self.stats["result_alert_" + ("verified" if problem is None else "forged")] += 1
+            if problem is None and p["node_id"] != self.node_id:
+                d = self.own.observe(p["node_id"], Outcome.FAIL, now)
+            elif problem is not None:
+                d = self.own.penalise(event.origin, now, f"forged result alert: {problem}")
             else:
                 return
             if d is not None:
