@@ -377,8 +377,11 @@ class ComputeService:
         req = wallet.OpenRequest(lender=peer, amount_msp=amount_msp, deadline_ms=deadline,
                                  central=central, regional=regional, job_id=job_id.hex(),
                                  job_kind=kind, model=model)
-        escrow_id = await self.access.run(wallet.open_escrow, self.nl, self.catalog, req)
-        opening = await self.access.run(self._own_event, escrow_id)
+
+        def open_escrow() -> Event:  # one call: another job's opening may follow at once
+            return self._own_event(wallet.open_escrow(self.nl, self.catalog, req))
+        opening = await self.access.run(open_escrow)
+        escrow_id = opening.hash_hex
         self.announce([opening])
         waiting = self._waiting[job_id] = _Waiting(escrow_id, peer)
         outcome = JobOutcome(job_id.hex(), escrow_id, False, "no_answer", provider=peer)
@@ -436,19 +439,20 @@ class ComputeService:
 
     async def _settle(self, outcome: JobOutcome, step: str, reason: str) -> None:
         """Release or dispute one escrow of this node's (checked in the write)."""
-        def write() -> None:
+        def write() -> list[Event]:
             if step == "release":
                 wallet.release(self.nl, self.catalog, outcome.escrow_id, now_ms=self.clock_ms())
             else:
                 wallet.dispute(self.nl, self.catalog, outcome.escrow_id, reason[:500],
                                now_ms=self.clock_ms())
+            return self.nl.ledger.tail(1)  # in the same call: the step just signed
         try:
-            await self.access.run(write)
+            signed = await self.access.run(write)
         except wallet.EscrowError as e:  # past its deadline, say: the refund path remains
             self.stats[f"settle_{e.reason}"] += 1
             return
         outcome.released = step == "release"
-        self.announce(await self.access.run(self.nl.ledger.tail, 1))
+        self.announce(signed)
 
     # -- requester, with redundant execution -----------------------------------------------
 
@@ -472,6 +476,7 @@ class ComputeService:
             wallet.EscrowError: the balance does not cover an escrow.
         """
         jobs.validate(kind, params)
+        model = model or str(params.get("model", ""))  # a chat job names its model
         candidates = self.candidates(kind, model, amount_msp)
         primary = peer or (candidates[0] if candidates else None)
         if primary is None:
