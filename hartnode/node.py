@@ -170,17 +170,22 @@ async def export_overlay_metrics(gossip: GossipService, registry: Registry,
 
 async def keep_peer_nodes(gossip: GossipService, node_ledger: NodeLedger,
                           access: StoreAccess) -> None:
-    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at exit."""
+    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at
+    exit; then the compute columns its records' capabilities fill."""
     state = node_ledger.views.state
+
+    def write(rows: list[peer_store.Row]) -> None:
+        peer_store.write(state, rows)
+        compute_daemon.save_peer_columns(state)
     try:
         while True:
             await trio.sleep(PEERS_SAVE_S)
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
     finally:
         with trio.CancelScope(shield=True):
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
 
 
 async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:

@@ -15,13 +15,20 @@ every peer whose record offers compute, as ``capabilities`` parses it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import apsw
 import trio
 
 from hartnode.compute import commands, gpu_probe
-from hartnode.compute.capabilities import Provider, offer_capabilities, parse_capabilities
+from hartnode.compute.capabilities import (
+    Provider,
+    offer_capabilities,
+    parse_capabilities,
+    parse_offer,
+)
 from hartnode.compute.jobs import JobError
 from hartnode.compute.metering import Price
 from hartnode.compute.policy import PolicyError, file_layer
@@ -70,6 +77,30 @@ def providers(table: PeerTable) -> list[Provider]:
         if provider is not None:
             out.append(provider)
     return out
+
+
+def save_peer_columns(state: apsw.Connection) -> int:
+    """Fill the compute columns of ``peer_nodes`` from each row's capabilities
+    (state schema 1.5.0), after ``peer_store.write``; returns the rows changed.
+    Here, not in ``peer_store``: gossip knows nothing of compute's tags."""
+    updates = []
+    for node_id, caps_json in state.execute(
+            "SELECT node_id, capabilities_json FROM peer_nodes"):
+        try:
+            caps = json.loads(caps_json)
+        except ValueError:
+            caps = []
+        o = parse_offer([c for c in caps if isinstance(c, str)] if isinstance(caps, list)
+                        else [])
+        updates.append((o.gpu_count, o.gpu_name, o.gpu_memory_mib, json.dumps(list(o.kinds)),
+                        json.dumps(list(o.models)), o.price_msp if o.kinds else None,
+                        o.policy, node_id))
+    with state:
+        state.executemany(
+            "UPDATE peer_nodes SET gpu_count = ?, gpu_model = ?, gpu_memory_mib = ?,"
+            " compute_kinds_json = ?, compute_models_json = ?, compute_price_msp = ?,"
+            " compute_policy = ? WHERE node_id = ?", updates)
+    return len(updates)
 
 
 def metered_price(cfg: Config) -> Price | None:
