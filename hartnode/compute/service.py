@@ -493,10 +493,11 @@ class ComputeService:
                                       central=central, regional=regional, model=model,
                                       deadline_ms=deadline, timeout_s=timeout_s, settle=False)
 
-        async def replica(exclude: set[str]) -> JobOutcome | None:
+        async def replica(exclude: set[str], first: str | None = None) -> JobOutcome | None:
             """A result from another provider, trying a few (refused, silent, failed)."""
             for _ in range(REPLICA_TRIES):
-                other = pick(candidates, exclude | tried, self.rng)
+                other = first or pick(candidates, exclude | tried, self.rng)
+                first = None
                 if other is None:
                     return None
                 out = await ask(other)
@@ -513,7 +514,7 @@ class ComputeService:
             got["primary"] = await ask(primary)
 
         async def second() -> None:
-            out = await replica({primary})
+            out = await replica({primary}, chosen[1])  # the plan's draw, then others
             if out is not None:
                 got["second"] = out
         async with trio.open_nursery() as nursery:

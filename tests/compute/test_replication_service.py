@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 import trio
 from gossip.test_service import Node, until
 
@@ -140,36 +141,45 @@ async def test_a_cheating_provider_is_caught_and_its_alert_verifies_on_another_n
             svc.nl.close()
 
 
-async def test_an_unreplicated_job_with_no_second_provider_runs_once_unchecked(
+async def test_a_job_whose_replica_refuses_runs_once_unchecked(
         nursery: trio.Nursery, tmp_path: Path) -> None:
     from hartnode.compute import jobs
     from hartnode.testing.memory_transport import MemoryNetwork
 
     net = MemoryNetwork()
-    a, b = Node("a", net=net), Node("b", net=net)
-    tags = offer_capabilities(price_msp=100, models=(), backend=False, gpu_tags=(),
-                              policy="hive_always")
-    offer = parse_capabilities(b.id, tags, 1.0)
-    requester = _service(a, tmp_path / "a", providers=lambda: [offer])
+    a, b, c = Node("a", net=net), Node("b", net=net), Node("c", net=net)
+    # C's record offers the kind (dearer), but C keeps its compute to itself now.
+    offers = [parse_capabilities(n.id, offer_capabilities(
+        price_msp=price, models=(), backend=False, gpu_tags=(), policy="hive_always"), 1.0)
+        for n, price in ((b, 100), (c, 200))]
+    requester = _service(a, tmp_path / "a", providers=lambda: [o for o in offers if o])
     provider = _service(b, tmp_path / "b")
+    selfish = _service(c, tmp_path / "c", db={"compute_policy": "local_only"})
     central, _ = open_node(tmp_path / "central", CENTRAL)
     with central:
         wallet.grant(central, a.id, 10_000, chain_for(CENTRAL))
         requester.nl.ingest([e.wire() for e in central.ledger.tail(5)])
-    for node in (a, b):
+    for node in (a, b, c):
         await node.start(nursery)
-    for svc in (requester, provider):
+    for svc in (requester, provider, selfish):
         await nursery.start(svc.run)
-    await b.svc.connect(a.url, expected=a.id)
-    await until("a linked to b", lambda: b.id in a.links(), [a, b])
-    # No peer named: the provider comes from the records.
+    for node in (b, c):
+        await node.svc.connect(a.url, expected=a.id)
+    await until("a linked to b and c", lambda: {b.id, c.id} <= set(a.links()), [a, b, c])
+    # No peer named: the cheapest provider of the records; the replica drawn is
+    # C, which refuses, and nobody else is left to ask.
     out = await requester.submit("cpu.hash_chain", {"seed": "s", "rounds": 2},
                                  amount_msp=500, central=CENTRAL.node_id, timeout_s=20)
     assert (out.verdict, out.outcome.provider, out.outcome.released) == ("single", b.id, True)
     assert out.outcome.output == {"digest": jobs.hash_chain("s", 2)}
+    assert {(r.provider, r.reason) for r in out.replicas} == {(b.id, "done"),
+                                                              (c.id, "local_only")}
     # Unchecked: the count of B did not move.
     assert requester.replicator.counts.get((b.id, "cpu.hash_chain", ""), 0) == 0
-    for svc in (requester, provider):
+    # Nobody offers a kind the records do not name.
+    with pytest.raises(jobs.JobError, match="no_provider"):
+        await requester.submit("inference.chat", CHAT, amount_msp=500, central=CENTRAL.node_id)
+    for svc in (requester, provider, selfish):
         svc.nl.close()
 
 
