@@ -129,6 +129,17 @@ def check_result_alert(event: Event, receipt: KindSpec) -> str | None:
     return None
 
 
+def accused_receipt(event: Event) -> str:
+    """The signature of the subject's receipt in a result alert (one that
+    ``check_result_alert`` passed): what makes two alerts one piece of evidence,
+    so that whoever relays the same receipts again counts nothing new."""
+    for r in event.payload["evidence"]["receipts"]:
+        if decode_event(bytes.fromhex(r["envelope"]), bytes.fromhex(r["sig"])).origin \
+                == event.payload["node_id"]:
+            return str(r["sig"])
+    raise ValueError("no receipt of the subject")  # pragma: no cover - checked before
+
+
 def unreported_forks(ledger: Ledger, state: apsw.Connection,
                      reporter: str) -> list[tuple[Event, Event]]:
     """Forks on record here for which ``reporter`` has raised no alert yet.

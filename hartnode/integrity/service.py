@@ -77,6 +77,9 @@ from hartnode.ledger.node_ledger import NodeLedger
 log = logging.getLogger(__name__)
 INBOX = 256  # challenge messages and link events waiting; beyond it they are dropped
 SAVE_S = 30.0  # seconds between writes of the reputation table
+# Result alerts remembered as counted (by the wrong receipt's signature); in
+# memory, so a restart may count a relayed copy once more: one fail, bounded.
+COUNTED_RECEIPTS = 4096
 CODE_PREFIX = "code:"
 
 
@@ -149,6 +152,7 @@ class TrustService:
         self.stats: Counter[str] = Counter()
         self._release_rows = -1
         self._waiters: dict[str, list[trio.MemorySendChannel[Verdict]]] = {}
+        self._counted_receipts: dict[str, None] = {}  # result alerts counted, oldest first
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.register(LinkService(
             "trust", message_types=frozenset({ChallengeMessage, ChallengeAnswerMessage}),
@@ -410,6 +414,15 @@ class TrustService:
             problem = fraud.check_result_alert(event, RECEIPT_SIGNED)
             self.stats["result_alert_" + ("verified" if problem is None else "forged")] += 1
             if problem is None and p["node_id"] != self.node_id:
+                # One wrong receipt is one fail, however many nodes relay it
+                # (any node could re-sign the same three receipts as its alert).
+                receipt = fraud.accused_receipt(event)
+                if receipt in self._counted_receipts:
+                    self.stats["result_alert_repeated"] += 1
+                    return
+                self._counted_receipts[receipt] = None
+                while len(self._counted_receipts) > COUNTED_RECEIPTS:
+                    del self._counted_receipts[next(iter(self._counted_receipts))]
                 d = self.own.observe(p["node_id"], Outcome.FAIL, now)
             elif problem is not None:
                 d = self.own.penalise(event.origin, now, f"forged result alert: {problem}")

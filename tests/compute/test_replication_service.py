@@ -19,12 +19,16 @@ import trio
 from gossip.test_service import Node, until
 
 from hartnode.attestation.fraud import RESULT_ALERT_RAISED, check_result_alert
+from hartnode.attestation.manifest import installed_manifest, package_dir
 from hartnode.compute import escrow, policy, replication, wallet
 from hartnode.compute.capabilities import offer_capabilities, parse_capabilities
 from hartnode.compute.events import RECEIPT_SIGNED
 from hartnode.compute.gpu_probe import GpuFacts
 from hartnode.compute.service import ComputeService
+from hartnode.gossip.overlay_config import for_profile
+from hartnode.gossip.peer_record import PeerTable
 from hartnode.identity import NodeIdentity
+from hartnode.integrity.service import TrustService, TrustSettings, for_overlay
 from hartnode.ledger import store
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import Event
@@ -118,8 +122,19 @@ async def test_a_cheating_provider_is_caught_and_its_alert_verifies_on_another_n
             payload = {**alert.payload, **change}
             return requester.nl.append([Draft(RESULT_ALERT_RAISED.kind, payload)])[0]
 
-        assert check_result_alert(forged(node_id=b.id), RECEIPT_SIGNED) == \
-            "no_majority_against_subject"
+        framing = forged(node_id=b.id)
+        assert check_result_alert(framing, RECEIPT_SIGNED) == "no_majority_against_subject"
+        # A trust service (E's) counts the alert as one fail against D, a relayed
+        # copy signed by someone else as nothing more, a framing as a fail of its sender.
+        trust = await _trust_service(tmp_path / "trust")
+        relayed = _signed_by(NodeIdentity.from_seed(b"\x76" * 32), tmp_path / "x", alert.payload)
+        for event in (alert, relayed, framing):
+            await trust._event(event)
+        fails = {r["node_id"]: r["outcomes"].get("fail", 0) for r in trust.own.rows()}
+        assert fails == {d.id: 1, a.id: 1}
+        assert (trust.stats["result_alert_verified"], trust.stats["result_alert_repeated"],
+                trust.stats["result_alert_forged"]) == (2, 1, 1)
+        trust.node_ledger.close()
         two = {"receipts": alert.payload["evidence"]["receipts"][:2]}
         assert check_result_alert(forged(evidence=two), RECEIPT_SIGNED) == "not_three"
         tampered = [dict(r) for r in alert.payload["evidence"]["receipts"]]
@@ -139,6 +154,37 @@ async def test_a_cheating_provider_is_caught_and_its_alert_verifies_on_another_n
             1 if again.verdict == "agreed" else 0)
         for svc in (requester, *providers.values()):
             svc.nl.close()
+
+
+def _signed_by(who: NodeIdentity, path: Path, payload: dict[str, object]) -> Event:
+    nl, _ = open_node(path, who)
+    with nl:
+        return nl.append([Draft(RESULT_ALERT_RAISED.kind, payload)])[0]
+
+
+async def _trust_service(path: Path) -> TrustService:
+    """A trust service on its own ledger, its overlay a recorder (only ``_event`` runs)."""
+    nl, _ = open_node(path, NodeIdentity.from_seed(b"\x77" * 32))
+
+    class Gossip:
+        peers = PeerTable(nl.ledger.identity.node_id if nl.ledger.identity else "",
+                          ttl_ms=60_000)
+
+        def register(self, service: object) -> None:
+            pass
+
+        def close_link(self, peer: str, reason: str) -> None:
+            pass
+
+    manifest = await trio.to_thread.run_sync(installed_manifest)
+
+    async def append(draft: Draft) -> Event:
+        return nl.append([draft])[0]
+
+    return TrustService(Gossip(), nl, StoreAccess(), append,  # type: ignore[arg-type]
+                        TrustSettings(install_root=package_dir().parent, manifest=manifest,
+                                      master_public_key=None,
+                                      params=for_overlay(for_profile("full"))))
 
 
 async def test_a_job_whose_replica_refuses_runs_once_unchecked(
