@@ -89,3 +89,6 @@ def test_a_cheating_daemon_is_caught_and_another_node_verifies_the_alert(
     finally:
         db.close()
     assert rows == [(d.node_id, "result_mismatch", a.node_id)]
+    alerts = _call(b, "/api/v1/compute/jobs")["result_alerts"]
+    assert [(x["node_id"], x["reporter"]) for x in alerts] == [  # type: ignore[attr-defined,index]
+        (d.node_id, a.node_id)]
