@@ -20,7 +20,8 @@ from hartnode.cli.base import (
     data_dir,
     print_json,
 )
-from hartnode.datadir import DataDir, replace_private
+from hartnode.datadir import DataDir
+from hartnode.files import replace_private
 
 HEADER = "# hartnode settings; see config/hartnode.toml for every key and its doc\n"
 
