@@ -20,7 +20,7 @@ from hartnode.cli.base import (
     require_init,
 )
 from hartnode.ledger.envelope import Event
-from hartnode.ledger.log import Draft
+from hartnode.ledger.log import Draft, Ledger
 
 #: Seconds between two looks for new events while following: a person reads
 #: along, and one indexed query per poll costs nothing to the daemon.
@@ -70,24 +70,29 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         print_json(event)
         return EXIT_OK
     with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
-        rows = nl.ledger.tail_with_ids(max(args.n, 0))
-        last = rows[-1][0] if rows else nl.ledger.max_id()
-        for _, ev in rows:
-            _print_event(ev, as_json=args.json)
-        if not args.follow:
-            return EXIT_OK
         try:
-            while True:  # the daemon appends on its own connection: poll for what it wrote
-                sys.stdout.flush()
-                batch = nl.ledger.read_after(last, FOLLOW_BATCH)
-                for event_id, ev in batch:
-                    _print_event(ev, as_json=args.json)
-                    last = event_id
-                if len(batch) < FOLLOW_BATCH:
-                    time.sleep(FOLLOW_POLL_S)
-        except KeyboardInterrupt:  # Ctrl-C is how one stops following: not an error
-            sys.stdout.flush()
-            return EXIT_OK
+            _tail(nl.ledger, args)
+        except KeyboardInterrupt:
+            if not args.follow:
+                raise
+            # Ctrl-C is how one stops following: not an error.
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+def _tail(ledger: Ledger, args: argparse.Namespace) -> None:
+    rows = ledger.tail_with_ids(max(args.n, 0))
+    last = rows[-1][0] if rows else ledger.max_id()
+    for _, ev in rows:
+        _print_event(ev, as_json=args.json)
+    while args.follow:  # the daemon appends on its own connection: poll for what it wrote
+        sys.stdout.flush()
+        batch = ledger.read_after(last, FOLLOW_BATCH)
+        for event_id, ev in batch:
+            _print_event(ev, as_json=args.json)
+            last = event_id
+        if len(batch) < FOLLOW_BATCH:
+            time.sleep(FOLLOW_POLL_S)
 
 
 def _print_event(ev: Event, *, as_json: bool) -> None:
