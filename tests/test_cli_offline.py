@@ -334,3 +334,35 @@ def test_each_offline_command_prints_json_with_json(
     daemon_only = {("status",), ("peers",), ("join",), ("connect",), ("cert", "publish"),
                    ("trust",), ("trust", "challenge")}  # tests/test_cli_daemon.py
     assert set(commands) - NO_JSON - daemon_only <= seen
+
+
+def test_the_long_kb_operations_report_progress_to_the_end(
+        dd: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hartnode.catalog import build_catalog
+    from hartnode.ledger import maintenance, store
+
+    for i in range(3):
+        run(capsys, "ledger", "append", "--kind", "note.created", "--payload",
+            json.dumps({"text": str(i)}), "--data-dir", str(dd))
+    catalog = build_catalog(None)
+    calls: list[tuple[str, int, int]] = []
+
+    def record(what: str, done: int, total: int) -> None:
+        calls.append((what, done, total))
+
+    maintenance.verify(dd, catalog, progress=record)
+    assert calls == [("events", 3, 3)]
+    calls.clear()
+    maintenance.backup(dd, tmp_path / "bk", progress=record)
+    ends = [c for c in calls if c[1] == c[2]]
+    assert [c[0] for c in ends] == ["state.sqlite", "ledger.sqlite"]
+    assert all(c[1] == (tmp_path / "bk" / c[0]).stat().st_size for c in ends)
+    calls.clear()
+    maintenance.rebuild(dd, catalog, progress=record)
+    assert calls[-1] == ("events", 3, 3)
+    calls.clear()
+    conn = store.open_database(dd, store.LEDGER, maintenance=True)
+    store.set_dirty(conn, True)  # an interrupted migration: `kb migrate` runs again
+    conn.close()
+    maintenance.migrate(dd, catalog, progress=record)
+    assert [c[0] for c in calls if c[1] == c[2]] == ["state.sqlite", "ledger.sqlite", "events"]

@@ -59,7 +59,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
 def cmd_join(args: argparse.Namespace) -> int:
     dd = data_dir(args)
     require_init(dd)
-    out = api_request(dd, "/api/v1/peers/join", {"url": args.url})
+    # The daemon dials within its handshake timeout (10 s): wait past it for the answer.
+    out = api_request(dd, "/api/v1/peers/join", {"url": args.url}, timeout=30)
     if args.json:
         print_json(out)
     elif out["joined"]:
