@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import trio
+
 from hartnode import __version__
 from hartnode.attestation.revocation import RevocationError, parse_revocation_file
 from hartnode.gossip.transport import DialError
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # node.py imports this module to register the routes
 
 
 MAX_JOIN_URL = 2048  # characters of a URL to join through; real ones are under 100
+JOIN_ANSWER_WAIT_S = 5.0  # seconds a join waits for the contact's answer to its Join
 
 
 def json_form(value: object) -> object:
@@ -106,21 +109,29 @@ async def peers(node: Node) -> list[dict[str, object]]:
 
 async def join_peer(node: Node, request: ApiRequest) -> dict[str, object]:
     """``POST /api/v1/peers/join`` with ``{"url": "ws://HOST:PORT/hart"}``: join the
-    overlay through that node now (``hartnode join``). An unreachable URL is an
-    answer, not a bad request: ``{"joined": false, "reason": ...}``."""
+    overlay through that node now (``hartnode join``), and say whether it took
+    this node as a neighbour within ``JOIN_ANSWER_WAIT_S``. An unreachable URL
+    is an answer, not a bad request: ``{"joined": false, "reason": ...}``."""
     body = request.json()
     url = body.get("url") if isinstance(body, dict) else None
     if not isinstance(url, str) or len(url) > MAX_JOIN_URL:
         raise ApiRequestError('expected {"url": "ws://HOST:PORT/hart"}')
     if node.gossip is None:
         raise ApiRequestError("the overlay is not running")
+    gossip = node.gossip
     try:
-        peer = await node.gossip.join_through(url)
+        peer = await gossip.join_through(url)
     except ValueError as e:
         raise ApiRequestError(str(e)) from e
     except DialError as e:
         return {"joined": False, "url": url, "reason": str(e)}
-    return {"joined": True, "url": url, "node_id": peer}
+    # The answer says whether the contact took us as a neighbour: a full view
+    # may refuse (then it sends peers to try), which the operator should see.
+    with trio.move_on_after(JOIN_ANSWER_WAIT_S):
+        while peer not in gossip.neighbours():
+            await gossip.changes().wait()
+    return {"joined": True, "url": url, "node_id": peer,
+            "neighbour": peer in gossip.neighbours()}
 
 
 async def publish_revocations(node: Node, data: bytes) -> dict[str, object]:

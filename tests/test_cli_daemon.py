@@ -48,6 +48,7 @@ def test_join_at_run_time_then_peers_shows_the_link(
     joined = a.run("join", peer_url(b))
     assert joined.returncode == EXIT_OK, str(joined)
     assert joined.stdout.startswith(f"joined through {b.node_id[:12]} at ws://127.0.0.1:")
+    assert joined.stdout.endswith(": now a neighbour\n")
 
     def linked() -> bool:
         row = peer_row(a, b.node_id)
@@ -70,7 +71,7 @@ def test_join_at_run_time_then_peers_shows_the_link(
     again = a.run("connect", peer_url(b), "--json")  # the alias; --json
     assert again.returncode == EXIT_OK, str(again)
     assert json.loads(again.stdout) == {"joined": True, "url": peer_url(b),
-                                        "node_id": b.node_id}
+                                        "node_id": b.node_id, "neighbour": True}
 
 
 def test_a_join_that_fails_says_why(tmp_path: Path, hartnode: Hartnode,

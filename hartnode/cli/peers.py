@@ -63,8 +63,11 @@ def cmd_join(args: argparse.Namespace) -> int:
     out = api_request(dd, "/api/v1/peers/join", {"url": args.url}, timeout=30)
     if args.json:
         print_json(out)
+    elif out["joined"] and out["neighbour"]:
+        print(f"joined through {out['node_id'][:12]} at {out['url']}: now a neighbour")
     elif out["joined"]:
-        print(f"joined through {out['node_id'][:12]} at {out['url']}")
+        print(f"linked to {out['node_id'][:12]} at {out['url']}, not a neighbour yet (its view "
+              "may be full: the peers it sent are tried next); see `hartnode peers`")
     if not out["joined"]:
         raise CliError(f"could not reach {args.url}: {out['reason']}",
                        "check the URL (ws://HOST:PORT/hart), that the node runs, and that "

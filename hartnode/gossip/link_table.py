@@ -212,8 +212,9 @@ class LinkTable:
 
     async def join_through(self, url: str) -> str:
         """Join the overlay through the node at ``url`` now (``hartnode join``): the
-        bootstrap path with one contact, dialled and then sent a Join, so it
-        becomes a neighbour. Returns the contact's node id.
+        bootstrap path with one contact, dialled and then sent a Join (at once,
+        whatever join went before), so it becomes a neighbour unless its view
+        refuses us. Returns the contact's node id.
 
         Raises:
             DialError: the dial or handshake failed.
@@ -232,7 +233,8 @@ class LinkTable:
         # holds already goes through the duplicate rule both ends apply alike
         # (closing the new one here would make the peer close both).
         await self._nursery.start(partial(self._run_link, conn, initiator=self.node_id))
-        self._join([PeerInfo(peer, url)])
+        assert self._hv is not None
+        self._apply(self._hv.join_through(PeerInfo(peer, url), trio.current_time()))
         return peer
 
     async def _dial_contacts(self, urls: Sequence[str]) -> list[PeerInfo]:

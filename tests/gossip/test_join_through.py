@@ -88,3 +88,15 @@ async def test_link_rows_count_the_bytes_the_other_end_counts_and_time_a_ping(
     assert rows_a["bytes_out"] == rows_b["bytes_in"]
     assert rows_b["bytes_out"] == rows_a["bytes_in"]
     assert sum(b.transport_stats.link_bytes.values()) == rows_b["bytes_in"] + rows_b["bytes_out"]
+
+
+async def test_joins_in_quick_succession_each_make_a_neighbour(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    a, b, c = service("a"), service("b"), service("c")
+    for svc in (a, b, c):
+        await nursery.start(svc.run)
+    await a.join_through(url(b))
+    await a.join_through(url(c))  # at once: no rejoin backoff holds an operator's join back
+    await trio.sleep(1)
+    assert a.neighbours() == {b.node_id, c.node_id}
+    assert a.node_id in b.neighbours() and a.node_id in c.neighbours()
