@@ -52,8 +52,8 @@ def _mod_flag(state: apsw.Connection, post: str, axis: str, community: str | Non
     rows = state.execute("SELECT actor_id, on_ FROM social_mod_actions WHERE target_id=? AND "
                          "axis=? ORDER BY ts_ms DESC, hash DESC", (post, axis)).fetchall()
     for actor, on in rows:
-        if is_moderator(state, community, actor):
-            return int(on)
+        if is_moderator(state, community, str(actor)):
+            return 1 if on else 0
     return 0
 
 
@@ -161,7 +161,7 @@ def membership(state: apsw.Connection, community: str, user: str) -> None:
                 "SELECT DISTINCT m.target_id FROM social_mod_actions m JOIN posts p ON "
                 "p.id = m.target_id WHERE p.community_id=? AND m.actor_id=?",
                 (community, user)).fetchall():
-            post(state, pid)
+            post(state, str(pid))
 
 
 def member_count(state: apsw.Connection, community: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from hartnode.apps.social import feed, kinds, lists
 from hartnode.apps.social.filters import Viewer, active_labels
 from hartnode.apps.social.names import HANDLE, USER_REF, actor_for, is_user_ref
+from hartnode.ledger.kinds import KindSpec
 from hartnode.routes import ApiRequest, ApiRequestError, AppContext, AppRoutes
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ def _field(body: dict[str, Any], name: str, kind: type[T], *, required: bool = T
         return None
     if type(value) is not kind:
         raise ApiRequestError(f"{name}: expected a {kind.__name__}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 async def _local(ctx: AppContext, handle: object, name: str = "as") -> str:
@@ -123,7 +124,7 @@ async def _viewer(ctx: AppContext, query: Any) -> Viewer:
     return await ctx.read_views(lambda s: Viewer.load(s, ref))
 
 
-async def _append(ctx: AppContext, spec: kinds.KindSpec, handle: str, payload: dict[str, Any]
+async def _append(ctx: AppContext, spec: KindSpec, handle: str, payload: dict[str, Any]
                   ) -> dict[str, object]:
     reach = "local" if spec.reaches == kinds.LOCAL else "network"
     event = await ctx.append_event(spec.kind, reach, payload, actor=actor_for(handle))
@@ -459,12 +460,18 @@ async def report(ctx: AppContext, request: ApiRequest) -> object:
         content_type = "user"
     else:
         target = _hex(target, "target")
-        content_type = await ctx.read_views(lambda s: next(
-            (str(t) for (t,) in s.execute("SELECT 'post' FROM posts WHERE id=?1 UNION ALL "
-                                          "SELECT 'comment' FROM comments WHERE id=?1",
-                                          (target,))), None))
-        if content_type is None:
+        hex_target = target
+
+        def kind_of(state: Any) -> str | None:
+            for (t,) in state.execute("SELECT 'post' FROM posts WHERE id=?1 UNION ALL "
+                                      "SELECT 'comment' FROM comments WHERE id=?1",
+                                      (hex_target,)):
+                return str(t)
+            return None
+        found = await ctx.read_views(kind_of)
+        if found is None:
             raise ApiRequestError(f"target: no post or comment {target} here (yet)")
+        content_type = found
     reason = body.get("reason", "other")
     if reason not in kinds.REPORT_REASONS:
         raise ApiRequestError(f"reason: expected one of {', '.join(kinds.REPORT_REASONS)}")

@@ -84,7 +84,7 @@ def _delete(state: apsw.Connection, event_id: int, event: Event, target: str) ->
         (event.hash_hex, target, actor, event.ts_ms, event_id))
     aggregates.target(state, target)
     for (root,) in state.execute("SELECT post_id FROM comments WHERE id=?", (target,)).fetchall():
-        aggregates.post(state, root)  # one comment fewer
+        aggregates.post(state, str(root))  # one comment fewer
 
 
 def post_deleted(state: apsw.Connection, event_id: int, event: Event) -> None:

@@ -143,7 +143,8 @@ def thread(state: apsw.Connection, viewer: Viewer, pid: str, *, limit: int,
     post = get_post(state, pid)
     if post is None:
         return None
-    where, args = "c.post_id = ?", [pid]
+    where = "c.post_id = ?"
+    args: list[object] = [pid]
     if after is not None:
         where += " AND (c.ts_ms, c.id) > (?, ?)"
         args += [after[0], after[1]]

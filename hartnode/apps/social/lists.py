@@ -36,7 +36,8 @@ _USER_COLS = "id, handle, node_id, display_name, karma, ts_ms"
 def users(state: apsw.Connection, *, node_id: str | None, limit: int, after: str | None
           ) -> dict[str, object]:
     """Users by id; ``node_id``: only that node's (the local accounts)."""
-    where, args = ["1"], []
+    where = ["1"]
+    args: list[object] = []
     if node_id is not None:
         where.append("node_id = ?")
         args.append(node_id)
@@ -84,7 +85,8 @@ def _community_json(row: tuple[Any, ...]) -> dict[str, object]:
 def communities(state: apsw.Connection, viewer: Viewer, *, limit: int, before: Cursor | None,
                 name: str | None = None, joined: bool = False) -> dict[str, object]:
     """Communities, newest first; ``my_role`` is the viewer's (null: none)."""
-    where, args = ["1"], [viewer.user]
+    where = ["1"]
+    args: list[object] = [viewer.user]
     if name is not None:
         where.append("c.name = ?")
         args.append(name)
@@ -138,7 +140,8 @@ def follows(state: apsw.Connection, user: str, *, followers: bool, limit: int,
 def reports(state: apsw.Connection, *, community: str | None, limit: int,
             before: Cursor | None) -> dict[str, object]:
     """Reports, newest first; ``community``: those of its posts and their comments."""
-    where, args = ["1"], []
+    where = ["1"]
+    args: list[object] = []
     if community is not None:
         where.append("(r.content_id IN (SELECT id FROM posts WHERE community_id = ?) OR "
                      "r.content_id IN (SELECT c.id FROM comments c JOIN posts p ON "
