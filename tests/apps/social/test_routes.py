@@ -15,8 +15,6 @@ from hartnode.routes import ApiRequest, ApiRequestError, AppContext, AppRoutes
 
 from .helpers import MASTER, NODE_A, NODE_B, LedgerContext, catalog, chain_json
 
-pytestmark = pytest.mark.trio
-
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[LedgerContext]:
@@ -209,7 +207,7 @@ async def test_bad_input_is_a_400_naming_the_field(
     await bad(ctx, field, method, path, body, **query)
 
 
-def test_every_route_is_under_the_social_prefix() -> None:
+async def test_every_route_is_under_the_social_prefix() -> None:
     assert all(path.startswith("/api/v1/social/") for _, path in HANDLERS)
     assert len(HANDLERS) == len(api.ROUTES)
     assert NODE_A.node_id != NODE_B.node_id
