@@ -17,6 +17,7 @@ Modules (one per command group; docs/ARCHITECTURE.md "A CLI command"):
     certs    keys master-init, cert issue|install|show|publish|revoke
     trust    trust, trust challenge, trust manifest build
     compute  compute status|policy|jobs|escrow, wallet
+    social   social user|community|post|comment|vote|follow|feed|thread|mute|block|report|...
 """
 
 from hartnode.cli.base import (

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
-from hartnode.cli import about, certs, compute, daemon, kb, ledger, trust
+from hartnode.cli import about, certs, compute, daemon, kb, ledger, social, trust
 from hartnode.cli.base import (
     DATA_DIR_HELP,
     EXIT_FAILED,
@@ -40,6 +40,7 @@ GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     ledger.add_parser,
     trust.add_parser,
     compute.add_parser,
+    social.add_parser,
 )
 
 

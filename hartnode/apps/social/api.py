@@ -29,6 +29,7 @@ THREAD_LIMIT_DEFAULT = 200
 THREAD_LIMIT_MAX = 1000
 PREFIX = "/api/v1/social"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(rf"{HANDLE}@[0-9a-f]{{8,64}}")
 _CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 
 
@@ -183,11 +184,18 @@ async def list_users(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def get_user(ctx: AppContext, request: ApiRequest) -> object:
-    ref = _user_ref(request.query.get("user"), "user")
-    user = await ctx.read_views(lambda s: lists.get_user(s, ref))
-    if user is None:
-        raise ApiRequestError(f"user: {ref} is not known here (yet)")
-    return user
+    """``user``: a user reference, or a global name ``handle@<8+ hex of its node id>``."""
+    value = request.query.get("user")
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ApiRequestError("user: expected handle@<node id or its first 8+ hex digits>")
+    handle, _, prefix = value.partition("@")
+    found = await ctx.read_views(lambda s: lists.find_users(s, handle, prefix))
+    if not found:
+        raise ApiRequestError(f"user: {value} is not known here (yet)")
+    if len(found) > 1:
+        raise ApiRequestError(f"user: {value} is ambiguous; give more of the node id")
+    ref = found[0]
+    return await ctx.read_views(lambda s: lists.get_user(s, ref))
 
 
 # -- communities ------------------------------------------------------------------

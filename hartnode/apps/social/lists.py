@@ -61,6 +61,14 @@ def get_user(state: apsw.Connection, ref: str) -> dict[str, object] | None:
     return None
 
 
+def find_users(state: apsw.Connection, handle: str, node_prefix: str) -> list[str]:
+    """References of the users ``handle`` on nodes whose id starts with ``node_prefix``
+    (at most two: enough to tell one from ambiguous)."""
+    return [str(r) for (r,) in state.execute(
+        "SELECT id FROM users WHERE handle=? AND substr(node_id, 1, ?) = ? ORDER BY id LIMIT 2",
+        (handle, len(node_prefix), node_prefix))]
+
+
 def _count(state: apsw.Connection, sql: str, *args: object) -> int:
     for (n,) in state.execute(sql, args):
         return int(n)

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS users (
   source_event  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS users_node ON users(node_id, handle);
+CREATE INDEX IF NOT EXISTS users_handle ON users(handle);
 """,
     "communities": """
 CREATE TABLE IF NOT EXISTS communities (
