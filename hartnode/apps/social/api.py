@@ -334,10 +334,17 @@ async def get_thread(ctx: AppContext, request: ApiRequest) -> object:
     limit = _limit(q, THREAD_LIMIT_DEFAULT, THREAD_LIMIT_MAX)
     after = _cursor(q, "after")
     now = _now_ms()
-    found = await ctx.read_views(
+    found: Any = await ctx.read_views(
         lambda s: feed.thread(s, viewer, pid, limit=limit, after=after, now_ms=now))
     if found is None:
         raise ApiRequestError(f"post: {pid} is not known here (yet)")
+    community = found["post"]["community"]
+    if community is not None:  # a private community's threads are its members', like its feed
+        cid = str(community["id"])
+        shown = await ctx.read_views(lambda s: lists.get_community(s, viewer, cid))
+        if (shown is not None and shown["visibility"] == "private"
+                and shown["my_role"] in (None, "pending")):
+            raise ApiRequestError("post: in a private community; as=<a member's handle>")
     return found
 
 

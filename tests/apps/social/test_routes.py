@@ -139,6 +139,8 @@ async def test_communities_roles_moderation_and_private_visibility(ctx: LedgerCo
     pid = (await call(ctx, "POST", "/posts", {"as": "alice", "title": "hidden",
                                               "community": cid}))["id"]
     assert (await call(ctx, "GET", "/feed", **{"as": "carol"}))["items"] == []
+    await bad(ctx, "post", "GET", "/thread", post=pid, **{"as": "carol"})
+    await bad(ctx, "post", "GET", "/thread", post=pid)
     assert [p["id"] for p in (await call(ctx, "GET", "/feed", **{"as": "bob"}))["items"]] == [
         pid]
     await bad(ctx, "as", "POST", "/moderate", {"as": "carol", "post": pid, "action": "lock"})
