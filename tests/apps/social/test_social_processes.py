@@ -17,10 +17,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import apsw
 from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_until
+
+from .helpers import dump
 
 HTTP_TIMEOUT_S = 30.0
 SECRET_WORD = "zeppelinmute"
+# a user's own settings: on its node only, by design
+LOCAL_TABLES = frozenset({"social_mutes", "social_blocks", "social_seen"})
 # No proxies: the environment's http_proxy must not capture loopback requests.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -103,3 +108,18 @@ def test_a_thread_made_on_three_nodes_is_identical_on_each_and_mutes_stay_home(
         assert "social.mute.set" not in tail.stdout
     own = a.run("ledger", "tail", "--json", "-n", "1000")
     assert SECRET_WORD in own.stdout
+    # every replicated view table, row for row (ledger ids aside), on all three
+    dumps = []
+    for n in (a, b, c):
+        conn = apsw.Connection(str(n.path / "state.sqlite"), flags=apsw.SQLITE_OPEN_READONLY)
+        dumps.append({k: v for k, v in dump(conn).items() if k not in LOCAL_TABLES})
+        conn.close()
+    assert dumps[0]["posts"] and dumps[0]["votes"]
+    assert dumps[1] == dumps[0] and dumps[2] == dumps[0]
+    # the text forms, and kb verify with the social views in place
+    text = b.run("social", "thread", post, "--as", "bob")
+    assert text.returncode == 0 and "feed it daily" in text.stdout, str(text)
+    text = c.run("social", "feed")
+    assert text.returncode == 0 and "Sourdough" in text.stdout, str(text)
+    verified = a.run("kb", "verify", "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], str(verified)
