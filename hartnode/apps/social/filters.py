@@ -28,16 +28,22 @@ class Viewer:
     _pattern: re.Pattern[str] | None = field(default=None, compare=False)
 
     @classmethod
+    def of(cls, user: str, blocked: Iterable[str], muted: Iterable[str]) -> Viewer:
+        words = tuple(sorted(set(muted)))
+        pattern = (re.compile("|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in words),
+                              re.IGNORECASE) if words else None)
+        return cls(user, frozenset(blocked), words, pattern)
+
+    @classmethod
     def load(cls, state: apsw.Connection, user: str | None) -> Viewer:
+        """The local user's own blocks and mute words (None: an anonymous reader)."""
         if user is None:
             return cls()
-        blocked = frozenset(str(b) for (b,) in state.execute(
-            "SELECT blocked_id FROM social_blocks WHERE user_id=? AND active=1", (user,)))
-        muted = tuple(sorted(str(w) for (w,) in state.execute(
-            "SELECT word FROM social_mutes WHERE user_id=? AND active=1", (user,))))
-        pattern = (re.compile("|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in muted),
-                              re.IGNORECASE) if muted else None)
-        return cls(user, blocked, muted, pattern)
+        blocked = [str(b) for (b,) in state.execute(
+            "SELECT blocked_id FROM social_blocks WHERE user_id=? AND active=1", (user,))]
+        muted = [str(w) for (w,) in state.execute(
+            "SELECT word FROM social_mutes WHERE user_id=? AND active=1", (user,))]
+        return cls.of(user, blocked, muted)
 
     def mutes(self, *texts: str) -> bool:
         """True when a muted word appears (whole word, any case) in one of ``texts``."""
