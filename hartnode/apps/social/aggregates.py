@@ -1,9 +1,17 @@
-"""Derived rows, recomputed from the fact tables (never incremented).
+"""Derived rows, recomputed from the fact tables.
 
 Each function is a pure function of the rows its target's facts left, so
 calling it after any arrival, in any order, any number of times, ends in the
 same row: that is what makes the views identical on every node that holds
 the same events (issue 12). "Latest" is always the greatest ``(ts_ms, hash)``.
+
+One exception keeps a hot post cheap: a vote that replaces the voter's
+previous one moves the target's tallies by the difference (``vote_changed``),
+since re-summing every vote on each vote costs O(votes) per vote. It stays
+order-independent: a target's tallies always equal the sum of its current
+votes, because a missing target takes no delta and sums them all when it
+arrives (``post``, ``comment``), and a vote that does not replace (an older
+one, a duplicate) moves nothing. A user's karma is summed when read.
 """
 
 from __future__ import annotations
@@ -85,7 +93,22 @@ def post(state: apsw.Connection, pid: str) -> None:
         "downvotes=?, comment_count=?, pinned=?, locked=? WHERE id=?",
         (title, body, int(deleted), edited_ts, score, up, down, count[0],
          _mod_flag(state, pid, "pin", community), _mod_flag(state, pid, "lock", community), pid))
-    karma(state, author)
+
+
+def comment_count(state: apsw.Connection, pid: str) -> None:
+    """A comment came or went: only the post's count changes."""
+    state.execute("UPDATE posts SET comment_count = (SELECT COUNT(*) FROM comments WHERE "
+                  "post_id=?1 AND deleted=0) WHERE id=?1", (pid,))
+
+
+def vote_changed(state: apsw.Connection, target: str, old: int, new: int) -> None:
+    """A voter's vote on ``target`` went from ``old`` to ``new`` (0: none)."""
+    deltas = (new - old, int(new > 0) - int(old > 0), int(new < 0) - int(old < 0))
+    if deltas == (0, 0, 0):
+        return
+    for table in ("posts", "comments"):
+        state.execute(f"UPDATE {table} SET score=score+?, upvotes=upvotes+?, "
+                      "downvotes=downvotes+? WHERE id=?", (*deltas, target))
 
 
 def comment(state: apsw.Connection, cid: str) -> None:
@@ -104,20 +127,12 @@ def comment(state: apsw.Connection, cid: str) -> None:
     score, up, down = _tally(state, cid)
     state.execute("UPDATE comments SET body=?, deleted=?, edited_ts=?, score=?, upvotes=?, "
                   "downvotes=? WHERE id=?", (body, int(deleted), edited_ts, score, up, down, cid))
-    karma(state, author)
 
 
 def target(state: apsw.Connection, tid: str) -> None:
-    """A vote, edit or deletion names a post or a comment: recompute whichever it is."""
+    """An edit or deletion names a post or a comment: recompute whichever it is."""
     post(state, tid)
     comment(state, tid)
-
-
-def karma(state: apsw.Connection, user: str) -> None:
-    state.execute(
-        "UPDATE users SET karma = (SELECT COALESCE(SUM(score),0) FROM (SELECT score FROM posts "
-        "WHERE author_id=?1 AND deleted=0 UNION ALL SELECT score FROM comments WHERE "
-        "author_id=?1 AND deleted=0)) WHERE id=?1", (user,))
 
 
 def membership(state: apsw.Connection, community: str, user: str) -> None:

@@ -49,7 +49,7 @@ def comment_created(state: apsw.Connection, event_id: int, event: Event) -> None
          event_id))
     _note_mentions(state, event_id, event, p["body"])
     aggregates.comment(state, event.hash_hex)
-    aggregates.post(state, p["root"])  # its comment count
+    aggregates.comment_count(state, p["root"])
 
 
 def _edit(state: apsw.Connection, event_id: int, event: Event, target: str,
@@ -84,7 +84,7 @@ def _delete(state: apsw.Connection, event_id: int, event: Event, target: str) ->
         (event.hash_hex, target, actor, event.ts_ms, event_id))
     aggregates.target(state, target)
     for (root,) in state.execute("SELECT post_id FROM comments WHERE id=?", (target,)).fetchall():
-        aggregates.post(state, str(root))  # one comment fewer
+        aggregates.comment_count(state, str(root))  # one comment fewer
 
 
 def post_deleted(state: apsw.Connection, event_id: int, event: Event) -> None:

@@ -30,7 +30,12 @@ def user_json(row: tuple[Any, ...]) -> dict[str, object]:
             "display_name": display, "karma": karma, "ts_ms": ts_ms}
 
 
-_USER_COLS = "id, handle, node_id, display_name, karma, ts_ms"
+# Karma: the scores of the user's live posts and comments, summed when read
+# (kept as a column, every vote would have to re-sum the author's history).
+_KARMA = ("(SELECT COALESCE(SUM(score), 0) FROM posts WHERE author_id = users.id AND "
+          "deleted = 0) + (SELECT COALESCE(SUM(score), 0) FROM comments WHERE "
+          "author_id = users.id AND deleted = 0)")
+_USER_COLS = f"id, handle, node_id, display_name, {_KARMA}, ts_ms"
 
 
 def users(state: apsw.Connection, *, node_id: str | None, limit: int, after: str | None

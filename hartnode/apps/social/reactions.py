@@ -2,8 +2,8 @@
 
 "Last" is the greatest ``(ts_ms, hash)``: every node picks the same winner
 whatever order the events arrived in (a vote change before the earlier
-vote included). A post's or comment's score is then recomputed from the
-votes table, never incremented.
+vote included). A winning vote moves its target's tallies by the difference
+(``aggregates.vote_changed``); a target that arrives later sums its votes.
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ def vote_cast(state: apsw.Connection, event_id: int, event: Event) -> None:
     if user is None:
         return
     p = event.payload
+    old = state.execute("SELECT value, ts_ms, hash FROM votes WHERE user_id=? AND target_id=?",
+                        (user, p["target"])).fetchall()
+    if old and (old[0][1], old[0][2]) >= (event.ts_ms, event.hash_hex):
+        return  # an older vote, or this one again: the standing vote stays
     last_writer(state, "votes", ("user_id", "target_id"), {
         "user_id": user, "target_id": p["target"], "value": p["value"], "ts_ms": event.ts_ms,
         "hash": event.hash_hex, "source_event": event_id})
-    aggregates.target(state, p["target"])
+    before = int(str(old[0][0])) if old else 0
+    aggregates.vote_changed(state, p["target"], before, p["value"])
 
 
 def follow_set(state: apsw.Connection, event_id: int, event: Event) -> None:

@@ -6,8 +6,9 @@ Two sorts of table make the views order-independent (issue 12):
   deletions, joins, roles, moderation actions, mentions), keyed by event hash,
   so a fact that arrives before its target waits there;
 - **derived rows** (a post's title, score, comment count, pinned; a
-  membership's role; a user's karma) are recomputed from the facts whenever
-  one of them or the target arrives (``aggregates``), never incremented.
+  membership's role) are recomputed from the facts whenever one of them or
+  the target arrives (``aggregates``; a vote moves its target's tallies by
+  the difference it makes).
 Last-writer tables (votes, follows, mutes, blocks) keep the winner by
 ``(ts_ms, hash)``, the same on every node whatever the arrival order.
 
@@ -25,7 +26,6 @@ CREATE TABLE IF NOT EXISTS users (
   handle        TEXT NOT NULL,
   node_id       TEXT NOT NULL,
   display_name  TEXT NOT NULL,
-  karma         INTEGER NOT NULL DEFAULT 0, -- sum of the scores of its live posts and comments
   ts_ms         INTEGER NOT NULL,
   hash          TEXT NOT NULL,             -- the creating event (the earliest wins)
   source_event  INTEGER NOT NULL

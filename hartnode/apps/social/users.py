@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import apsw
 
-from hartnode.apps.social import aggregates
 from hartnode.apps.social.names import author_of
 from hartnode.ledger.envelope import Event
 
@@ -25,4 +24,3 @@ def user_created(state: apsw.Connection, event_id: int, event: Event) -> None:
         "WHERE (excluded.ts_ms, excluded.hash) < (users.ts_ms, users.hash)",
         (ref, p["handle"], event.origin, p.get("display_name", ""), event.ts_ms, event.hash_hex,
          event_id))
-    aggregates.karma(state, ref)

@@ -74,8 +74,8 @@ def test_scores_counts_roles_pins_follows(scenario: Scenario, tmp_path: Path) ->
     assert q("SELECT follower_id, active FROM follows ORDER BY follower_id") == [
         (BOB, 1), (CAROL, 0)]
     # karma: alice's post 0 + post2 (bob's winning vote) + her comment c3 0
-    assert q("SELECT karma FROM users WHERE id=?", ALICE) == [(winner.payload["value"],)]
-    assert q("SELECT karma FROM users WHERE id=?", BOB) == [(1,)]
+    assert lists.get_user(conn, ALICE)["karma"] == winner.payload["value"]  # type: ignore[index]
+    assert lists.get_user(conn, BOB)["karma"] == 1  # type: ignore[index]
     conn.close()
 
 

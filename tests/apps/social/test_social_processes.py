@@ -121,5 +121,7 @@ def test_a_thread_made_on_three_nodes_is_identical_on_each_and_mutes_stay_home(
     assert text.returncode == 0 and "feed it daily" in text.stdout, str(text)
     text = c.run("social", "feed")
     assert text.returncode == 0 and "Sourdough" in text.stdout, str(text)
+    refused = a.run("social", "post", "--as", "nobody", "--title", "x")
+    assert refused.returncode == 2 and "as: no local user 'nobody'" in refused.stderr, str(refused)
     verified = a.run("kb", "verify", "--json")
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], str(verified)
