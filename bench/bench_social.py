@@ -22,6 +22,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -102,8 +103,13 @@ def sign(author: NodeLedger, drafts: list[Draft]) -> list[Event]:
     return events
 
 
-def ingest_rate(path: Path, seed: int, wires: list[tuple[bytes, bytes]]) -> float:
+def ingest_rate(path: Path, seed: int, wires: list[tuple[bytes, bytes]],
+                prefix: Sequence[tuple[bytes, bytes]] = ()) -> float:
+    """Events per second a fresh observer ingests ``wires`` at, in batches of
+    1000, after taking ``prefix`` (the author's chain before them) untimed."""
     observer = _node(path, seed)
+    for i in range(0, len(prefix), 1000):
+        observer.ingest(prefix[i:i + 1000])
     start = time.perf_counter()
     for i in range(0, len(wires), 1000):
         observer.ingest(wires[i:i + 1000])
@@ -135,11 +141,11 @@ def main() -> None:
         [Draft("note.created", {"text": _text(rng, 20)}) for _ in range(len(social))],
         update_views=False)]
     author.close()
-    # The notes follow the social events in the author's chain: the notes run
-    # ingests the social prefix untimed first (``_notes_rate``).
+    # The notes follow the social events in the author's chain: their run
+    # takes the social prefix untimed first.
     project = Paired()
     for r in range(repeats):
-        limit = _notes_rate(base, r, social, notes)
+        limit = ingest_rate(base / "notes", 0xA0 + r, notes, social)
         project.add(ingest_rate(base / "observer", 0x60 + r, social), limit)
     table.add(Row.paired(f"(a) social feed ingested and projected ({len(social):,} events)",
                          project, "ev/s", "note.created ingested, same count",
@@ -180,21 +186,6 @@ def main() -> None:
 
 def writer_id() -> str:
     return NodeIdentity.from_seed(bytes([0x52]) * 32).node_id
-
-
-def _notes_rate(base: Path, r: int, social: list[tuple[bytes, bytes]],
-                notes: list[tuple[bytes, bytes]]) -> float:
-    """note.created ingest: the observer first takes the social prefix of the
-    author's chain (not timed), then the same count of notes (timed)."""
-    observer = _node(base / "notes", 0xA0 + r)
-    for i in range(0, len(social), 1000):
-        observer.ingest(social[i:i + 1000])
-    start = time.perf_counter()
-    for i in range(0, len(notes), 1000):
-        observer.ingest(notes[i:i + 1000])
-    elapsed = time.perf_counter() - start
-    observer.close()
-    return len(notes) / elapsed
 
 
 if __name__ == "__main__":

@@ -148,6 +148,16 @@ async def _author(ctx: AppContext, target: str) -> str | None:
     return await ctx.read_views(read)
 
 
+async def _own(ctx: AppContext, body: dict[str, Any], name: str) -> tuple[str, str]:
+    """``(handle, id)`` when the body's ``as`` wrote the post or comment ``body[name]``:
+    only its author edits or deletes it (others' events would be ignored anyway)."""
+    handle, ref = await _acting(ctx, body)
+    target = _hex(body.get(name), name)
+    if await _author(ctx, target) != ref:
+        raise ApiRequestError(f"{name}: not a {name} by {handle}")
+    return handle, target
+
+
 def _drop_none(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
 
@@ -306,10 +316,7 @@ async def create_post(ctx: AppContext, request: ApiRequest) -> object:
 
 async def edit_post(ctx: AppContext, request: ApiRequest) -> object:
     body = _body(request)
-    handle, ref = await _acting(ctx, body)
-    pid = _hex(body.get("post"), "post")
-    if await _author(ctx, pid) != ref:
-        raise ApiRequestError(f"post: not a post by {handle}")
+    handle, pid = await _own(ctx, body, "post")
     title = _field(body, "title", str, required=False)
     text = _field(body, "body", str, required=False)
     if title is None and text is None:
@@ -319,11 +326,7 @@ async def edit_post(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def delete_post(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
-    handle, ref = await _acting(ctx, body)
-    pid = _hex(body.get("post"), "post")
-    if await _author(ctx, pid) != ref:
-        raise ApiRequestError(f"post: not a post by {handle}")
+    handle, pid = await _own(ctx, _body(request), "post")
     return await _append(ctx, kinds.POST_DELETED, handle, {"post": pid})
 
 
@@ -366,20 +369,13 @@ async def create_comment(ctx: AppContext, request: ApiRequest) -> object:
 
 async def edit_comment(ctx: AppContext, request: ApiRequest) -> object:
     body = _body(request)
-    handle, ref = await _acting(ctx, body)
-    cid = _hex(body.get("comment"), "comment")
-    if await _author(ctx, cid) != ref:
-        raise ApiRequestError(f"comment: not a comment by {handle}")
+    handle, cid = await _own(ctx, body, "comment")
     return await _append(ctx, kinds.COMMENT_EDITED, handle,
                          {"comment": cid, "body": _field(body, "body", str)})
 
 
 async def delete_comment(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
-    handle, ref = await _acting(ctx, body)
-    cid = _hex(body.get("comment"), "comment")
-    if await _author(ctx, cid) != ref:
-        raise ApiRequestError(f"comment: not a comment by {handle}")
+    handle, cid = await _own(ctx, _body(request), "comment")
     return await _append(ctx, kinds.COMMENT_DELETED, handle, {"comment": cid})
 
 
