@@ -25,6 +25,7 @@ T = TypeVar("T")
 MASTER = NodeIdentity.from_seed(b"\x31" * 32)
 NODE_A = NodeIdentity.from_seed(b"\x32" * 32)
 NODE_B = NodeIdentity.from_seed(b"\x33" * 32)
+NODE_C = NodeIdentity.from_seed(b"\x34" * 32)
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 

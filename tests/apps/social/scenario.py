@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hartnode.ledger.envelope import Event
 
-from .helpers import NODE_A, NODE_B, Author, ref
+from .helpers import NODE_A, NODE_B, NODE_C, Author, chain_json, ref
 
 T0 = 1_700_000_000_000
 
@@ -28,6 +28,7 @@ class Scenario:
 
 def build(tmp: Path) -> Scenario:
     a, b = Author(tmp / "a", NODE_A), Author(tmp / "b", NODE_B)
+    regional = Author(tmp / "c", NODE_C)
     alice, bob, carol = ref("alice", NODE_A), ref("bob", NODE_B), ref("carol", NODE_B)
     ev: list[Event] = []
 
@@ -84,9 +85,18 @@ def build(tmp: Path) -> Scenario:
     say(b, "carol", "social.post.moderated", {"post": post, "action": "unpin"}, 52)
     say(b, "carol", "social.report.filed", {"target": c1, "content_type": "comment",
                                             "reason": "spam"}, 60)
+    # labels: a regional's count (and its negation wins by time); a flat node's never
+    say(regional, "", "social.label.applied", {"target": c1, "label": "spam", "neg": False,
+                                               "chain": chain_json(NODE_C, "regional")}, 61)
+    say(regional, "", "social.label.applied", {"target": c1, "label": "spam", "neg": True,
+                                               "chain": chain_json(NODE_C, "regional")}, 62)
+    say(regional, "", "social.label.applied", {"target": post2, "label": "nsfw", "neg": False,
+                                               "chain": chain_json(NODE_C, "regional")}, 62)
+    say(b, "", "social.label.applied", {"target": post2, "label": "!hide", "neg": False,
+                                        "chain": []}, 62)
     say(b, "bob", "social.mute.set", {"word": "salt", "on": True}, 70, "local")
     say(b, "bob", "social.block.set", {"user": carol, "on": True}, 70, "local")
     say(b, "carol", "social.notification.seen", {"up_to_ts": T0 + 25}, 71, "local")
-    a.close()
-    b.close()
+    for author in (a, b, regional):
+        author.close()
     return Scenario(ev, post, post2, community, c1, c2, c3)

@@ -15,7 +15,7 @@ from hartnode.apps.social import feed, lists
 from hartnode.apps.social.filters import Viewer
 from hartnode.ledger import store
 
-from .helpers import NODE_A, NODE_B, apply, dump, fresh_state, ref
+from .helpers import NODE_A, NODE_B, NODE_C, apply, dump, fresh_state, ref
 from .scenario import T0, Scenario, build
 
 ALICE, BOB, CAROL = ref("alice", NODE_A), ref("bob", NODE_B), ref("carol", NODE_B)
@@ -76,6 +76,11 @@ def test_scores_counts_roles_pins_follows(scenario: Scenario, tmp_path: Path) ->
     # karma: alice's post 0 + post2 (bob's winning vote) + her comment c3 0
     assert lists.get_user(conn, ALICE)["karma"] == winner.payload["value"]  # type: ignore[index]
     assert lists.get_user(conn, BOB)["karma"] == 1  # type: ignore[index]
+    # the regional's two labels are kept (the later negates); the flat node's is not
+    assert q("SELECT labeler, target_id, label, neg, tier FROM social_labels ORDER BY ts_ms, "
+             "label") == [(NODE_C.node_id, scenario.c1, "spam", 0, "regional"),
+                          (NODE_C.node_id, scenario.post2, "nsfw", 0, "regional"),
+                          (NODE_C.node_id, scenario.c1, "spam", 1, "regional")]
     conn.close()
 
 
