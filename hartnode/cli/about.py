@@ -47,8 +47,8 @@ def _standing(dd: DataDir, cfg: config_mod.Config, node_id: str) -> dict[str, An
         effective_tier,
         parse_chain_file,
     )
-    from hartnode.attestation.commands import CHAIN_FILE
     from hartnode.attestation.revocation import RevocationError, parse_revocation_file
+    from hartnode.datadir import CHAIN_FILE
     from hartnode.node import REVOCATIONS_FILE, tier_standing
 
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None

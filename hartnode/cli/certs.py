@@ -78,7 +78,7 @@ def _pinned_master_key(args: argparse.Namespace) -> str | None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from hartnode.attestation import commands
+    from hartnode import cert_commands as commands
 
     out = commands.master_init(args.path)
     print(out.text)
@@ -86,7 +86,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_cert(args: argparse.Namespace) -> int:
-    from hartnode.attestation import commands
+    from hartnode import cert_commands as commands
 
     if args.cert_command == "issue":
         out = commands.cert_issue(

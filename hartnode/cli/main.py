@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from hartnode import __version__
 from hartnode import config as config_mod
-from hartnode.attestation.commands import CommandError
+from hartnode.cert_commands import CommandError
 from hartnode.cli import about, certs, compute, daemon, kb, ledger, social, trust
 from hartnode.cli.base import (
     DATA_DIR_HELP,

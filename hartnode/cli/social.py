@@ -348,7 +348,7 @@ def cmd_moderate(args: argparse.Namespace) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from hartnode.attestation.certificate import CertificateError, parse_chain_file
-    from hartnode.attestation.commands import CHAIN_FILE
+    from hartnode.datadir import CHAIN_FILE
 
     dd = _dd(args)
     chain_path = dd.path / CHAIN_FILE
