@@ -146,3 +146,28 @@ def test_reverse_order_gives_identical_views(
     apply(conn, reversed(scenario.events))
     assert dump(conn) == in_order
     conn.close()
+
+
+def test_a_user_is_its_handle_on_its_own_node_only(tmp_path: Path) -> None:
+    from .helpers import Author
+
+    a, b = Author(tmp_path / "a", NODE_A), Author(tmp_path / "b", NODE_B)
+    events = [
+        a.say("alice", "social.user.created", {"handle": "alice"}, T0),
+        b.say("alice", "social.user.created", {"handle": "alice"}, T0),  # another alice
+        b.say("alice", "social.post.created", {"title": "hi", "body": ""}, T0 + 1),
+        # a node cannot create a user for another actor, nor speak for a bad handle
+        b.say("bob", "social.user.created", {"handle": "mallory"}, T0 + 2),
+        b.say("Mallory", "social.post.created", {"title": "x", "body": ""}, T0 + 3),
+    ]
+    a.close()
+    b.close()
+    conn = fresh_state(tmp_path / "state")
+    apply(conn, events)
+    rows = store.query(conn, "SELECT id, node_id FROM users ORDER BY node_id")
+    assert [tuple(r) for r in rows] == sorted([(ALICE, NODE_A.node_id),
+                                               (ref("alice", NODE_B), NODE_B.node_id)],
+                                              key=lambda r: r[1])
+    posts = store.query(conn, "SELECT author_id FROM posts")
+    assert [tuple(r) for r in posts] == [(ref("alice", NODE_B),)]
+    conn.close()
