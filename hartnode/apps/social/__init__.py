@@ -15,8 +15,11 @@ Module map:
 - ``filters``      what a viewer hides (blocks, mute words) and the labels in force
 - ``feed``         reading posts and threads, paginated
 - ``lists``        reading users, communities, members, follows, reports, notifications
+- ``params``       the routes' parameters, each checked with a 400 naming it
 - ``api``          the ``/api/v1/social/...`` routes
-- ``commands``     the ``hartnode social ...`` command line (talks to the daemon's API)
+
+The ``hartnode social ...`` command line is ``hartnode/cli/social.py`` (it talks
+to the daemon's API).
 """
 
 from __future__ import annotations

@@ -14,95 +14,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from hartnode.apps.social import feed, kinds, lists
+from hartnode.apps.social import feed, kinds, lists, params
 from hartnode.apps.social.filters import Viewer, active_labels
-from hartnode.apps.social.names import HANDLE, USER_REF, actor_for, is_user_ref
+from hartnode.apps.social.names import HANDLE, actor_for, is_user_ref
 from hartnode.ledger.kinds import KindSpec
 from hartnode.routes import ApiRequest, ApiRequestError, AppContext, AppRoutes
 
-T = TypeVar("T")
-LIMIT_DEFAULT = 20
-LIMIT_MAX = 100
 THREAD_LIMIT_DEFAULT = 200
 THREAD_LIMIT_MAX = 1000
 PREFIX = "/api/v1/social"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(rf"{HANDLE}@[0-9a-f]{{8,64}}")
-_CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-# -- parameters ---------------------------------------------------------------
-
-
-def _limit(query: dict[str, str] | Any, default: int = LIMIT_DEFAULT,
-           most: int = LIMIT_MAX) -> int:
-    raw = query.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise ApiRequestError(f"limit: expected an integer from 1 to {most}, got {raw!r}")
-    return int(raw)
-
-
-def _cursor(query: Any, name: str = "before") -> feed.Cursor | None:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    m = _CURSOR.fullmatch(raw)
-    if m is None:
-        raise ApiRequestError(f"{name}: expected a cursor from a previous page's next")
-    return int(m.group(1)), m.group(2)
-
-
-def _after(query: Any) -> str | None:
-    raw = query.get("after")
-    if raw is not None and not (re.fullmatch(USER_REF, raw) or _HEX64.fullmatch(raw)):
-        raise ApiRequestError("after: expected a cursor from a previous page's next")
-    return raw  # type: ignore[no-any-return]
-
-
-def _hex(value: object, name: str) -> str:
-    if not isinstance(value, str) or not _HEX64.fullmatch(value):
-        raise ApiRequestError(f"{name}: expected an id (64 lowercase hex digits)")
-    return value
-
-
-def _user_ref(value: object, name: str) -> str:
-    if not is_user_ref(value):
-        raise ApiRequestError(f"{name}: expected a user reference handle@<64 hex node id>")
-    return str(value)
-
-
-def _flag(query: Any, name: str) -> bool:
-    raw = query.get(name, "false")
-    if raw not in ("true", "false", "1", "0"):
-        raise ApiRequestError(f"{name}: expected true or false")
-    return raw in ("true", "1")
-
-
-def _body(request: ApiRequest) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise ApiRequestError("body: expected a JSON object")
-    return body
-
-
-def _field(body: dict[str, Any], name: str, kind: type[T], *, required: bool = True
-           ) -> T | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ApiRequestError(f"{name}: missing")
-        return None
-    if type(value) is not kind:
-        raise ApiRequestError(f"{name}: expected a {kind.__name__}")
-    return value
 
 
 async def _local(ctx: AppContext, handle: object, name: str = "as") -> str:
@@ -152,22 +80,18 @@ async def _own(ctx: AppContext, body: dict[str, Any], name: str) -> tuple[str, s
     """``(handle, id)`` when the body's ``as`` wrote the post or comment ``body[name]``:
     only its author edits or deletes it (others' events would be ignored anyway)."""
     handle, ref = await _acting(ctx, body)
-    target = _hex(body.get(name), name)
+    target = params.hex_id(body.get(name), name)
     if await _author(ctx, target) != ref:
         raise ApiRequestError(f"{name}: not a {name} by {handle}")
     return handle, target
-
-
-def _drop_none(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if v is not None}
 
 
 # -- users ---------------------------------------------------------------------
 
 
 async def create_user(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
-    handle = _field(body, "handle", str)
+    body = params.body_of(request)
+    handle = params.field(body, "handle", str)
     if not re.fullmatch(HANDLE, handle or ""):
         raise ApiRequestError("handle: expected 2-32 of a-z, 0-9 and _, starting with a "
                               "letter or digit")
@@ -175,9 +99,9 @@ async def create_user(ctx: AppContext, request: ApiRequest) -> object:
     node_id = ctx.node_id
     if await ctx.read_views(lambda s: lists.local_user(s, node_id, handle)) is not None:
         raise ApiRequestError(f"handle: {handle!r} is taken on this node")
-    display = _field(body, "display_name", str, required=False)
+    display = params.field(body, "display_name", str, required=False)
     event = await _append(ctx, kinds.USER_CREATED, handle,
-                          _drop_none({"handle": handle, "display_name": display}))
+                          params.drop_none({"handle": handle, "display_name": display}))
     ref = await _local(ctx, handle, "handle")
     return {**event, "user": await ctx.read_views(lambda s: lists.get_user(s, ref))}
 
@@ -188,7 +112,7 @@ async def list_users(ctx: AppContext, request: ApiRequest) -> object:
     if scope not in ("local", "all"):
         raise ApiRequestError("scope: expected local or all")
     node_id = ctx.node_id if scope == "local" else None
-    limit, after = _limit(q), _after(q)
+    limit, after = params.limit(q), params.after(q)
     return await ctx.read_views(lambda s: lists.users(s, node_id=node_id, limit=limit,
                                                       after=after))
 
@@ -212,13 +136,13 @@ async def get_user(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def create_community(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
     visibility = body.get("visibility", "public")
     if visibility not in ("public", "private"):
         raise ApiRequestError("visibility: expected public or private")
-    payload = _drop_none({"name": _field(body, "name", str),
-                          "description": _field(body, "description", str, required=False),
+    payload = params.drop_none({"name": params.field(body, "name", str),
+                          "description": params.field(body, "description", str, required=False),
                           "visibility": visibility})
     return await _append(ctx, kinds.COMMUNITY_CREATED, handle, payload)
 
@@ -226,7 +150,7 @@ async def create_community(ctx: AppContext, request: ApiRequest) -> object:
 async def list_communities(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
     viewer = await _viewer(ctx, q)
-    limit, before, joined = _limit(q), _cursor(q), _flag(q, "joined")
+    limit, before, joined = params.limit(q), params.cursor(q), params.flag(q, "joined")
     name = q.get("name")
     return await ctx.read_views(lambda s: lists.communities(
         s, viewer, limit=limit, before=before, name=name, joined=joined))
@@ -234,7 +158,7 @@ async def list_communities(ctx: AppContext, request: ApiRequest) -> object:
 
 async def get_community(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
-    cid = _hex(q.get("community"), "community")
+    cid = params.hex_id(q.get("community"), "community")
     viewer = await _viewer(ctx, q)
     found = await ctx.read_views(lambda s: lists.get_community(s, viewer, cid))
     if found is None:
@@ -244,30 +168,30 @@ async def get_community(ctx: AppContext, request: ApiRequest) -> object:
 
 async def community_members(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
-    cid = _hex(q.get("community"), "community")
-    limit, after = _limit(q), _after(q)
+    cid = params.hex_id(q.get("community"), "community")
+    limit, after = params.limit(q), params.after(q)
     return await ctx.read_views(lambda s: lists.members(s, cid, limit=limit, after=after))
 
 
 async def join_community(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
     return await _append(ctx, kinds.COMMUNITY_JOINED, handle,
-                         {"community": _hex(body.get("community"), "community")})
+                         {"community": params.hex_id(body.get("community"), "community")})
 
 
 async def leave_community(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
     return await _append(ctx, kinds.COMMUNITY_LEFT, handle,
-                         {"community": _hex(body.get("community"), "community")})
+                         {"community": params.hex_id(body.get("community"), "community")})
 
 
 async def set_role(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, ref = await _acting(ctx, body)
-    cid = _hex(body.get("community"), "community")
-    user = _user_ref(body.get("user"), "user")
+    cid = params.hex_id(body.get("community"), "community")
+    user = params.user_ref_param(body.get("user"), "user")
     role = body.get("role")
     if role not in kinds.ROLES:
         raise ApiRequestError(f"role: expected one of {', '.join(kinds.ROLES)}")
@@ -285,57 +209,57 @@ async def set_role(ctx: AppContext, request: ApiRequest) -> object:
 async def get_feed(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
     viewer = await _viewer(ctx, q)
-    following = _flag(q, "following")
+    following = params.flag(q, "following")
     if following and viewer.user is None:
         raise ApiRequestError("following: needs as=<handle>")
     community = q.get("community")
     author = q.get("author")
     query = feed.FeedQuery(
-        limit=_limit(q), before=_cursor(q), following=following,
-        community=None if community is None else _hex(community, "community"),
-        author=None if author is None else _user_ref(author, "author"))
+        limit=params.limit(q), before=params.cursor(q), following=following,
+        community=None if community is None else params.hex_id(community, "community"),
+        author=None if author is None else params.user_ref_param(author, "author"))
     now = _now_ms()
     return await ctx.read_views(lambda s: feed.feed(s, viewer, query, now))
 
 
 async def create_post(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, ref = await _acting(ctx, body)
     community = body.get("community")
     if community is not None:
-        cid = _hex(community, "community")
+        cid = params.hex_id(community, "community")
         viewer = Viewer(ref)
         found = await ctx.read_views(lambda s: lists.get_community(s, viewer, cid))
         if found is None or found["my_role"] in (None, "pending"):
             raise ApiRequestError("community: join it before posting in it")
-    payload = _drop_none({"title": _field(body, "title", str),
-                          "body": _field(body, "body", str, required=False) or "",
+    payload = params.drop_none({"title": params.field(body, "title", str),
+                          "body": params.field(body, "body", str, required=False) or "",
                           "community": community})
     return await _append(ctx, kinds.POST_CREATED, handle, payload)
 
 
 async def edit_post(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, pid = await _own(ctx, body, "post")
-    title = _field(body, "title", str, required=False)
-    text = _field(body, "body", str, required=False)
+    title = params.field(body, "title", str, required=False)
+    text = params.field(body, "body", str, required=False)
     if title is None and text is None:
         raise ApiRequestError("title: give a title, a body or both")
     return await _append(ctx, kinds.POST_EDITED, handle,
-                         _drop_none({"post": pid, "title": title, "body": text}))
+                         params.drop_none({"post": pid, "title": title, "body": text}))
 
 
 async def delete_post(ctx: AppContext, request: ApiRequest) -> object:
-    handle, pid = await _own(ctx, _body(request), "post")
+    handle, pid = await _own(ctx, params.body_of(request), "post")
     return await _append(ctx, kinds.POST_DELETED, handle, {"post": pid})
 
 
 async def get_thread(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
-    pid = _hex(q.get("post"), "post")
+    pid = params.hex_id(q.get("post"), "post")
     viewer = await _viewer(ctx, q)
-    limit = _limit(q, THREAD_LIMIT_DEFAULT, THREAD_LIMIT_MAX)
-    after = _cursor(q, "after")
+    limit = params.limit(q, THREAD_LIMIT_DEFAULT, THREAD_LIMIT_MAX)
+    after = params.cursor(q, "after")
     now = _now_ms()
     found: Any = await ctx.read_views(
         lambda s: feed.thread(s, viewer, pid, limit=limit, after=after, now_ms=now))
@@ -352,10 +276,10 @@ async def get_thread(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def create_comment(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
-    root = _hex(body.get("post"), "post")
-    parent = _hex(body.get("parent", root), "parent")
+    root = params.hex_id(body.get("post"), "post")
+    parent = params.hex_id(body.get("parent", root), "parent")
     post = await ctx.read_views(lambda s: feed.get_post(s, root))
     if post is None:
         raise ApiRequestError(f"post: {root} is not known here (yet)")
@@ -364,25 +288,25 @@ async def create_comment(ctx: AppContext, request: ApiRequest) -> object:
     if post["deleted"]:
         raise ApiRequestError("post: deleted")
     return await _append(ctx, kinds.COMMENT_CREATED, handle,
-                         {"root": root, "parent": parent, "body": _field(body, "body", str)})
+                         {"root": root, "parent": parent, "body": params.field(body, "body", str)})
 
 
 async def edit_comment(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, cid = await _own(ctx, body, "comment")
     return await _append(ctx, kinds.COMMENT_EDITED, handle,
-                         {"comment": cid, "body": _field(body, "body", str)})
+                         {"comment": cid, "body": params.field(body, "body", str)})
 
 
 async def delete_comment(ctx: AppContext, request: ApiRequest) -> object:
-    handle, cid = await _own(ctx, _body(request), "comment")
+    handle, cid = await _own(ctx, params.body_of(request), "comment")
     return await _append(ctx, kinds.COMMENT_DELETED, handle, {"comment": cid})
 
 
 async def vote(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
-    target = _hex(body.get("target"), "target")
+    target = params.hex_id(body.get("target"), "target")
     value = body.get("value")
     if type(value) is not int or value not in (-1, 0, 1):
         raise ApiRequestError("value: expected -1, 0 or 1")
@@ -395,9 +319,9 @@ async def vote(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def follow(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, ref = await _acting(ctx, body)
-    user = _user_ref(body.get("user"), "user")
+    user = params.user_ref_param(body.get("user"), "user")
     if user == ref:
         raise ApiRequestError("user: one does not follow oneself")
     on = body.get("follow", True)
@@ -408,19 +332,19 @@ async def follow(ctx: AppContext, request: ApiRequest) -> object:
 
 async def list_follows(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
-    user = _user_ref(q.get("user"), "user")
+    user = params.user_ref_param(q.get("user"), "user")
     direction = q.get("direction", "following")
     if direction not in ("following", "followers"):
         raise ApiRequestError("direction: expected following or followers")
-    limit, after = _limit(q), _after(q)
+    limit, after = params.limit(q), params.after(q)
     return await ctx.read_views(lambda s: lists.follows(
         s, user, followers=direction == "followers", limit=limit, after=after))
 
 
 async def mute(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
-    word = _field(body, "word", str)
+    word = params.field(body, "word", str)
     assert word is not None
     word = word.strip().casefold()
     if not 1 <= len(word) <= kinds.WORD_MAX:
@@ -433,13 +357,13 @@ async def mute(ctx: AppContext, request: ApiRequest) -> object:
 
 async def block(ctx: AppContext, request: ApiRequest) -> object:
     """Block a user, or the author of a post or comment (``post``/``comment``)."""
-    body = _body(request)
+    body = params.body_of(request)
     handle, ref = await _acting(ctx, body)
     if "user" in body:
-        user = _user_ref(body["user"], "user")
+        user = params.user_ref_param(body["user"], "user")
     else:
         name = "post" if "post" in body else "comment"
-        target = _hex(body.get(name), name)
+        target = params.hex_id(body.get(name), name)
         author = await _author(ctx, target)
         if author is None:
             raise ApiRequestError(f"{name}: {target} is not known here (yet)")
@@ -464,13 +388,13 @@ async def get_settings(ctx: AppContext, request: ApiRequest) -> object:
 
 
 async def report(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
     target = body.get("target")
     if is_user_ref(target):
         content_type = "user"
     else:
-        target = _hex(target, "target")
+        target = params.hex_id(target, "target")
         hex_target = target
 
         def kind_of(state: Any) -> str | None:
@@ -486,24 +410,24 @@ async def report(ctx: AppContext, request: ApiRequest) -> object:
     reason = body.get("reason", "other")
     if reason not in kinds.REPORT_REASONS:
         raise ApiRequestError(f"reason: expected one of {', '.join(kinds.REPORT_REASONS)}")
-    note = _field(body, "note", str, required=False)
-    return await _append(ctx, kinds.REPORT_FILED, handle, _drop_none(
+    note = params.field(body, "note", str, required=False)
+    return await _append(ctx, kinds.REPORT_FILED, handle, params.drop_none(
         {"target": target, "content_type": content_type, "reason": reason, "note": note}))
 
 
 async def list_reports(ctx: AppContext, request: ApiRequest) -> object:
     q = request.query
     community = q.get("community")
-    cid = None if community is None else _hex(community, "community")
-    limit, before = _limit(q), _cursor(q)
+    cid = None if community is None else params.hex_id(community, "community")
+    limit, before = params.limit(q), params.cursor(q)
     return await ctx.read_views(lambda s: lists.reports(s, community=cid, limit=limit,
                                                         before=before))
 
 
 async def moderate(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, ref = await _acting(ctx, body)
-    pid = _hex(body.get("post"), "post")
+    pid = params.hex_id(body.get("post"), "post")
     action = body.get("action")
     if action not in kinds.MOD_ACTIONS:
         raise ApiRequestError(f"action: expected one of {', '.join(kinds.MOD_ACTIONS)}")
@@ -521,7 +445,7 @@ async def moderate(ctx: AppContext, request: ApiRequest) -> object:
 async def label(ctx: AppContext, request: ApiRequest) -> object:
     """Label content or a user as this node (regional or central, proven by ``chain``,
     which ``hartnode social label`` reads from the data directory)."""
-    body = _body(request)
+    body = params.body_of(request)
     target = body.get("target")
     if not (is_user_ref(target) or (isinstance(target, str) and _HEX64.fullmatch(target))):
         raise ApiRequestError("target: expected an event id or a user reference")
@@ -537,7 +461,7 @@ async def label(ctx: AppContext, request: ApiRequest) -> object:
     chain = body.get("chain", [])
     if not isinstance(chain, list):
         raise ApiRequestError("chain: expected the node's certificate chain")
-    event = await ctx.append_event(kinds.LABEL_APPLIED.kind, "network", _drop_none(
+    event = await ctx.append_event(kinds.LABEL_APPLIED.kind, "network", params.drop_none(
         {"target": target, "label": value, "neg": neg, "exp_ms": exp_ms, "chain": chain}))
     return {"id": event["hash"], "kind": kinds.LABEL_APPLIED.kind, "ts_ms": event["ts_ms"]}
 
@@ -560,13 +484,13 @@ async def get_notifications(ctx: AppContext, request: ApiRequest) -> object:
     if q.get("as") is None:
         raise ApiRequestError("as: missing")
     viewer = await _viewer(ctx, q)
-    limit, before = _limit(q), _cursor(q)
+    limit, before = params.limit(q), params.cursor(q)
     return await ctx.read_views(lambda s: lists.notifications(s, viewer, limit=limit,
                                                               before=before))
 
 
 async def notifications_seen(ctx: AppContext, request: ApiRequest) -> object:
-    body = _body(request)
+    body = params.body_of(request)
     handle, _ = await _acting(ctx, body)
     up_to = body.get("up_to_ts", _now_ms())
     if type(up_to) is not int or up_to < 0:
