@@ -19,6 +19,7 @@ from hartnode.apps.social.filters import Viewer, active_labels, chunks, hidden_b
 from hartnode.apps.social.names import global_name
 
 MAX_ROUNDS = 8  # SQL rounds one page may take while filters drop rows
+MAX_PINNED = 10  # pinned posts a community's first page lists apart
 Cursor = tuple[int, str]
 
 _POST_COLUMNS = (
@@ -75,7 +76,9 @@ class FeedQuery:
 
 def feed(state: apsw.Connection, viewer: Viewer, q: FeedQuery, now_ms: int
          ) -> dict[str, object]:
-    """``{"items": [post...], "next": cursor | null}``, newest first."""
+    """``{"items": [post...], "pinned": [post...], "next": cursor | null}``, newest
+    first. ``pinned``: on a community's first page, its pinned posts (they are in
+    ``items`` too, where their time puts them); empty otherwise."""
     where = ["p.deleted = 0"]
     args: dict[str, object] = {"viewer": viewer.user}
     # A private community's posts are for its members (not secret: its events
@@ -117,10 +120,20 @@ def feed(state: apsw.Connection, viewer: Viewer, q: FeedQuery, now_ms: int
         more = len(rows) == want
         if not more or len(items) >= q.limit:
             break
-    votes = _my_votes(state, viewer, [str(p["id"]) for p in items])
-    for post in items:
+    pinned: list[dict[str, object]] = []
+    if q.community is not None and q.before is None:  # a community's first page
+        rows = [tuple(r) for r in state.execute(
+            f"SELECT {_POST_COLUMNS} {_POST_FROM} WHERE {' AND '.join(where)} AND p.pinned = 1 "
+            "ORDER BY p.ts_ms DESC, p.id DESC LIMIT :n", {**args, "n": MAX_PINNED})]
+        labels = active_labels(state, [r[0] for r in rows] + [r[3] for r in rows], now_ms)
+        for row in rows:
+            if not (viewer.hides(row[3], row[1], row[2])
+                    or hidden_by_label(labels, row[0], row[3])):
+                pinned.append({**_post_json(row), "labels": labels.get(row[0], [])})
+    votes = _my_votes(state, viewer, [str(p["id"]) for p in items + pinned])
+    for post in items + pinned:
         post["my_vote"] = votes.get(str(post["id"]), 0)
-    return {"items": items,
+    return {"items": items, "pinned": pinned,
             "next": encode_cursor(*cursor) if more and cursor is not None else None}
 
 

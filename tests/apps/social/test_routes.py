@@ -145,6 +145,10 @@ async def test_communities_roles_moderation_and_private_visibility(ctx: LedgerCo
         pid]
     await bad(ctx, "as", "POST", "/moderate", {"as": "carol", "post": pid, "action": "lock"})
     await call(ctx, "POST", "/moderate", {"as": "bob", "post": pid, "action": "lock"})
+    await call(ctx, "POST", "/moderate", {"as": "bob", "post": pid, "action": "pin"})
+    page = await call(ctx, "GET", "/feed", community=cid, **{"as": "bob"})
+    assert [p["id"] for p in page["pinned"]] == [pid] and page["pinned"][0]["locked"]
+    assert (await call(ctx, "GET", "/feed", **{"as": "bob"}))["pinned"] == []
     await bad(ctx, "post", "POST", "/comments", {"as": "bob", "post": pid, "body": "late"})
     members = await call(ctx, "GET", "/communities/members", community=cid)
     assert {(m["user"]["id"].split("@")[0], m["role"]) for m in members["items"]} == {
