@@ -287,6 +287,13 @@ async def create_comment(ctx: AppContext, request: ApiRequest) -> object:
         raise ApiRequestError("post: the thread is locked by a moderator")
     if post["deleted"]:
         raise ApiRequestError("post: deleted")
+    if parent != root:
+        def thread_of(state: Any) -> str | None:
+            for (pid,) in state.execute("SELECT post_id FROM comments WHERE id=?", (parent,)):
+                return str(pid)
+            return None
+        if await ctx.read_views(thread_of) != root:
+            raise ApiRequestError(f"parent: not a comment of post {root} here (yet)")
     return await _append(ctx, kinds.COMMENT_CREATED, handle,
                          {"root": root, "parent": parent, "body": params.field(body, "body", str)})
 

@@ -79,6 +79,8 @@ async def test_post_comment_vote_thread_and_feed_pagination(ctx: LedgerContext) 
             break
     assert seen == list(reversed(ids))
     c1 = (await call(ctx, "POST", "/comments", {"as": "bob", "post": ids[0], "body": "hi"}))["id"]
+    await bad(ctx, "parent", "POST", "/comments", {"as": "bob", "post": ids[1], "parent": c1,
+                                                   "body": "wrong thread"})
     await call(ctx, "POST", "/comments", {"as": "alice", "post": ids[0], "parent": c1,
                                           "body": "@bob thanks"})
     await call(ctx, "POST", "/votes", {"as": "bob", "target": ids[0], "value": 1})
@@ -196,6 +198,7 @@ async def test_labels_count_from_regional_or_central_origins_only(tmp_path: Path
     ("body", "POST", "/posts", [1], {}),
     ("post", "GET", "/thread", None, {}),
     ("value", "POST", "/votes", {"as": "alice", "target": "ab" * 32, "value": 2}, {}),
+    ("post", "POST", "/comments", {"as": "alice", "post": "ab" * 32, "body": "b"}, {}),
     ("target", "POST", "/votes", {"as": "alice", "target": "ab" * 32, "value": 1}, {}),
     ("user", "POST", "/follows", {"as": "alice", "user": "x"}, {}),
     ("word", "POST", "/mutes", {"as": "alice", "word": ""}, {}),
