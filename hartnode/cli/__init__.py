@@ -20,6 +20,7 @@ Modules (one per command group; docs/ARCHITECTURE.md "A CLI command"):
     certs    keys master-init, cert issue|install|show|publish|revoke
     trust    trust, trust challenge, trust manifest build
     compute  compute status|policy|jobs|escrow, wallet
+    social   social user|community|post|comment|vote|follow|feed|thread|mute|block|report|...
     completion  completion bash|zsh, generated from the parser tree
     progress the \\r progress bar on stderr (a terminal only); format: sizes, ages
 """

@@ -20,6 +20,7 @@ from hartnode.cli import (
     kb,
     ledger,
     peers,
+    social,
     trust,
 )
 from hartnode.cli.base import (
@@ -56,6 +57,7 @@ GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     ledger.add_parser,
     trust.add_parser,
     compute.add_parser,
+    social.add_parser,
     completion.add_parser,
 )
 
