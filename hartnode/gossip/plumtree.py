@@ -9,16 +9,24 @@ message that has not arrived within ``graft_timeout``, the node sends GRAFT to
 the announcer, which sends the message and makes the link eager again: the
 tree repairs itself around failures.
 
-Three deviations from the paper, each measured with ``bench/bench_overlay.py``
+Four deviations from the paper, each measured with ``bench/bench_overlay.py``
 or the tests (without the first two the last delivery hop at 10,000 nodes
 drifted from ~18 to ~35):
 - a duplicate prunes the link of the copy with *more hops* (the paper: the
   later copy), so the tree converges to fewest-hop paths (``_on_duplicate``);
 - a neighbour that comes up after the first message starts *lazy* (the paper:
   eager), so HyParView topping up its views never reshapes the tree; it
-  becomes a tree link through GRAFT when the tree needs it (``on_neighbour_up``);
+  becomes a tree link through GRAFT when the tree needs it (``on_neighbour_up``),
+  or at once when it replaces a tree link lost while carrying broadcasts
+  (``on_neighbour_down``: no message may go missing to trigger that GRAFT);
 - a link that pushed us a first copy within ``graft_timeout`` is not pruned,
-  so concurrent broadcasts cannot cut the tree in two (``_feeds_a_tree``).
+  so concurrent broadcasts cannot cut the tree in two (``_feeds_a_tree``);
+- nor is a node's last eager link (``_last_tree_link``), and a node that
+  loses it grafts a lazy one: a node with lazy links alone is off every tree.
+Where one end keeps a link eager that the other made lazy (a held Prune, a
+push that crossed our Prune), it sends GRAFT: a link eager at one end only
+pushes one way, and a node fed by such links alone waited for IHAVE + GRAFT
+on every message.
 The paper's IHAVE-driven tree "optimisation" is left out: in simulation it
 made concurrent parent swaps that cut the tree and raised the hop count.
 
@@ -143,6 +151,10 @@ class Plumtree:
         self._lazy_queue: dict[str, dict[bytes, int]] = {}  # peer -> {id: hops} to announce
         self._flush_at: float | None = None
         self._repair_until = -1.0  # until then, a missing message is grafted sooner
+        self._owed = 0  # tree links lost in the repair window that a newcomer may replace
+        # Peers whose GRAFT came before their NeighbourUp (FIFO, bounded):
+        # the link starts eager when it comes up, as the peer asked.
+        self._early_grafts: dict[str, None] = {}
         self._fed_at: dict[str, float] = {}  # peer -> when it last pushed us a first copy
         # With ``validate``: delivered, not yet judged by the application, so
         # neither relayed nor announced nor given to a GRAFT (id -> None, FIFO).
@@ -174,28 +186,67 @@ class Plumtree:
         newcomer starts lazy: it still hears every id through IHAVE, and GRAFT
         makes it a tree link the moment the tree needs it (after a failure
         that is one ``graft_timeout``, DESIGN §3 "yet it self-heals").
+
+        Two newcomers start eager all the same: one whose GRAFT came before
+        this NeighbourUp (it asked), and one that replaces a tree link lost
+        while it was carrying messages (``on_neighbour_down``).
         """
         if peer in self.eager or peer in self.lazy:
             return []
-        if self._seen:
-            self.lazy[peer] = None
-        else:
+        asked = peer in self._early_grafts
+        if asked:
+            del self._early_grafts[peer]
+        if not self._seen or asked:
             self.eager[peer] = None
+            return []
+        if self._owed and now < self._repair_until:
+            # The GRAFT makes it eager at the other end too; should the tree
+            # not need it, the next duplicate prunes it (one copy's cost).
+            self._owed -= 1
+            self.eager[peer] = None
+            return [Send(peer, Graft(b"", 1))]
+        self.lazy[peer] = None
         return []
 
     def on_neighbour_down(self, peer: str, now: float) -> list[BroadcastEffect]:
-        """A neighbour left: forget it (its announcements are skipped when grafting)."""
+        """A neighbour left: forget it (its announcements are skipped when grafting).
+
+        Losing a tree link cuts the tree here, and only a missing message
+        makes Plumtree graft. A link that pushed us a first copy lately was
+        carrying broadcasts that will now have no path, and once the cut
+        happens right after them (HyParView still settling as the overlay's
+        first messages spread) no message may go missing for a long while:
+        the next broadcast would then reach the cut-off part only by IHAVE and
+        GRAFT, one graft timeout late, and so would every one sent within that
+        timeout. So such a loss is made good at once: the next newcomer
+        replaces it as a tree link, and a node left with no tree link at all
+        grafts its oldest lazy neighbour. A link that has been quiet longer
+        was either idle or dead for a while, and the grafts for what went
+        missing through it repaired the tree already (proactive repair there
+        cost copies in the 50 % silent kill of ``bench/bench_overlay.py``).
+        """
+        out: list[BroadcastEffect] = []
         if peer in self.eager:
             # A tree link is gone, so the tree is cut here: for a while, GRAFT
             # after ``graft_retry_timeout`` instead of waiting ``graft_timeout``
             # for a push that cannot come (halves the worst latency after a
             # 50 % crash in simulation).
+            if now >= self._repair_until:
+                self._owed = 0  # the last window's losses were made good or grafted around
             self._repair_until = now + REPAIR_WINDOW * self.config.graft_timeout
             del self.eager[peer]
+            if not self.eager and self.lazy:
+                heir = next(iter(self.lazy))
+                del self.lazy[heir]
+                self.eager[heir] = None
+                out.append(Send(heir, Graft(b"", 1)))
+            elif self._feeds_a_tree(peer, now):
+                self._owed += 1
         self.lazy.pop(peer, None)
         self._lazy_queue.pop(peer, None)
         self._fed_at.pop(peer, None)
-        return []
+        self._early_grafts.pop(peer, None)
+        return out
 
     def on_message(self, peer: str, msg: object, now: float) -> list[BroadcastEffect]:
         """Handle a Plumtree message that arrived on the link to ``peer``.
@@ -211,15 +262,7 @@ class Plumtree:
         if type(msg) is Graft:
             return self._on_graft(peer, msg)
         if type(msg) is Prune:
-            if len(msg.msg_id) > MAX_ID_LEN:
-                raise RemoteProtocolError("bad_prune", f"id {len(msg.msg_id)} B")
-            cached = self._cache.get(msg.msg_id)
-            if self._feeds_a_tree(peer, now):
-                return []  # the same hold as in ``_on_duplicate``, seen from this end
-            if peer in self.eager and (cached is None or cached[2] != peer):
-                del self.eager[peer]
-                self.lazy[peer] = None
-            return []
+            return self._on_prune(peer, msg, now)
         raise LocalProtocolError(f"not a Plumtree message: {type(msg).__name__}")
 
     def handle_timer(self, now: float) -> list[BroadcastEffect]:
@@ -301,6 +344,16 @@ class Plumtree:
         """
         return now - self._fed_at.get(peer, -math.inf) < self.config.graft_timeout
 
+    def _last_tree_link(self, peer: str) -> bool:
+        """True when ``peer`` is our only eager neighbour.
+
+        Pruning it would leave this node on lazy links alone, outside every
+        broadcast tree: each message would then reach it only by IHAVE and
+        GRAFT, one graft timeout late, and with no message missing nothing
+        would ever graft it back (a leaf has exactly one tree link).
+        """
+        return len(self.eager) == 1 and peer in self.eager
+
     # --- handlers (the paper's Algorithm 2) ---
 
     def _on_gossip(self, peer: str, msg: Gossip, now: float) -> list[BroadcastEffect]:
@@ -310,8 +363,12 @@ class Plumtree:
             return self._on_duplicate(peer, msg, now)
         self._fed_at[peer] = now
         if peer in self.lazy:
+            # A tree link after all. The push crossed our Prune, so the peer
+            # has the link lazy by now (or will): GRAFT, or the link pushes
+            # only from us to it, and it may be the one tree link we keep.
             del self.lazy[peer]
             self.eager[peer] = None
+            return [Send(peer, Graft(b"", 1)), *self._accept(msg, peer, now)]
         return self._accept(msg, peer, now)
 
     def _on_duplicate(self, peer: str, msg: Gossip, now: float) -> list[BroadcastEffect]:
@@ -353,14 +410,37 @@ class Plumtree:
             return out
         if peer == parent:
             return []  # the network duplicated our parent's push: the link is fine
-        if self._feeds_a_tree(peer, now):
-            return []  # a tree link of a broadcast still in flight: not yet
+        if self._feeds_a_tree(peer, now) or self._last_tree_link(peer):
+            return []  # a tree link of a broadcast still in flight, or our only one: not yet
         # Prune even when the sender is lazy here already: it pushed, so it
         # still has us eager, and only our Prune makes the link lazy both ways.
         if peer in self.eager:
             del self.eager[peer]
             self.lazy[peer] = None
         return [Send(peer, Prune(msg.msg_id))]
+
+    def _on_prune(self, peer: str, msg: Prune, now: float) -> list[BroadcastEffect]:
+        """Our push to ``peer`` was a duplicate there: make the link lazy, unless we need it.
+
+        ``peer`` made the link lazy at its end already. Where this end holds
+        the link (the same holds as in ``_on_duplicate``: it fed us a first
+        copy lately, or it is our only tree link), keeping it eager here alone
+        would leave a one-way link that pushes to ``peer`` and never from it:
+        a node whose feeders all pruned it at once then hung on IHAVE alone.
+        So the hold answers GRAFT, and ``peer`` pushes to us again.
+        """
+        if len(msg.msg_id) > MAX_ID_LEN:
+            raise RemoteProtocolError("bad_prune", f"id {len(msg.msg_id)} B")
+        if peer not in self.eager:
+            return []
+        cached = self._cache.get(msg.msg_id)
+        if cached is not None and cached[2] == peer:
+            return []  # our parent choice in ``_on_duplicate``: its GRAFT is on the way
+        if self._feeds_a_tree(peer, now) or self._last_tree_link(peer):
+            return [Send(peer, Graft(b"", 1))]
+        del self.eager[peer]
+        self.lazy[peer] = None
+        return []
 
     def _accept(self, msg: Gossip, sender: str | None, now: float) -> list[BroadcastEffect]:
         msg_id = msg.msg_id
@@ -446,6 +526,14 @@ class Plumtree:
         if peer in self.lazy:
             del self.lazy[peer]
             self.eager[peer] = None
+        elif peer not in self.eager:
+            # Its NeighbourUp fired first and ours is still to come (the
+            # membership cores of the two ends add each other one at a time):
+            # dropping the GRAFT would leave the link eager at its end alone.
+            early = self._early_grafts
+            early[peer] = None
+            if len(early) > 2 * self.config.active_view_size:
+                del early[next(iter(early))]
         cached = self._cache.get(msg.msg_id) if msg.msg_id else None
         if cached is None or peer not in self.eager or msg.msg_id in self._unjudged:
             return []
