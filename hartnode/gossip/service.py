@@ -275,6 +275,13 @@ class GossipService(LinkTable):
         self.peers.seen(link.peer, wall_ms())
         if isinstance(msg, Pong) and link.ping is not None and link.ping[0] == msg.nonce:
             link.rtt, link.ping = now - link.ping[1], None
+        if kind in MEMBERSHIP_TYPES and link.peer not in self._links:
+            # Membership closed this link (CloseLink) and the peer's message
+            # crossed the close: a Neighbour accepted now would make a neighbour
+            # with no link, and a closed link is never reported down, so the
+            # views stayed asymmetric until keepalive found out (> 10 s).
+            self.stats.dropped["closed_link"] += 1
+            return True
         try:
             if kind in MEMBERSHIP_TYPES:
                 self._apply(hv.on_message(link.peer, msg, now))

@@ -33,7 +33,7 @@ import trio_websocket
 
 from hartnode.gossip import transport, wire
 from hartnode.gossip.handshake import Initiator
-from hartnode.gossip.hyparview import Join, PeerInfo
+from hartnode.gossip.hyparview import Disconnect, Join, Neighbour, PeerInfo
 from hartnode.gossip.links import Connection
 from hartnode.gossip.overlay_config import OverlayConfig, full
 from hartnode.gossip.peer_record import (
@@ -440,6 +440,27 @@ async def test_concurrent_first_broadcasts_still_leave_a_broadcast_tree(
     late = sorted(round(t - sent[note.text], 2) for n in nodes for t, note in n.delivered
                   if note.text in sent and t - sent[note.text] >= 0.2)
     assert late == [], f"{len(late)} of {len(sent) * len(nodes)} deliveries were late: {late}"
+
+
+async def test_a_membership_message_that_crossed_our_close_makes_no_neighbour(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    # x leaves a's active view (Disconnect: a closes the link) and, before the
+    # close reaches it, asks to be a neighbour again on the same link. Taken,
+    # the request made x a neighbour of a over a link already closed, which no
+    # one reports down: the views stayed asymmetric until keepalive found out
+    # (the "one connected overlay" flake of the test below).
+    net = MemoryNetwork()
+    a = await Node("a", net=net).start(nursery)
+    who = identity("x")
+    x = await dial(net, nursery, a.svc.port, who)
+    ask = Neighbour(PeerInfo(who.node_id, "ws://127.0.0.1:1/hart"), high_priority=True)
+    await x.send(ask)
+    await until("x is a's neighbour", lambda: a.svc.neighbours() == {who.node_id}, [a])
+    await x.send(Disconnect())
+    await x.send(ask)
+    await until("a handled both", lambda: a.svc.stats.received["Neighbour"] == 2, [a])
+    assert a.svc.neighbours() == frozenset()
+    assert a.svc.stats.dropped["closed_link"] == 1
 
 
 @pytest.mark.parametrize("paced", [True, False])
