@@ -235,13 +235,13 @@ class Plumtree:
                 self._owed = 0  # the last window's losses were made good or grafted around
             self._repair_until = now + REPAIR_WINDOW * self.config.graft_timeout
             del self.eager[peer]
+            if self._feeds_a_tree(peer, now):
+                self._owed += 1
             if not self.eager and self.lazy:
                 heir = next(iter(self.lazy))
                 del self.lazy[heir]
                 self.eager[heir] = None
                 out.append(Send(heir, Graft(b"", 1)))
-            elif self._feeds_a_tree(peer, now):
-                self._owed += 1
         self.lazy.pop(peer, None)
         self._lazy_queue.pop(peer, None)
         self._fed_at.pop(peer, None)

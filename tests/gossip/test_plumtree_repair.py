@@ -119,6 +119,27 @@ def test_a_node_left_with_lazy_links_alone_grafts_one() -> None:
     assert net.pushed_everywhere(M1) == []
 
 
+def test_a_lost_tree_link_is_replaced_even_after_grafting_a_lazy_neighbour() -> None:
+    # x's last tree link a goes while it carries broadcasts; the lazy neighbour
+    # x grafts at once is y, which hangs on x alone: the graft keeps y on x's
+    # tree, but {x, y} is still cut off. The newcomer b must replace a.
+    net = Net("s", "a", "b", "x", "y")
+    for pair in (("s", "a"), ("s", "b"), ("a", "x")):
+        net.link(*pair)
+    net.broadcast("s", M0)
+    net.broadcast("y", MX)  # alone: y has seen a message, so its newcomers start lazy
+    net.settle()
+    net.link("x", "y")  # lazy at both ends
+    net.now = 0.1
+    net.unlink("a", "x")
+    net.link("x", "b")
+    net.settle()
+    net.now = 5.0
+    net.broadcast("s", M1)
+    net.settle()
+    assert net.pushed_everywhere(M1) == []
+
+
 def test_a_graft_that_comes_before_the_neighbour_up_makes_the_link_eager() -> None:
     # The two membership cores add each other one at a time: x's GRAFT for the
     # link that replaces a reaches b before b's own NeighbourUp for x.
