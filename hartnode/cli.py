@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hartnode import __version__
+from hartnode import __version__, ui_cli
 from hartnode import config as config_mod
 from hartnode.attestation.commands import CommandError
 from hartnode.catalog import Catalog, build_catalog
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     c_sub.add_parser("jobs", parents=[data, as_json], help="job kinds and recent jobs")
     c_sub.add_parser("escrow", parents=[data, as_json], help="recent escrows")
     sub.add_parser("wallet", parents=[data, as_json], help="this node's Spark wallet")
+    ui_cli.add_parser(sub, [data])
     return p
 
 
@@ -732,11 +733,20 @@ def _manifest_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    dd = _data_dir(args)
+    _require_init(dd)
+    try:
+        return ui_cli.cmd_ui(args, dd)
+    except ui_cli.UiError as e:
+        raise CliError(e.message, e.hint, e.code) from e
+
+
 COMMANDS = {"version": cmd_version, "id": cmd_id, "init": cmd_init, "run": cmd_run,
             "status": cmd_status, "peers": cmd_peers,
             "kb": cmd_kb, "trust": cmd_trust,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger,
-            "compute": cmd_compute, "wallet": cmd_compute}
+            "compute": cmd_compute, "wallet": cmd_compute, "ui": cmd_ui}
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:

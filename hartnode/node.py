@@ -20,7 +20,8 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from hartnode import __version__, node_api, sdnotify
+from hartnode import __version__, live_feed, node_api, ops_api, sdnotify, ui_api
+from hartnode.apps.web.live import LiveHub
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
@@ -485,8 +486,15 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                         time.monotonic(), gossip=gossip, replication=replication,
                         hierarchy=hierarchy, trust=trust, catalog=catalog, gpu=gpu,
                         compute_service=compute)
+            # The web UI's live updates: event-driven for the ledger, deltas for status.
+            live = LiveHub()
+            committed.subscribe(lambda events: live_feed.on_committed(live, events))
+            ingested.subscribe(lambda result: live_feed.on_ingested(live, result))
+            ops = ops_api.Operations(node, live.publish)
             routes = RouteTable()
             node_api.register_routes(routes, node)
+            ui_api.register_routes(routes, node)
+            ops_api.register_routes(routes, ops)
             compute_daemon.register_routes(routes, node)
             catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
@@ -510,12 +518,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             await nursery.start(hierarchy.run)
             await nursery.start(trust.run)
             await nursery.start(compute.run)
+            await nursery.start(ops.run)
+            nursery.start_soon(live_feed.publish_status, node, live)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, routes=routes,
-                    metrics=registry, allowed_hosts=cfg.api.allowed_hosts,
+                    metrics=registry, allowed_hosts=cfg.api.allowed_hosts, live=live,
                     task_status=task_status))
             except (ApiBindError, ApiServerError) as e:
                 raise StartupError(str(e)) from e

@@ -87,10 +87,16 @@ class ViewUpdater:
             batches += 1
         return applied
 
-    def rebuild(self, comment: str = "rebuild") -> int:
-        """Empty every view table and replay the whole ledger."""
+    def reset(self, comment: str = "rebuild") -> None:
+        """Empty every view table and start a snapshot at watermark 0, in one
+        transaction; ``catch_up`` then replays the ledger (the running daemon
+        does it in batches, to report progress and let writes in between)."""
         with self.state:
             for name in self.registry.tables:
                 self.state.execute(f'DELETE FROM "{name}"')
             self.state.execute("INSERT INTO snapshots(comment) VALUES (?)", (comment,))
+
+    def rebuild(self, comment: str = "rebuild") -> int:
+        """Empty every view table and replay the whole ledger."""
+        self.reset(comment)
         return self.catch_up()
