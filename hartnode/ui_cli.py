@@ -72,12 +72,14 @@ def cmd_ui(args: argparse.Namespace, dd: DataDir) -> int:
     """Print (and with --open, open) a fresh login link."""
     answer = login_link(dd)
     url = str(answer["url"])
+    expires = answer.get("expires_in_s")
+    minutes = expires // 60 if isinstance(expires, int) else "a few"
     opened = webbrowser.open(url) if args.open else False
     if args.json:
         print(json.dumps({**answer, "opened": opened}, sort_keys=True))
     else:
         print(f"open this link to log in to the node's web UI (single use, valid "
-              f"{int(answer.get('expires_in_s', 0)) // 60} minutes):\n  {url}")
+              f"{minutes} minutes):\n  {url}")
         if args.open and not opened:
             print("(no browser could be started here; open the link yourself)")
     return EXIT_OK
