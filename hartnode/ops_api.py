@@ -95,7 +95,8 @@ class Operations:
         record: dict[str, Any] = {
             "id": self._next_id, "op": op, "state": "running", "done": 0, "total": 0,
             "unit": {"verify": "events", "backup": "bytes", "rebuild": "events"}[op],
-            "started_ms": _now_ms(), "finished_ms": None, "result": None, "error": None}
+            "started_ms": _now_ms(), "finished_ms": None, "result": None, "error": None,
+            "rev": 0}
         self._next_id += 1
         self._records[record["id"]] = record
         while len(self._records) > KEEP_OPS:
@@ -106,6 +107,9 @@ class Operations:
         return dict(record)
 
     def _changed(self, record: dict[str, Any]) -> None:
+        # ``rev`` orders the copies: the POST's answer and the stream's
+        # messages may reach a page in either order, and the newest must win.
+        record["rev"] += 1
         self._publish("op", dict(record))
 
     async def _run(self, record: dict[str, Any], dest: str | None) -> None:

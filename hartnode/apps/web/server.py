@@ -232,7 +232,7 @@ class _Api:
             if session is not None:
                 return self._refuse_session(request, route, session)
             if route == "/" and request.method in ("GET", "HEAD"):
-                return web.HTTPSeeOther(ui.LOGIN_PATH)
+                return ui.see_other(ui.LOGIN_PATH)
         challenge = 'Bearer realm="hartnode"'
         if given is not None:
             challenge += ', error="invalid_token"'

@@ -70,6 +70,12 @@ def login_url(host: str, port: int, token: str) -> str:
     return f"http://{shown}:{port}{LOGIN_PATH}?token={token}"
 
 
+def see_other(location: str) -> web.Response:
+    """A 303 to ``location`` (a plain Response: the middleware turns raised
+    HTTP exceptions into JSON errors)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def _login_page(message: str, status: int) -> web.Response:
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hartnode: log in</title>
@@ -115,14 +121,14 @@ class BrowserUi:
                                "expired, or the node restarted since it was made.", 403)
         session_id, csrf = opened
         port = local_port(request)
-        response = web.HTTPSeeOther("/")
+        response = see_other("/")
         max_age = int(SESSION_TTL_S)
         response.set_cookie(session_cookie(port), session_id, httponly=True,
                             samesite="Strict", path="/", max_age=max_age)
         # Readable by the page's JavaScript, which echoes it in X-CSRF-Token.
         response.set_cookie(csrf_cookie(port), csrf, httponly=False,
                             samesite="Strict", path="/", max_age=max_age)
-        raise response
+        return response
 
     async def mint(self, request: web.Request) -> web.Response:
         """``POST /api/v1/ui/login-token``: a fresh one-time login URL."""
@@ -154,8 +160,11 @@ class BrowserUi:
                 "Content-Type": "text/event-stream", "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff", **SECURITY_HEADERS})
             await response.prepare(request)
-            async for chunk in stream_messages(queue):
-                await response.write(chunk)
+            try:
+                async for chunk in stream_messages(queue):
+                    await response.write(chunk)
+            except ConnectionError:
+                pass  # the browser left (a reload, a closed tab): the usual end
             return response
         finally:
             self.live.release(queue)
