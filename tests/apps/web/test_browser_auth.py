@@ -141,7 +141,7 @@ async def test_a_login_link_sets_httponly_samesite_strict_cookies_and_works_once
     assert node.status == 200 and node.json() == {"node_id": "ab" * 32}
 
 
-async def test_without_credentials_a_browser_is_sent_to_login_and_the_api_answers_401_json() -> None:
+async def test_without_credentials_a_browser_goes_to_login_and_the_api_answers_401() -> None:
     async with running() as api:
         page = await api.call("GET", "/")
         login = await api.call("GET", "/login")
