@@ -26,9 +26,13 @@ function showError(e) {
 
 function clearError() { errorBar.hidden = true; }
 
+// #/page/arg?query: the page's name, and the rest (with its query) for the page.
 function route() {
-  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
-  return { name: PAGES[name] ? name : "dashboard", arg: rest.join("/") };
+  const raw = location.hash.replace(/^#\/?/, "");
+  const cut = raw.indexOf("?");
+  const [name, ...rest] = (cut < 0 ? raw : raw.slice(0, cut)).split("/");
+  const arg = rest.join("/") + (cut < 0 ? "" : raw.slice(cut));
+  return { name: PAGES[name] ? name : "dashboard", arg };
 }
 
 let shown = 0;  // which show() is the current one

@@ -74,7 +74,7 @@ export default {
             .map((t) => h("th", {}, t)))),
           h("tbody", {}, current.events.map((e) => h("tr", {
             class: `clickable${selected === e.hash ? " selected" : ""}`,
-            dataset: { hash: e.hash, kind: e.kind },
+            dataset: { hash: e.hash, kind: e.kind, origin: e.origin },
             onclick: () => select(e.hash),
           }, h("td", {}, String(e.id)), h("td", {}, when(e.ts_ms)),
             h("td", { class: "mono", title: e.origin }, short(e.origin)),
@@ -102,8 +102,13 @@ export default {
     newer.addEventListener("click", async () => { pages = []; await load(0); });
     const apply = async (ev) => {
       ev.preventDefault();
-      filter.kind = kind.value.trim();
-      filter.origin = origin.value.trim().toLowerCase();
+      // The filter lives in the URL (#/ledger?kind=...): a view can be bookmarked
+      // and shared; a changed hash re-renders the page with it.
+      const q = new URLSearchParams();
+      if (kind.value.trim()) q.set("kind", kind.value.trim());
+      if (origin.value.trim()) q.set("origin", origin.value.trim().toLowerCase());
+      const target = `#/ledger${q.toString() ? "?" + q : ""}`;
+      if (location.hash !== target) { location.hash = target; return; }
       pages = [];
       try { await load(0); app.clearError(); } catch (e) { app.showError(e); }
     };
