@@ -156,10 +156,15 @@ class Operations:
         record["dest"] = str(target)
         self._changed(record)
         written: list[Path] = []
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
             async def copy() -> None:
-                written.extend(await trio.to_thread.run_sync(
-                    maintenance.backup, node.data_dir.path, target, BACKUP_FILES))
+                nonlocal failure
+                try:
+                    written.extend(await trio.to_thread.run_sync(
+                        maintenance.backup, node.data_dir.path, target, BACKUP_FILES))
+                except Exception as e:  # raised below, unwrapped from the nursery's group
+                    failure = e
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(copy)
@@ -170,6 +175,8 @@ class Operations:
                 if done != record["done"]:
                     record["done"] = min(done, record["total"])
                     self._changed(record)
+        if failure is not None:
+            raise failure
         record["done"] = record["total"]
         return {"dest": str(target), "files": [str(p) for p in written]}
 
