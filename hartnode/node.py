@@ -25,7 +25,6 @@ from hartnode.apps.web.live import LiveHub
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
-from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
 from hartnode.attestation.revocation import (
@@ -39,14 +38,14 @@ from hartnode.compute import daemon as compute_daemon
 from hartnode.compute import gpu_probe
 from hartnode.compute.service import ComputeService
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
-from hartnode.datadir import DataDir, DataDirError, replace_private
+from hartnode.datadir import CHAIN_FILE, DataDir, DataDirError
 from hartnode.errors import find_in_group
+from hartnode.files import replace_private
 from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import TrustState
-from hartnode.hierarchy import direction
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.integrity.service import (
     TrustService,
@@ -171,17 +170,22 @@ async def export_overlay_metrics(gossip: GossipService, registry: Registry,
 
 async def keep_peer_nodes(gossip: GossipService, node_ledger: NodeLedger,
                           access: StoreAccess) -> None:
-    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at exit."""
+    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at
+    exit; then the compute columns its records' capabilities fill."""
     state = node_ledger.views.state
+
+    def write(rows: list[peer_store.Row]) -> None:
+        peer_store.write(state, rows)
+        compute_daemon.save_peer_columns(state)
     try:
         while True:
             await trio.sleep(PEERS_SAVE_S)
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
     finally:
         with trio.CancelScope(shield=True):
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
 
 
 async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:
@@ -288,14 +292,14 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
 
 
 def build_replication(cfg: Config, gossip: GossipService, node_ledger: NodeLedger,
-                      access: StoreAccess, *, roles: direction.Roles | None = None,
+                      access: StoreAccess, *,
                       on_ingested: Callable[[IngestResult], None] | None = None,
                       on_fork: Callable[[Event, Event], None] | None = None,
                       ) -> ReplicationService:
     """Replication over ``gossip``'s links, with the config's per-peer limits."""
     return ReplicationService(
         gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-        roles=roles, on_ingested=on_ingested, on_fork=on_fork,
+        on_ingested=on_ingested, on_fork=on_fork,
         limits=replication_limits(cfg, gossip.settings.overlay))
 
 
@@ -445,25 +449,24 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 raise StartupError(f"cannot hash this node's own install: {e}") from e
             # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
             gpu = await trio.to_thread.run_sync(gpu_probe.probe)
+            models = await compute_daemon.backend_models(cfg)
             gossip = build_gossip(data_dir, cfg, node_ledger,
                                   capabilities=(code_capability(manifest.root_hex),
-                                                *compute_daemon.capabilities(cfg, gpu)))
+                                                *compute_daemon.capabilities(cfg, gpu, models)))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
                 log.info("peers_remembered", extra={"fields": {
                     "loaded": remembered.loaded, "dropped": remembered.dropped}})
             # Services attach to gossip as they are built (``GossipService.register``).
-            # The hierarchy ingests through replication (one count, one fork alert)
-            # and replication asks the hierarchy who is parent or child: the one
-            # cycle, closed by a closure called only once both run.
-            hierarchy = HierarchyService(
-                gossip, node_ledger, access, hierarchy_settings(cfg, gossip),
-                ingest=lambda items: replication.ingest(items))
+            # The hierarchy syncs by replication's push and attaches to it as it is
+            # built (``attach_hierarchy``): who is parent or child, and the answers.
             replication = build_replication(
-                cfg, gossip, node_ledger, access, roles=hierarchy, on_ingested=ingested,
+                cfg, gossip, node_ledger, access, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
+            hierarchy = HierarchyService(gossip, replication, node_ledger, access,
+                                         hierarchy_settings(cfg, gossip))
             h_settings = hierarchy.settings
             trust = TrustService(
                 gossip, node_ledger, access, committer.append, TrustSettings(
@@ -479,7 +482,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
                                                    committer, gpu, announce=committed,
-                                                   peer_allowed=trust.compute_allowed)
+                                                   peer_allowed=trust.compute_allowed,
+                                                   peers=gossip.peers)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
