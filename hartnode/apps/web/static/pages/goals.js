@@ -14,7 +14,11 @@ export default {
     } catch { kinds = []; }
     const title = h("input", { id: "goal-title", placeholder: "title", size: 40 });
     const kind = h("select", { id: "goal-kind" }, kinds.map((k) => h("option", { value: k }, k)));
-    const params = h("input", { id: "goal-params", value: "{}", size: 30 });
+    // An example of each known job kind's params, so a new goal starts valid.
+    const EXAMPLE = { "cpu.hash_chain": '{"seed": "goal", "rounds": 1000}',
+                      "inference.chat": '{"model": "", "messages": [{"role": "user", "content": "hi"}]}' };
+    const params = h("input", { id: "goal-params", value: EXAMPLE[kinds[0]] || "{}", size: 40 });
+    kind.addEventListener("change", () => { params.value = EXAMPLE[kind.value] || "{}"; });
     const budget = h("input", { id: "goal-budget", type: "number", min: "0", step: "0.001", value: "1" });
     const draw = async () => {
       const goals = (await api("/api/v1/goals?limit=100")).items;
