@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -29,19 +29,25 @@ MAX_LISTED = 20  # event summaries in one ledger message
 STATUS_S = 2.0  # seconds between status checks while a browser listens
 
 
+class Publisher(Protocol):
+    """Where messages go: ``LiveHub.publish``."""
+
+    def publish(self, kind: str, data: object) -> None: ...
+
+
 def _summaries(events: Sequence[Event]) -> list[dict[str, Any]]:
     return [{"origin": e.origin, "seq": e.seq, "kind": e.kind, "hash": e.hash_hex}
             for e in events[-MAX_LISTED:]]
 
 
-def on_committed(hub: LiveHub, events: Sequence[Event]) -> None:
+def on_committed(hub: Publisher, events: Sequence[Event]) -> None:
     """Own events were appended."""
     if events:
         hub.publish("ledger", {"source": "local", "count": len(events),
                                "events": _summaries(events)})
 
 
-def on_ingested(hub: LiveHub, result: IngestResult) -> None:
+def on_ingested(hub: Publisher, result: IngestResult) -> None:
     """Peers' events were stored."""
     if result.stored:
         events = [e for _, e in result.stored]
