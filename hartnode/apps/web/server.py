@@ -14,9 +14,16 @@ Routes:
 - ``GET /metrics``: Prometheus text.
 - every route the node and its apps registered (``hartnode.routes``):
   ``/api/v1/node``, ``/api/v1/peers``, ``/api/v1/revocations`` (``node_api``),
-  ``/api/v1/events`` (``apps/events``).
+  ``/api/v1/events`` (``apps/events``), ...
+- the browser's: ``/``, ``/login``, ``/static/...``, login links, logout and
+  the event stream (``ui``).
 
-Everything but ``/healthz`` needs ``Authorization: Bearer <api.token>``. That
+Everything but ``/healthz``, ``/login`` and ``/static/`` needs
+``Authorization: Bearer <api.token>`` or a browser session's cookie
+(``sessions``); a request made with the cookie that changes something (any
+method but GET, HEAD, OPTIONS) also needs the session's CSRF token in the
+``X-CSRF-Token`` header, else 403. Before any of it, the ``Host`` header
+must name this API (403 otherwise: DNS rebinding). The need for credentials
 includes ``/metrics``: the API binds to loopback, but on a shared machine
 every local user can reach loopback, and the counters describe the node's
 activity (peers, ingest, requests). Prometheus sends the token with
