@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hartnode.apps import events, notes
+from hartnode.apps import events, notes, social
 from hartnode.attestation import fraud, trust_events
 from hartnode.compute import views as compute_views
 from hartnode.hierarchy import policy
@@ -40,7 +40,8 @@ def build_catalog(master_key: bytes | None = None) -> Catalog:
     for app in (notes, fraud, policy, trust_events):
         app.register(kinds, views)
     compute = compute_views.register(kinds, views, master_key=master_key)
+    social.register(kinds, views, master_key=master_key)
     catalog = Catalog(kinds, views, compute=compute)
-    for routes_app in (events,):
+    for routes_app in (events, social):
         routes_app.register_routes(catalog.routes)
     return catalog

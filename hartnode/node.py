@@ -117,11 +117,14 @@ class Node:
 
     # -- AppContext (hartnode.routes): what apps' routes may do --------------
 
-    async def append_event(self, kind: str, reach: str, payload: Any) -> dict[str, object]:
+    async def append_event(self, kind: str, reach: str, payload: Any, *,
+                           actor: str = "node") -> dict[str, object]:
         if not isinstance(payload, dict):
             raise ApiRequestError("payload must be a JSON object")
         try:
-            event = await self.committer.append(Draft(kind=kind, payload=payload, reach=reach))
+            event = await self.committer.append(Draft(
+                kind=kind, payload=payload, reach=reach, actor=actor,
+                scope="user" if actor.startswith("user:") else "system"))
         except (UnknownKindError, PayloadError, EnvelopeError) as e:
             raise ApiRequestError(str(e)) from e
         return event.as_json()
@@ -129,6 +132,18 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+    async def read_views(self, fn: Callable[[Any], T]) -> T:
+        views = self.node_ledger.views
+
+        def read() -> T:
+            # The committer catches the views up after waking its callers, so
+            # a read right after an append could miss it; catching up here
+            # (a no-op when nothing is new) gives read-your-writes.
+            views.catch_up()
+            return fn(views.state)
+
+        return await self.access.run(read)
 
 
 METRICS_EXPORT_S = 5.0
