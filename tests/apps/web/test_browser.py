@@ -9,6 +9,8 @@ playwright FAILS these tests with the install hint; they never skip.
   alert with its evidence, the compute policy with its sources, ...), a new
   event appears without a reload (server-sent events), maintenance runs
   with progress; a screenshot of every page goes to ``bench/out/ui/``;
+- the apps: a user, a community, a post and a comment made in node A's UI;
+  the post shows up in node B's feed page, which was open all along;
 - the refusals: no session (sent to the login page; the API answers 401
   JSON), a used login link, a write without the CSRF header or with a wrong
   one (403), and a page reached under a foreign name that resolves to
@@ -273,3 +275,41 @@ def test_the_ui_refuses_what_it_must(
     rebound_api = ui.page.goto(f"http://rebind.test:{node.api_port}/api/v1/node")
     assert rebound_api.status == 403
     assert ui.errors == []
+
+
+def test_social_pages_and_a_post_that_travels(
+        tmp_path: Path, hartnode: Hartnode, start_daemon: StartDaemon, browser: Any) -> None:
+    nodes = _network(tmp_path, hartnode, start_daemon)
+    a, b = nodes["a"], nodes["b"]
+    on_a, on_b = Ui(browser, a), Ui(browser, b)
+    on_a.login()
+    on_b.login()
+    # B watches its feed while A posts: the post arrives by replication, the
+    # page by the event stream, with no reload.
+    on_b.open("feed")
+    page = on_a.page
+    on_a.open("feed")
+    page.fill("#new-user", "alice")
+    page.click("#acting button[type=submit]")
+    page.locator("#acting-user option[value=alice]").wait_for(state="attached")
+    on_a.open("communities")
+    page.fill("#community-name", "gardening")
+    page.fill("#community-description", "plants and soil")
+    page.click("#community-form button[type=submit]")
+    page.locator("#communities [data-community]").first.wait_for()
+    on_a.shot("communities")
+    on_a.open("feed")
+    page.fill("#post-title", "Hello from A")
+    page.fill("#post-body", "a post made in the UI of node A")
+    page.select_option("#post-community", label="gardening")
+    page.click("#post-form button[type=submit]")
+    page.locator("#feed .post a.post-title", has_text="Hello from A").click()
+    page.fill("#comment-body", "and a comment")
+    page.click("#comment-form button[type=submit]")
+    page.locator("ul.comments li", has_text="and a comment").wait_for()
+    on_a.shot("thread")
+    on_b.page.locator("#feed .post", has_text="Hello from A").wait_for(timeout=60_000)
+    assert "alice@" in on_b.text("#feed .post")
+    on_b.shot("feed")
+
+    assert on_a.errors == [] and on_b.errors == []
