@@ -34,11 +34,17 @@ async function load() {
   return { peers, judged, node };
 }
 
+// The open link's figures (``link``: bytes each way, the Ping's round trip),
+// null while no link to the peer is open.
 function traffic(p) {
-  const sent = p.bytes_sent ?? p.sent_bytes ?? p.bytes_out;
-  const got = p.bytes_received ?? p.received_bytes ?? p.bytes_in;
-  if (sent === undefined && got === undefined) return h("span", { class: "muted" }, "—");
-  return `↑ ${bytes(sent)} ↓ ${bytes(got)}`;
+  const link = p.link;
+  if (!link) return h("span", { class: "muted" }, "no link");
+  return `↑ ${bytes(link.bytes_out)} ↓ ${bytes(link.bytes_in)}`;
+}
+
+function roundTrip(p) {
+  const rtt = p.link && p.link.rtt_ms;
+  return rtt === null || rtt === undefined ? h("span", { class: "muted" }, "—") : `${rtt} ms`;
 }
 
 export default {
@@ -54,7 +60,7 @@ export default {
           h("div", { class: "grow" },
             h("table", { id: "peers-table" },
               h("thead", {}, h("tr", {}, ["Node", "Tier", "Region", "Status", "Score",
-                "Quarantine", "Last seen", "Traffic"].map((t) => h("th", {}, t)))),
+                "Quarantine", "Last seen", "Round trip", "Traffic"].map((t) => h("th", {}, t)))),
               h("tbody", {}, peers.length ? peers.map((p) => {
                 const j = judged.get(p.node_id) || {};
                 const quarantined = j.quarantine_until_ms && j.quarantine_until_ms > Date.now();
@@ -70,8 +76,9 @@ export default {
                   h("td", {}, quarantined ? pill(`until ${when(j.quarantine_until_ms)}`, "quarantined")
                     : j.integrity_status ? pill(j.integrity_status) : "—"),
                   h("td", {}, ago(p.last_seen_ms)),
-                  h("td", {}, traffic(p)));
-              }) : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "no peers known yet"))))),
+                  h("td", {}, roundTrip(p)),
+                  h("td", { class: "traffic" }, traffic(p)));
+              }) : h("tr", {}, h("td", { colspan: 9, class: "muted" }, "no peers known yet"))))),
           card("Overlay", overlaySvg(node.node_id, peers, activeView),
             h("p", { class: "muted" }, "solid: active-view links; dashed: known peers"))));
     };
