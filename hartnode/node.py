@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from hartnode import __version__, node_api, sdnotify
+from hartnode.apps.recipes import daemon as recipes_daemon
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
@@ -481,6 +482,9 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                                                    peer_allowed=trust.compute_allowed)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
+            search = recipes_daemon.build_search(cfg, data_dir, node_ledger, access)
+            committed.subscribe(search.wake)
+            ingested.subscribe(lambda result: recipes_daemon.on_ingested(search, result))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
                         hierarchy=hierarchy, trust=trust, catalog=catalog, gpu=gpu,
@@ -488,6 +492,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             routes = RouteTable()
             node_api.register_routes(routes, node)
             compute_daemon.register_routes(routes, node)
+            recipes_daemon.register_routes(routes, node, search)
             catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
@@ -510,6 +515,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             await nursery.start(hierarchy.run)
             await nursery.start(trust.run)
             await nursery.start(compute.run)
+            await nursery.start(search.run)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:
