@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from hartnode import __version__, node_api, sdnotify
+from hartnode.apps.goals import daemon as goals_daemon
 from hartnode.apps.recipes import daemon as recipes_daemon
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
@@ -493,6 +494,9 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             node_api.register_routes(routes, node)
             compute_daemon.register_routes(routes, node)
             recipes_daemon.register_routes(routes, node, search)
+            goals = goals_daemon.build_dispatcher(node_ledger, access, catalog, compute,
+                                                  announce=committed)
+            goals_daemon.register_routes(routes, node, goals)
             catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
@@ -516,6 +520,7 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             await nursery.start(trust.run)
             await nursery.start(compute.run)
             await nursery.start(search.run)
+            nursery.start_soon(goals_daemon.recover, goals)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:

@@ -15,6 +15,7 @@ model (``use_embedder``, the ``[embed]`` extra) does that.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 import zlib
@@ -33,9 +34,11 @@ MODELS = (HASH_MODEL, USE_MODEL)  # the config's ``recipes.embedder`` values
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to tell recipes apart; dropped from unigrams and bigrams
 # (not from trigrams, which are cheap and damped anyway).
-_STOP = frozenset(
-    "a an and are as at be by for from how i in into is it its of on or the then to "
-    "with your you my me until about".split())
+_STOP = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "i", "in", "into",
+    "is", "it", "its", "of", "on", "or", "the", "then", "to", "with", "your", "you", "my",
+    "me", "until", "about"
+))
 TRIGRAM_WEIGHT = 0.5  # each word yields several trigrams; damped so words still dominate
 BIGRAM_WEIGHT = 1.0
 
@@ -63,7 +66,7 @@ def _features(text: str) -> list[tuple[str, float]]:
     words = _WORD.findall(norm)
     content = [w for w in words if w not in _STOP]
     feats: list[tuple[str, float]] = [("w:" + w, 1.0) for w in content]
-    feats += [(f"b:{a} {b}", BIGRAM_WEIGHT) for a, b in zip(content, content[1:], strict=False)]
+    feats += [(f"b:{a} {b}", BIGRAM_WEIGHT) for a, b in itertools.pairwise(content)]
     for w in words:
         padded = f"<{w}>"
         feats += [("c:" + padded[i:i + 3], TRIGRAM_WEIGHT) for i in range(len(padded) - 2)]

@@ -96,8 +96,8 @@ def _apply_deletion(state: apsw.Connection, recipe: str) -> None:
         (recipe,)).fetchall()
     for created, deleted_by, parent in rows:
         state.execute("UPDATE recipe_shares SET deleted = 1, deleted_event = ? WHERE recipe = ?",
-                      (max(int(created), int(deleted_by)), recipe))
-        _recount(state, parent)
+                      (max(int(str(created)), int(str(deleted_by))), recipe))
+        _recount(state, None if parent is None else str(parent))
 
 
 def _project_recipe(state: apsw.Connection, event_id: int, event: Event) -> None:
