@@ -30,6 +30,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from hartnode import __version__
 from hartnode import config as config_mod
+from hartnode.apps.app_cli import AppCli, AppCommandError
+from hartnode.apps.goals import commands as goals_cli
+from hartnode.apps.goals.gate import GateRefused
+from hartnode.apps.goals.lifecycle import LifecycleError
+from hartnode.apps.recipes import commands as recipes_cli
+from hartnode.apps.recipes.queries import QueryError
 from hartnode.attestation.commands import CommandError
 from hartnode.catalog import Catalog, build_catalog
 from hartnode.datadir import BACKUP_FILES, DataDir, DataDirError, resolve
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
     from hartnode.node import StartupError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+# Apps that bring their own subcommands (``hartnode.apps.app_cli``).
+APP_CLIS = {"recipes": recipes_cli, "goals": goals_cli}
 
 # init flags → config keys; help comes from the config field's doc.
 INIT_FLAGS: dict[str, tuple[str, str]] = {
@@ -226,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     c_sub.add_parser("jobs", parents=[data, as_json], help="job kinds and recent jobs")
     c_sub.add_parser("escrow", parents=[data, as_json], help="recent escrows")
     sub.add_parser("wallet", parents=[data, as_json], help="this node's Spark wallet")
+    for app in APP_CLIS.values():
+        app.add_parsers(sub, data, as_json)
     return p
 
 
@@ -732,11 +742,27 @@ def _manifest_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    """An app's own subcommands (``APP_CLIS``)."""
+    dd = _data_dir(args)
+    _require_init(dd)
+    ctx = AppCli(dd, _catalog(dd), lambda path, body: _api_request(dd, path, body))
+    try:
+        return int(APP_CLIS[args.command].run(args, ctx))
+    except AppCommandError as e:
+        raise CliError(e.message, e.hint, EXIT_USAGE if e.usage else EXIT_FAILED) from e
+    except (QueryError, LifecycleError) as e:  # names the field, or the step not allowed
+        raise CliError(str(e), f"see `hartnode {args.command} --help`", EXIT_USAGE) from e
+    except GateRefused as e:
+        raise CliError(e.message, e.hint, EXIT_FAILED) from e
+
+
 COMMANDS = {"version": cmd_version, "id": cmd_id, "init": cmd_init, "run": cmd_run,
             "status": cmd_status, "peers": cmd_peers,
             "kb": cmd_kb, "trust": cmd_trust,
             "keys": cmd_keys, "cert": cmd_cert, "ledger": cmd_ledger,
-            "compute": cmd_compute, "wallet": cmd_compute}
+            "compute": cmd_compute, "wallet": cmd_compute,
+            **{name: cmd_app for name in APP_CLIS}}
 
 
 def _fail(message: str, hint: str, code: int) -> NoReturn:
