@@ -56,6 +56,10 @@ CORES = (
     "hartnode.hierarchy.direction",
     "hartnode.hierarchy.parent_choice",
     "hartnode.apps.events",
+    "hartnode.apps.recipes.kinds",
+    "hartnode.apps.goals.kinds",
+    "hartnode.apps.goals.lifecycle",
+    "hartnode.apps.goals.gate",
 )
 
 
