@@ -15,7 +15,7 @@ import trio
 from hartnode.apps.goals import daemon as goals_daemon
 from hartnode.apps.recipes import daemon as recipes_daemon
 from hartnode.apps.recipes.embedder import HashingEmbedder
-from hartnode.apps.recipes.service import SearchService
+from hartnode.apps.recipes.service import SearchService, SearchUnavailable
 from hartnode.catalog import build_catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.committer import Committer, StoreAccess
@@ -147,3 +147,17 @@ async def test_goal_routes(api: Api) -> None:
         "id": goal, "peer": "ab" * 32, "central": "cd" * 32, "amount_msp": -1})
     shown = await api.get("/api/v1/goals/show", id=goal[:12])
     assert shown["status"] == "active" and shown["reservations"] == []
+
+
+async def test_search_without_its_embedder_says_why_and_the_rest_runs(tmp_path: Path) -> None:
+    from hartnode.apps.recipes.embedder import make_embedder
+
+    nl = NodeLedger(tmp_path, NodeIdentity.from_seed(b"\x32" * 32), build_catalog(), create=True)
+    search = SearchService(tmp_path, nl, StoreAccess(), lambda: make_embedder("nope"))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(search.run)
+        with pytest.raises(SearchUnavailable, match="unknown embedder 'nope'"):
+            await search.search("soup", 3)
+        assert search.status()["available"] is False
+        nursery.cancel_scope.cancel()
+    nl.close()

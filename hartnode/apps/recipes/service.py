@@ -54,6 +54,7 @@ class SearchService:
         self.unavailable = "starting"
         self._wake = trio.Event()
         self._work = trio.Lock()  # one sync or rebuild at a time
+        self._ready = trio.Event()  # set once the index is open (or search is off)
         self.last_rebuild = ""
 
     def wake(self, events: Sequence[Event] = ()) -> None:
@@ -63,14 +64,18 @@ class SearchService:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
+        """Started at once; searches wait (``_ready``) while the index opens or rebuilds,
+        which at 100k recipes takes a while and must not hold the daemon's READY."""
         try:
             embedder = await trio.to_thread.run_sync(self._make_embedder)
         except EmbedderError as e:
             self.unavailable = str(e)
             log.warning("recipe search is off: %s", e)
+            self._ready.set()
             task_status.started()
             await trio.sleep_forever()
         self.indexer = idx.Indexer(self.data_dir, embedder)
+        task_status.started()
         async with self._work:
             reason = await trio.to_thread.run_sync(self.indexer.load)
             reason = reason or await self.access.run(self.indexer.check, self.nl.views.state)
@@ -78,7 +83,7 @@ class SearchService:
                 await self._rebuild(reason)
             await self._sync()
         self.unavailable = ""
-        task_status.started()
+        self._ready.set()
         try:
             while True:
                 with trio.move_on_after(SAVE_INTERVAL_S):
@@ -117,14 +122,15 @@ class SearchService:
         return {"reason": reason, "model": tag.model, "items": tag.count,
                 "watermark": tag.watermark}
 
-    def _ready(self) -> idx.Indexer:
+    async def _opened(self) -> idx.Indexer:
+        await self._ready.wait()
         if self.unavailable or self.indexer is None:
             raise SearchUnavailable(f"recipe search is unavailable: {self.unavailable}")
         return self.indexer
 
     async def reindex(self) -> dict[str, Any]:
         """Rebuild the index from the ``embeddings`` view now (on demand)."""
-        indexer = self._ready()
+        indexer = await self._opened()
         async with self._work:
             out = await self._rebuild("on_demand")
             await self._sync()
@@ -133,7 +139,7 @@ class SearchService:
 
     async def search(self, text: str, k: int) -> list[idx.Hit]:
         """The ``k`` recipes nearest to ``text``, best first."""
-        indexer = self._ready()
+        indexer = await self._opened()
         if not text.strip() or len(text) > QUERY_MAX_CHARS:
             raise QueryError("q", f"expected 1 to {QUERY_MAX_CHARS} characters")
         if not 1 <= k <= K_MAX:

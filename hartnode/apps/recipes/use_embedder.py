@@ -9,6 +9,7 @@ on a node with no network. It needs numpy only (no torch).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
@@ -32,6 +33,9 @@ class UseEmbedder:
                                 "pip install 'hartnode[embed]'") from e
         self._model: Any = USE(threads=threads)
         self._id = f"use-m3-{metadata.version(DIST)}"
+        # Searches and the indexer embed from different worker threads; the
+        # package does not say its tokenizer caches are thread-safe.
+        self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -44,6 +48,7 @@ class UseEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, USE_DIM), dtype=np.float32)
-        out = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        with self._lock:
+            out = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms > 0, norms, 1.0)).astype(np.float32)
