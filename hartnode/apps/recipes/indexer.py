@@ -139,6 +139,8 @@ class Indexer:
             deleted = store.query(
                 state, "SELECT source_event FROM recipe_shares WHERE deleted = 1 "
                 "AND deleted_event > ? AND deleted_event <= ?", (since, max(mark, since)))
+            # The view holds vectors of live recipes only, as a rebuild would.
+            state.executemany("DELETE FROM embeddings WHERE artifact_id = ?", deleted)
         return Changes([int(r[0]) for r in rows], _matrix([r[1] for r in rows], self.tag.dim),
                        [int(r[0]) for r in deleted], max(mark, since), generation)
 
@@ -183,6 +185,10 @@ class Indexer:
     def snapshot(self, state: apsw.Connection) -> Snapshot:
         """Every stored vector a rebuild needs (seed 004 §3 step 2), in one transaction."""
         with state:
+            # Vectors of another model or of deleted recipes are dropped: the view is
+            # this model's vectors of the live recipes, what a ``kb rebuild`` refills.
+            state.execute("DELETE FROM embeddings WHERE model != ? OR artifact_id IN (SELECT "
+                          "source_event FROM recipe_shares WHERE deleted = 1)", (self.model,))
             views_mark, generation = view_position(state)
             mark = self._watermark(state, views_mark)
             rows = store.query(
