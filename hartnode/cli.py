@@ -36,8 +36,8 @@ from hartnode.apps.goals.gate import GateRefused
 from hartnode.apps.goals.lifecycle import LifecycleError
 from hartnode.apps.recipes import commands as recipes_cli
 from hartnode.apps.recipes.queries import QueryError
-from hartnode.attestation.commands import CommandError
 from hartnode.catalog import Catalog, build_catalog
+from hartnode.cert_commands import CommandError
 from hartnode.datadir import BACKUP_FILES, DataDir, DataDirError, resolve
 from hartnode.errors import HintedError, find_in_group
 from hartnode.ledger import maintenance
@@ -406,8 +406,8 @@ def _standing(dd: DataDir, cfg: config_mod.Config, node_id: str) -> dict[str, An
         effective_tier,
         parse_chain_file,
     )
-    from hartnode.attestation.commands import CHAIN_FILE
     from hartnode.attestation.revocation import RevocationError, parse_revocation_file
+    from hartnode.datadir import CHAIN_FILE
     from hartnode.node import REVOCATIONS_FILE, tier_standing
 
     master = bytes.fromhex(cfg.trust.master_key) if cfg.trust.master_key else None
@@ -647,7 +647,7 @@ def _pinned_master_key(args: argparse.Namespace) -> str | None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from hartnode.attestation import commands
+    from hartnode import cert_commands as commands
 
     out = commands.master_init(args.path)
     print(out.text)
@@ -655,7 +655,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_cert(args: argparse.Namespace) -> int:
-    from hartnode.attestation import commands
+    from hartnode import cert_commands as commands
 
     if args.cert_command == "issue":
         out = commands.cert_issue(

@@ -22,19 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from hartnode.gossip.overlay_config import PROFILES
+
 CONFIG_FILE = "hartnode.toml"
 ENV_PREFIX = "HARTNODE_"
 # Variables that are not config keys.
 ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 
 TIERS = ("flat", "local", "regional", "central")
-# The names of ``gossip.overlay_config.PROFILES`` (the one table of presets),
-# spelt out: importing gossip here would close a package cycle through
-# attestation.commands -> datadir -> config. tests/test_protocol.py keeps them equal.
-PROFILES = ("full", "constrained", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
-# ``apps.recipes.embedder.MODELS``, spelt out for the same reason as PROFILES.
+# ``apps.recipes.embedder.MODELS``, spelt out: importing the app would load numpy for
+# every command. tests/apps/recipes/test_index.py keeps the two equal.
 EMBEDDERS = ("hash", "use")
 
 
@@ -422,7 +421,7 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
 
     one_of("node.tier", cfg.node.tier, TIERS)
-    one_of("network.profile", cfg.network.profile, PROFILES)
+    one_of("network.profile", cfg.network.profile, tuple(PROFILES))
     one_of("log.level", cfg.log.level, LOG_LEVELS)
     one_of("recipes.embedder", cfg.recipes.embedder, EMBEDDERS)
     one_of("log.format", cfg.log.format, LOG_FORMATS)

@@ -26,7 +26,6 @@ from hartnode.apps.recipes import daemon as recipes_daemon
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
-from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.fraud import equivocation_alert, unreported_forks
 from hartnode.attestation.manifest import ManifestError, installed_manifest, package_dir
 from hartnode.attestation.revocation import (
@@ -40,14 +39,14 @@ from hartnode.compute import daemon as compute_daemon
 from hartnode.compute import gpu_probe
 from hartnode.compute.service import ComputeService
 from hartnode.config import Config, ConfigError, network_key, parse_hostport
-from hartnode.datadir import DataDir, DataDirError, replace_private
+from hartnode.datadir import CHAIN_FILE, DataDir, DataDirError
 from hartnode.errors import find_in_group
+from hartnode.files import replace_private
 from hartnode.gossip import peer_store
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.gossip.trust import TrustState
-from hartnode.hierarchy import direction
 from hartnode.hierarchy.service import HierarchyService, HierarchySettings
 from hartnode.integrity.service import (
     TrustService,
@@ -289,14 +288,14 @@ def build_gossip(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
 
 
 def build_replication(cfg: Config, gossip: GossipService, node_ledger: NodeLedger,
-                      access: StoreAccess, *, roles: direction.Roles | None = None,
+                      access: StoreAccess, *,
                       on_ingested: Callable[[IngestResult], None] | None = None,
                       on_fork: Callable[[Event, Event], None] | None = None,
                       ) -> ReplicationService:
     """Replication over ``gossip``'s links, with the config's per-peer limits."""
     return ReplicationService(
         gossip, node_ledger, access, round_interval=float(cfg.network.sync_interval),
-        roles=roles, on_ingested=on_ingested, on_fork=on_fork,
+        on_ingested=on_ingested, on_fork=on_fork,
         limits=replication_limits(cfg, gossip.settings.overlay))
 
 
@@ -455,16 +454,14 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 log.info("peers_remembered", extra={"fields": {
                     "loaded": remembered.loaded, "dropped": remembered.dropped}})
             # Services attach to gossip as they are built (``GossipService.register``).
-            # The hierarchy ingests through replication (one count, one fork alert)
-            # and replication asks the hierarchy who is parent or child: the one
-            # cycle, closed by a closure called only once both run.
-            hierarchy = HierarchyService(
-                gossip, node_ledger, access, hierarchy_settings(cfg, gossip),
-                ingest=lambda items: replication.ingest(items))
+            # The hierarchy syncs by replication's push and attaches to it as it is
+            # built (``attach_hierarchy``): who is parent or child, and the answers.
             replication = build_replication(
-                cfg, gossip, node_ledger, access, roles=hierarchy, on_ingested=ingested,
+                cfg, gossip, node_ledger, access, on_ingested=ingested,
                 on_fork=lambda a, b: nursery.start_soon(
                     committer.append, equivocation_alert(a, b)))
+            hierarchy = HierarchyService(gossip, replication, node_ledger, access,
+                                         hierarchy_settings(cfg, gossip))
             h_settings = hierarchy.settings
             trust = TrustService(
                 gossip, node_ledger, access, committer.append, TrustSettings(

@@ -17,8 +17,9 @@ never appear here.
     16-31   membership (``gossip/hyparview``; registered by ``gossip/messages``)
     32-47   broadcast (``gossip/plumtree``; registered by ``gossip/messages``)
     48-63   peer records and trust (``gossip/peer_record``, ``gossip/trust``)
-    64-75   ledger replication and fork evidence, 88-89 their successors
-    76-79   hierarchical sync (``hierarchy/messages``)
+    64-75   ledger replication and fork evidence, 87-89 their successors
+    76-79   hierarchical sync (``hierarchy/messages``; 78-79 retired: the sync is
+            replication's ``Push``/``Held``)
     80-81   integrity challenges (``integrity/service``)
     90-99   compute lending's job protocol (``compute/messages``)
 """
@@ -54,12 +55,12 @@ WIRE_NUMBERS: Final[dict[int, str]] = {
     72: "replication.ForkEvidence",
     73: "replication.HeadsDigest",
     74: "replication.Heads",
+    75: "replication.Push",
     76: "hierarchy.HierarchyJoin",
     77: "hierarchy.HierarchyWelcome",
-    78: "hierarchy.HierarchyPush",
-    79: "hierarchy.HierarchyAck",
     80: "integrity.ChallengeMessage",
     81: "integrity.ChallengeAnswerMessage",
+    87: "replication.Held",
     88: "replication.FeedWithheld",
     89: "replication.Batch",
     90: "compute.JobOffer",
@@ -72,6 +73,8 @@ RETIRED: Final[dict[int, str]] = {
     66: "HeadsDigest of (origin, seq) only; see 73",
     68: "Heads without hashes; see 74",
     70: "Batch of unsigned FeedWithheld; see 89",
+    78: "HierarchyPush: the hierarchy's sync is replication's Push; see 75",
+    79: "HierarchyAck: answered by replication's Held; see 87",
 }
 
 TEST_RANGE: Final = range(65000, 65536)  # tests and benchmarks only; never sent by a node

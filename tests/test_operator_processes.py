@@ -257,7 +257,7 @@ def test_a_token_others_can_read_is_refused_like_the_key(node: Node) -> None:
 
 
 def test_a_planted_symlink_never_redirects_a_write(tmp_path: Path) -> None:
-    from hartnode.datadir import replace_private, write_private
+    from hartnode.files import replace_private, write_private
 
     victim = tmp_path / "victim"
     victim.write_text("untouched")

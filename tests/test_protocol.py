@@ -3,6 +3,7 @@ at fault, and one timer shape the shell drives."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -102,5 +103,18 @@ def test_every_gossip_core_has_the_one_timer_shape() -> None:
     assert pt.get_timer() is None  # nothing broadcast, nothing to graft or flush
 
 
-def test_one_table_of_bandwidth_profiles() -> None:
-    assert tuple(overlay_config.PROFILES) == config.PROFILES
+def test_one_table_of_bandwidth_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config takes the profile names from the overlay's table, not a copy: a
+    profile added there is one config accepts, and one taken out is refused."""
+    assert config.PROFILES is overlay_config.PROFILES
+    monkeypatch.setitem(overlay_config.PROFILES, "tiny", overlay_config.minimal)
+
+    def with_profile(name: str) -> config.Config:
+        base = config.Config()
+        return dataclasses.replace(base, network=dataclasses.replace(base.network, profile=name))
+
+    tiny = with_profile("tiny")
+    assert config.validate(tiny) is tiny
+    monkeypatch.delitem(overlay_config.PROFILES, "constrained")
+    with pytest.raises(config.ConfigError, match=r"network\.profile"):
+        config.validate(with_profile("constrained"))

@@ -9,7 +9,6 @@ Module map:
 - ``challenge``    the sans-I/O integrity-challenge core (signed challenges and answers)
 - ``reputation``   Storj-style Beta scores, quarantine, probation
 - ``trust_events`` trust event kinds and views; alerts re-verified; ``trust_reputation``
-- ``commands``     one function per ``keys``/``cert`` CLI verb: init, issue, install, show, revoke
-(revocation lists travel the overlay through ``gossip.trust``; challenges through
-``integrity.service``)
+(the operator's ``keys``/``cert`` verbs are ``hartnode.cert_commands``; revocation
+lists travel the overlay through ``gossip.trust``; challenges through ``integrity.service``)
 """

@@ -114,10 +114,25 @@ class GossipService(LinkTable):
                                 capabilities=settings.capabilities)
         self._init_links(settings.overlay)
         self._nursery: trio.Nursery | None = None
+        self._changed: trio.Event | None = None  # ``changes()``: set at the next change
         self._hv: HyParView | None = None
         self._pt: Plumtree | None = None
         host, port = settings.listen
         self._transport_config = replace(settings.transport_config, host=host, port=port)
+
+    def changes(self) -> trio.Event:
+        """An event set at this service's next change of state: a message handled,
+        a link up or down, a timer run. For an observer that waits for a condition
+        over the overlay (tests, tools) without polling or subclassing; none is
+        made until one is asked for, so a node nobody watches pays nothing."""
+        if self._changed is None:
+            self._changed = trio.Event()
+        return self._changed
+
+    def _notify_changed(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def register(self, service: LinkService) -> None:
         """Attach a service: its message types, broadcast types and link events.
@@ -276,40 +291,44 @@ class GossipService(LinkTable):
             return False
         finally:
             self._wake.set()
+            self._notify_changed()
         return True
 
     def _apply(self, effects: Iterable[object]) -> None:
-        hv, pt = self._hv, self._pt
-        assert hv is not None and pt is not None
-        now = trio.current_time()
-        for effect in effects:
-            if isinstance(effect, Send):
-                self.send(effect.peer, effect.msg)
-            elif isinstance(effect, Deliver):
-                self._deliver(effect)
-            elif isinstance(effect, Connect):
-                if effect.peer in self._links:
-                    self._apply(hv.on_link_up(effect.peer, now))
-                elif effect.peer not in self._dialling:
-                    self._dialling.add(effect.peer)
-                    self._nursery_start(self._dial, effect.peer, effect.addr)
-            elif isinstance(effect, CloseLink):
-                if effect.peer in self._kept and effect.peer in self._links:
-                    # Membership is done with it, the hierarchy is not: the link
-                    # stays, outside the active view (the core forgot it).
-                    self._let_go.add(effect.peer)
-                    continue
-                link = self._links.pop(effect.peer, None)
-                if link is not None:
-                    link.replaced = True
-                    link.send.close()  # the sender flushes what is queued, then ends the link
-                    link.flush.deadline = now + self._transport_config.close_timeout
-                    self._room.set()  # it no longer holds back a paced broadcast
-            elif isinstance(effect, NeighbourUp):
-                self._apply(pt.on_neighbour_up(effect.peer, now))
-            elif isinstance(effect, NeighbourDown):
-                self._apply(pt.on_neighbour_down(effect.peer, now))
-        self._wake.set()
+        try:
+            hv, pt = self._hv, self._pt
+            assert hv is not None and pt is not None
+            now = trio.current_time()
+            for effect in effects:
+                if isinstance(effect, Send):
+                    self.send(effect.peer, effect.msg)
+                elif isinstance(effect, Deliver):
+                    self._deliver(effect)
+                elif isinstance(effect, Connect):
+                    if effect.peer in self._links:
+                        self._apply(hv.on_link_up(effect.peer, now))
+                    elif effect.peer not in self._dialling:
+                        self._dialling.add(effect.peer)
+                        self._nursery_start(self._dial, effect.peer, effect.addr)
+                elif isinstance(effect, CloseLink):
+                    if effect.peer in self._kept and effect.peer in self._links:
+                        # Membership is done with it, the hierarchy is not: the link
+                        # stays, outside the active view (the core forgot it).
+                        self._let_go.add(effect.peer)
+                        continue
+                    link = self._links.pop(effect.peer, None)
+                    if link is not None:
+                        link.replaced = True
+                        link.send.close()  # the sender flushes what is queued, then ends the link
+                        link.flush.deadline = now + self._transport_config.close_timeout
+                        self._room.set()  # it no longer holds back a paced broadcast
+                elif isinstance(effect, NeighbourUp):
+                    self._apply(pt.on_neighbour_up(effect.peer, now))
+                elif isinstance(effect, NeighbourDown):
+                    self._apply(pt.on_neighbour_down(effect.peer, now))
+            self._wake.set()
+        finally:
+            self._notify_changed()
 
     def _deliver(self, d: Deliver) -> None:
         """Hand a delivered payload to whoever judges it; it is relayed once judged valid.

@@ -18,12 +18,14 @@ from hartnode.replication.direction import (
     Role,
     Roles,
     is_policy_kind,
+    may_receive,
     may_send,
     reaches_for,
 )
 
 __all__ = ["NETWORK_ONLY", "PARENT_TIER", "POLICY_PREFIX", "WITH_HIERARCHY", "Direction", "Role",
-           "Roles", "is_parent_of", "is_policy_kind", "may_send", "reaches_for"]
+           "Roles", "is_parent_of", "is_policy_kind", "may_receive",
+           "may_send", "reaches_for"]
 
 # The tier a node of each tier syncs with above it: strictly one rank up.
 PARENT_TIER: dict[str, str] = {"local": "regional", "regional": "central"}

@@ -1,16 +1,14 @@
-"""Wire messages of hierarchical sync, type numbers 76-79 (see ``hartnode.wire_numbers``).
+"""The hierarchy's wire messages, who is whose parent: types 76-77 (``wire_numbers``).
 
 On a link the child dialled:
 
     child  -> parent   HierarchyJoin                 "I take you as my parent"
     parent -> child    HierarchyWelcome(accepted, reason)
-    either -> other    HierarchyPush(events)          up: hierarchy events; down: policy
-    other  -> either   HierarchyAck(acked, refused, reason)
 
-An event is acknowledged only once the receiver holds it durably (stored, or
-stored before); an event it could not store yet (a gap in its chain) is
-refused and retried later. Acks name events by hash, so delivery is
-idempotent whatever is resent.
+The events themselves move by replication (DESIGN §1: one act): a ``Push``
+on the link (up: hierarchy events; down: policy), answered by ``Held``, which
+names by hash what the receiver holds durably; 78-79 (the hierarchy's own
+push and ack) are retired.
 """
 
 from __future__ import annotations
@@ -18,11 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hartnode.gossip.wire import wire_message
-from hartnode.replication.messages import FeedEvent
-
-PUSH_MAX = 256  # events in one HierarchyPush (and hashes in each list of one HierarchyAck)
-PUSH_MAX_BYTES = 512 * 1024  # envelope bytes in one push; a frame holds at most 1 MiB
-HASH_BYTES = 32
 
 
 @wire_message("hierarchy")
@@ -40,22 +33,4 @@ class HierarchyWelcome:
     reason: str
 
 
-@wire_message("hierarchy")
-@dataclass(frozen=True)
-class HierarchyPush:
-    """Events the sender's sync queue holds for the receiver."""
-
-    events: tuple[FeedEvent, ...]
-
-
-@wire_message("hierarchy")
-@dataclass(frozen=True)
-class HierarchyAck:
-    """Hashes now held durably (``acked``) and not stored (``refused``, with ``reason``)."""
-
-    acked: tuple[bytes, ...]
-    refused: tuple[bytes, ...]
-    reason: str
-
-
-HIERARCHY_TYPES: tuple[type, ...] = (HierarchyJoin, HierarchyWelcome, HierarchyPush, HierarchyAck)
+HIERARCHY_TYPES: tuple[type, ...] = (HierarchyJoin, HierarchyWelcome)

@@ -1,4 +1,4 @@
-"""The hierarchy's trio shell: parent link, child links, pushes and acks (DESIGN §3 "Sync").
+"""The hierarchy's trio shell: parent link, child links, what each is owed (DESIGN §3 "Sync").
 
 Child side (a local, or a regional): ``ParentChoice`` names a candidate;
 the node dials it through the gossip service (``GossipService.connect``, an
@@ -11,58 +11,54 @@ Parent side: a ``HierarchyJoin`` is welcomed when the peer's verified
 record shows the tier one below this node's and a region within its own;
 the link is then kept open and the peer is a child until it ends.
 
-Both sides: ``role(peer)`` tells replication what the link carries
-(``hierarchy.direction``). A pump scans the ledger for ``hierarchy`` events
-(``sync_queue``'s watermark), queues each for the parent (up) or the
-children (policy, down), pushes due rows in ``HierarchyPush`` batches and
-applies ``HierarchyAck``s; unacknowledged rows come back after the ack
-timeout with exponential backoff. A push is acknowledged only for events the
-receiver holds durably after its verified ingest, so an event is never lost
-between a child's queue and its parent's ledger, whichever side restarts.
+Both sides: syncing is replication's act (DESIGN §1: one act). The
+hierarchy attaches to replication once (``attach_hierarchy``): its
+``role(peer)`` tells replication what a link carries and which way
+(``replication.direction``, checked when serving, pushing and on receipt),
+and replication's answers to pushes (``Held``) come back as confirmations.
+A pump scans the ledger for ``hierarchy`` events (``sync_queue``'s
+watermark), queues each for the parent (up) or the children (policy, down),
+hands due rows to ``ReplicationService.push`` and marks the rows from the
+confirmations; unconfirmed rows come back after the ack timeout with
+exponential backoff. The receiver confirms only events it holds durably
+after its verified ingest, so an event is never lost between a child's
+queue and its parent's ledger, whichever side restarts.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import blake3
 import trio
 
 from hartnode.gossip import transport
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.service import GossipService
 from hartnode.hierarchy.direction import Direction, Role, is_parent_of, may_send
-from hartnode.hierarchy.messages import (
-    HASH_BYTES,
-    HIERARCHY_TYPES,
-    PUSH_MAX,
-    PUSH_MAX_BYTES,
-    HierarchyAck,
-    HierarchyJoin,
-    HierarchyPush,
-    HierarchyWelcome,
-)
+from hartnode.hierarchy.messages import HIERARCHY_TYPES, HierarchyJoin, HierarchyWelcome
 from hartnode.hierarchy.parent_choice import Candidate, Dial, Offer, ParentChoice
-from hartnode.hierarchy.sync_queue import Queued, Row, SyncQueue
+from hartnode.hierarchy.sync_queue import Queued, SyncQueue
 from hartnode.identity import short_id
 from hartnode.ledger import queries
 from hartnode.ledger.committer import StoreAccess
-from hartnode.ledger.items import IngestResult, Withheld
 from hartnode.ledger.log import Ledger, wall_clock_ms
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.protocol import RemoteProtocolError
-from hartnode.replication.messages import FeedEvent, chunk_events
+from hartnode.replication.core import PUSH_MAX
+from hartnode.replication.service import ReplicationService
 
 log = logging.getLogger(__name__)
-INBOX = 1024  # pushes, acks and link ends waiting; beyond it pushes are dropped (resent later)
+INBOX = 1024  # confirmations and link ends waiting; beyond it one is dropped (rows time out)
 WINDOW = 4 * PUSH_MAX  # rows in flight to one peer at most
 SCAN_CHUNK = 5000  # ledger ids per scan transaction
-
-IngestFn = Callable[[list[tuple[bytes, bytes] | Withheld]], Awaitable[IngestResult]]
+# Joins sent on one link before the candidate counts as silent. When the two
+# nodes dial each other at once, the gossip service keeps one of the two
+# links, and a Join or Welcome sent on the other is lost with it; the link
+# that stays carries the second Join (a parent answers each one, idempotently).
+JOIN_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -83,7 +79,6 @@ class HierarchyStats:
     pushed: int = 0  # events sent in pushes
     acked: int = 0  # queue rows the peers acknowledged
     refused: Counter[str] = field(default_factory=Counter)  # rows refused, by reason
-    received: int = 0  # events received in pushes
     joins_refused: Counter[str] = field(default_factory=Counter)  # joins we turned down
     failovers: int = 0  # parent links lost
     dropped: int = 0  # inbox overflow
@@ -99,15 +94,15 @@ class _JoinWait:
 class HierarchyService:
     """One node's place in the hierarchy. ``run`` is a trio service."""
 
-    def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess,
-                 settings: HierarchySettings, *, ingest: IngestFn | None = None,
+    def __init__(self, gossip: GossipService, replication: ReplicationService,
+                 node_ledger: NodeLedger, access: StoreAccess, settings: HierarchySettings, *,
                  clock_ms: Callable[[], int] = wall_clock_ms) -> None:
         self.gossip = gossip
+        self.replication = replication
         self.node_ledger = node_ledger
         self.access = access
         self.settings = settings
         self.clock_ms = clock_ms
-        self._ingest_fn = ingest
         self.queue = SyncQueue(node_ledger.views.state, retry_min_ms=int(settings.retry_min * 1000),
                                retry_max_ms=int(settings.retry_max * 1000),
                                ack_timeout_ms=int(settings.ack_timeout * 1000))
@@ -128,6 +123,7 @@ class HierarchyService:
             on_link=self._on_link,
             # A parent or child may have lost its standing.
             on_revocations=lambda _signed: self.recheck()))
+        replication.attach_hierarchy(self, self._on_confirmed)
 
     # -- what other services read ---------------------------------------------
 
@@ -161,7 +157,8 @@ class HierarchyService:
             "backoff": self.choice.backoff(trio.current_time()),
             "sync_queue": summary,
             "stats": {"pushed": self.stats.pushed, "acked": self.stats.acked,
-                      "refused": dict(self.stats.refused), "received": self.stats.received,
+                      "refused": dict(self.stats.refused),
+                      "received": self.replication.stats.push_received,
                       "joins_refused": dict(self.stats.joins_refused),
                       "failovers": self.stats.failovers, "dropped": self.stats.dropped},
         }
@@ -204,23 +201,15 @@ class HierarchyService:
             self._enqueue("down", peer, None)
 
     def _on_message(self, peer: str, msg: object) -> None:
-        """Raises RemoteProtocolError for a malformed message (gossip ends the link)."""
         if isinstance(msg, HierarchyJoin):
             self._on_join(peer)
         elif isinstance(msg, HierarchyWelcome):
-            wait = self._joining.get(peer)
-            if wait is not None:
-                wait.accepted, wait.reason = msg.accepted, msg.reason[:64]
-                wait.done.set()
-        elif isinstance(msg, HierarchyPush):
-            if len(msg.events) > PUSH_MAX:
-                raise RemoteProtocolError("push_too_long", str(len(msg.events)))
-            self._enqueue("push", peer, msg)
-        elif isinstance(msg, HierarchyAck):
-            if (len(msg.acked) > PUSH_MAX or len(msg.refused) > PUSH_MAX
-                    or any(len(h) != HASH_BYTES for h in (*msg.acked, *msg.refused))):
-                raise RemoteProtocolError("bad_ack")
-            self._enqueue("ack", peer, msg)
+            self._on_welcome(peer, msg)
+
+    def _on_confirmed(self, peer: str, acked: Sequence[bytes], refused: Sequence[bytes],
+                      reason: str) -> None:
+        """Replication's answer to one of our pushes (its ``Held``, checked)."""
+        self._enqueue("ack", peer, (list(acked), list(refused), reason))
 
     # -- parent side -----------------------------------------------------------
 
@@ -260,6 +249,21 @@ class HierarchyService:
                       table.status(node_id, now_ms) == "active")
                 for node_id, e in table.entries.items()]
 
+    def _on_welcome(self, peer: str, msg: HierarchyWelcome) -> None:
+        wait = self._joining.get(peer)
+        if wait is None:
+            return
+        wait.accepted, wait.reason = msg.accepted, msg.reason[:64]
+        if wait.accepted and not self._certified_parent(peer):
+            wait.accepted, wait.reason = False, "not_certified"
+        if wait.accepted:
+            # The parent now, before the link's next message is read: the
+            # parent's first pushes follow its welcome at once, and replication
+            # checks each against what this link carries down.
+            self._parent_lost = trio.Event()
+            self.parent = peer
+        wait.done.set()
+
     def _certified_parent(self, peer: str) -> bool:
         entry = self.gossip.peers.entries.get(peer)
         v = entry.verified if entry is not None else None
@@ -290,22 +294,23 @@ class HierarchyService:
         self.choice.on_dialled(candidate, peer)
         wait = _JoinWait()
         self._joining[peer] = wait
-        self.gossip.send(peer, HierarchyJoin())
-        with trio.move_on_after(self.settings.ack_timeout):
-            await wait.done.wait()
+        for _ in range(JOIN_TRIES):
+            self.gossip.send(peer, HierarchyJoin())
+            with trio.move_on_after(self.settings.ack_timeout):
+                await wait.done.wait()
+            if wait.done.is_set() or not self.gossip.has_link(peer):
+                break
         self._joining.pop(peer, None)
         accepted, reason = wait.accepted, wait.reason
-        if accepted and not self._certified_parent(peer):
-            accepted, reason = False, "not_certified"
         if accepted and not self.gossip.has_link(peer):
             accepted, reason = False, "link_lost"
         if not accepted:
+            if self.parent == peer:
+                self.parent = None
             log.info("parent_refused parent=%s reason=%s", short_id(peer), reason)
             self.gossip.keep_link(peer, False)
             self.choice.on_failed(candidate, trio.current_time(), reason)
             return
-        self._parent_lost = trio.Event()
-        self.parent = peer
         self.choice.on_parent(candidate, peer, started)
         self._backfill.append((peer, "up"))
         self.wake()
@@ -317,45 +322,19 @@ class HierarchyService:
         self.gossip.keep_link(peer, False)
         log.info("parent_lost parent=%s", short_id(peer))
 
-    # -- inbox: pushes, acks, link ends ------------------------------------------------
+    # -- inbox: confirmations, link ends ------------------------------------------------
 
     async def _handle(self, kind: str, peer: str, item: Any) -> None:
-        if kind == "push":
-            await self._on_push(peer, item)
-        elif kind == "ack":
+        if kind == "ack":
+            acked, refused, reason = item
             now = self.clock_ms()
-            acked = await self.access.run(self.queue.ack, peer, list(item.acked), now)
-            self.stats.acked += acked
-            if item.refused:
-                self.stats.refused[item.reason[:64] or "refused"] += len(item.refused)
-                await self.access.run(self.queue.refuse, peer, list(item.refused),
-                                      item.reason[:64] or "refused", now)
+            self.stats.acked += await self.access.run(self.queue.ack, peer, acked, now)
+            if refused:
+                self.stats.refused[reason] += len(refused)
+                await self.access.run(self.queue.refuse, peer, refused, reason, now)
             self.wake()
         elif kind == "down":
             await self.access.run(self.queue.release, peer, self.clock_ms())
-
-    async def _on_push(self, peer: str, msg: HierarchyPush) -> None:
-        hashes = [blake3.blake3(e.envelope).digest() for e in msg.events]
-        if self.role(peer) is None:
-            # Only parent/child links carry hierarchy events (issue #4: reach at every hop).
-            self.gossip.send(peer, HierarchyAck((), tuple(hashes), "not_linked"))
-            return
-        self.stats.received += len(msg.events)
-        result = await self._ingest([(e.envelope, e.sig) for e in msg.events])
-        held = await self.access.run(queries.held_hashes, self.node_ledger.ledger, hashes)
-        acked = tuple(h for h in hashes if h in held)
-        refused = tuple(h for h in hashes if h not in held)
-        reason = ""
-        if refused:
-            reason = result.rejected.most_common(1)[0][0] if result.rejected else "not_stored"
-        self.gossip.send(peer, HierarchyAck(acked, refused, reason))
-        if result.stored:
-            self.wake()  # relay what came from a child up (or policy down)
-
-    async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
-        if self._ingest_fn is not None:
-            return await self._ingest_fn(items)
-        return await self.access.run(self.node_ledger.ingest, items)
 
     # -- the pump ------------------------------------------------------------------------
 
@@ -391,22 +370,14 @@ class HierarchyService:
             rows = await self.access.run(self.queue.take_due, peer, now, PUSH_MAX, WINDOW)
             if not rows:
                 return
-            events = await self.access.run(self._read_events, [r.event_id for r in rows])
-            unsent: list[bytes] = []
-            for batch, hashes in _pack(rows, events):
-                if self.gossip.send(peer, HierarchyPush(batch)):
-                    self.stats.pushed += len(batch)
-                else:
-                    unsent += hashes
+            sent = await self.replication.push(peer, [r.event_id for r in rows])
+            self.stats.pushed += len(sent)
+            unsent = [r.event_hash for r in rows if r.event_hash not in sent]
             if unsent:
                 await self.access.run(self.queue.refuse, peer, unsent, "send_failed", now)
                 return
             if len(rows) < PUSH_MAX:
                 return
-
-    def _read_events(self, ids: Sequence[int]) -> dict[int, FeedEvent]:
-        found = queries.events_by_id(self.node_ledger.ledger, ids)
-        return {i: FeedEvent(*e.wire()) for i, e in found.items()}
 
     def _scan(self, now_ms: int, targets: Sequence[tuple[str, Direction]],
               backfill: Sequence[tuple[str, Direction]]) -> None:
@@ -443,11 +414,3 @@ def _for(peer: str, direction: Direction, found: Sequence[tuple[Queued, str]]) -
     role: Role = "parent" if direction == "up" else "child"
     return [q for q, kind in found if q.origin != peer and may_send(role, "hierarchy", kind)]
 
-
-def _pack(rows: Sequence[Row], events: dict[int, FeedEvent]
-          ) -> list[tuple[tuple[FeedEvent, ...], list[bytes]]]:
-    """Split ``rows`` into pushes (replication's chunker: PUSH_MAX events and
-    PUSH_MAX_BYTES); each with its rows' hashes."""
-    held = [(e, r.event_hash) for r in rows if (e := events.get(r.event_id)) is not None]
-    return [(tuple(e for e, _ in c), [h for _, h in c])
-            for c in chunk_events(held, lambda p: p[0], PUSH_MAX, PUSH_MAX_BYTES)]

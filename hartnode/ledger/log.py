@@ -363,6 +363,7 @@ class Ledger:
     def ingest(
         self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
         executor: Executor | None = None, peer: str = "",
+        accept: Callable[[Event], bool] | None = None,
     ) -> IngestResult:
         """Verify and store events received as ``(envelope bytes, sig)``, and
         ``Withheld`` markers for the events the sender may not pass on.
@@ -373,11 +374,14 @@ class Ledger:
             peer: the node the items came from ("" when not one link): events
                 it sends beyond a gap are held under its byte bound, and
                 dropped when its link goes down (``drop_held``).
+            accept: whether the link it came by may carry a verified event
+                that way (``replication.direction.may_receive``); one it may
+                not is refused as ``wrong_direction``, before it is placed.
         """
         result = IngestResult()
         now = self.clock_ms()
         self._held.expire(now)
-        decoded = self._decode_all(items, executor, result)
+        decoded = self._decode_all(items, executor, result, accept)
         if not decoded:
             return result
         self._peer = peer
@@ -446,7 +450,7 @@ class Ledger:
 
     def _decode_all(
         self, items: Sequence[tuple[bytes, bytes] | Withheld], executor: Executor | None,
-        result: IngestResult,
+        result: IngestResult, accept: Callable[[Event], bool] | None = None,
     ) -> list[FeedItem]:
         signed = [i for i in items if not isinstance(i, Withheld)]
         decoded = admit_markers(items, self.identity, self.own_feed_closed, result)
@@ -459,6 +463,9 @@ class Ledger:
         for outcome in outcomes:
             if isinstance(outcome, str):
                 result.rejected[outcome] += 1
+                continue
+            if accept is not None and not accept(outcome):
+                result.rejected["wrong_direction"] += 1
                 continue
             if refuse_own(self.identity, self.own_feed_closed, outcome):
                 result.rejected["own_origin"] += 1

@@ -32,7 +32,7 @@ from typing import Any
 import apsw
 import blake3
 
-from hartnode.datadir import replace_private, write_private
+from hartnode.files import replace_private, write_private
 from hartnode.identity import verify_signature
 from hartnode.ledger import store
 from hartnode.ledger.envelope import EnvelopeError, envelope_text

@@ -6,7 +6,7 @@ The one object the daemon, the CLI and the tests hold; ``append`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -40,8 +40,9 @@ class NodeLedger:
         return [event for _, event in stored]
 
     def ingest(self, items: Sequence[tuple[bytes, bytes] | Withheld], *,
-               executor: Executor | None = None, peer: str = "") -> IngestResult:
-        result = self.ledger.ingest(items, executor=executor, peer=peer)
+               executor: Executor | None = None, peer: str = "",
+               accept: Callable[[Event], bool] | None = None) -> IngestResult:
+        result = self.ledger.ingest(items, executor=executor, peer=peer, accept=accept)
         if result.stored:
             self.views.catch_up()
         return result

@@ -2,7 +2,10 @@
 
 Two mechanisms, as in DESIGN §3:
 - **push**: a node's new ``network`` events are broadcast over Plumtree
-  (``NewEvents``), for low latency;
+  (``NewEvents``), for low latency; and on one link, events sent unasked
+  (``Push``) and answered with what the receiver now holds (``Held``): the
+  hierarchy's sync to a parent or child, which keeps what is still pending
+  (``hierarchy.sync_queue``);
 - **pull (anti-entropy)**: on every new link, and every round after, the two
   ends compare per-origin heads and pull what they miss in bounded batches.
   Whatever a broadcast lost is still delivered.
@@ -53,9 +56,10 @@ every ingest stored (``stored``) and what the node appended (``appended``),
 so no message costs a trip to the ledger's thread. The shell carries out
 the effects: ``Send``; ``Serve`` (read a feed range, answer with a
 ``Batch``); ``Ingest`` (verify and store a batch, then ``stored`` and
-``on_ingested``); ``SendEvidence`` (the proofs on record, to a new
-neighbour, before the digest); ``RaiseAlert`` and ``Spread`` (a fork new
-here: this node's fraud alert, within ``EvidenceGate``'s budget, and the
+``on_ingested``); ``TakePush`` (the same for a link push, then ``pushed``
+answers it); ``Confirmed`` (a peer's answer to our push); ``SendEvidence``
+(the proofs on record, to a new neighbour, before the digest); ``RaiseAlert``
+and ``Spread`` (a fork new here: this node's fraud alert, within ``EvidenceGate``'s budget, and the
 proof broadcast); ``ConfirmFeed`` (a neighbour showed its heads and nothing
 is left to pull: this node knows its own feed's head). Nothing unverified
 is stored or forwarded: every event goes through the ledger's verified
@@ -87,12 +91,14 @@ from hartnode.replication.messages import (
     Heads,
     HeadsDigest,
     HeadsRequest,
+    Held,
     NewEvents,
+    Push,
     Want,
 )
 
 __all__ = ["REPLICATION_TYPES", "Batch", "FeedEvent", "FeedWithheld", "Heads", "HeadsDigest",
-           "HeadsRequest", "NewEvents", "Want"]  # the messages, with the core that speaks them
+           "HeadsRequest", "Held", "NewEvents", "Push", "Want"]  # the messages, with their core
 
 BUCKETS = 16
 DIGEST_BYTES = 8
@@ -117,6 +123,11 @@ WANT_ROUNDS = 2
 # waiting, it is flooding and its link is closed ("want_flood"). An honest
 # asker has at most ``parallel_wants`` (4) wants out at once.
 WANTS_PER_ROUND = 256
+# Events in one push, a broadcast NewEvents or a link Push (and hashes in each
+# list of a Held), and the bytes of their envelopes and signatures (one always goes).
+PUSH_MAX = 256
+PUSH_MAX_BYTES = 256 << 10
+HASH_BYTES = 32
 WANT_BYTES_PER_ROUND = 2 * 65_536 * 10  # 2 x the full profile's link_rate x a 10 s round
 MAX_DEFERRED_WANTS = 64
 
@@ -195,11 +206,34 @@ class Spread:
 
 
 @dataclass(frozen=True, slots=True)
+class TakePush:
+    """Verify and store ``items`` that ``peer`` pushed on its link (each checked
+    against what that link may carry, ``direction.may_receive``), then answer
+    with ``pushed``: which of ``hashes`` this node now holds."""
+
+    peer: str
+    items: list[tuple[bytes, bytes] | Withheld]
+    hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """``peer`` holds ``acked`` durably and did not store ``refused`` (for ``reason``):
+    the answer to a ``Push`` of ours, for the service that keeps what is pending."""
+
+    peer: str
+    acked: tuple[bytes, ...]
+    refused: tuple[bytes, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConfirmFeed:
     """This node now knows its own feed's head: take nothing about that feed from others."""
 
 
-ReplicationEffect = Send | Serve | Ingest | SendEvidence | RaiseAlert | Spread | ConfirmFeed
+ReplicationEffect = (Send | Serve | Ingest | TakePush | Confirmed | SendEvidence | RaiseAlert
+                     | Spread | ConfirmFeed)
 
 
 def bucket_of(origin: str) -> int:
@@ -519,7 +553,29 @@ class Replicator:
                 (e.envelope, e.sig) for e in msg.events]
             items += [withheld_from_wire(origin, w) for w in msg.withheld]
             return [Ingest(peer, origin, items)]
+        if isinstance(msg, Push):
+            if len(msg.events) > PUSH_MAX:
+                raise RemoteProtocolError("push_too_long", str(len(msg.events)))
+            return [TakePush(peer, [(e.envelope, e.sig) for e in msg.events],
+                             tuple(blake3.blake3(e.envelope).digest() for e in msg.events))]
+        if isinstance(msg, Held):
+            if (len(msg.acked) > PUSH_MAX or len(msg.refused) > PUSH_MAX
+                    or any(len(h) != HASH_BYTES for h in (*msg.acked, *msg.refused))):
+                raise RemoteProtocolError("bad_held")
+            return [Confirmed(peer, msg.acked, msg.refused, msg.reason[:64] or "refused")]
         raise RemoteProtocolError("unexpected_message", type(msg).__name__)
+
+    @staticmethod
+    def pushed(peer: str, hashes: Sequence[bytes], held: set[bytes] | frozenset[bytes],
+               result: IngestResult) -> list[ReplicationEffect]:
+        """A push from ``peer`` was ingested (``result``) and this node now holds
+        ``held``: confirm those, and refuse the rest with the commonest reason
+        (the sender retries them later: a gap may close meanwhile)."""
+        refused = tuple(h for h in hashes if h not in held)
+        reason = ""
+        if refused:
+            reason = result.rejected.most_common(1)[0][0] if result.rejected else "not_stored"
+        return [Send(peer, Held(tuple(h for h in hashes if h in held), refused, reason))]
 
     def _admit(self, st: _PeerState, serve: Serve) -> list[ReplicationEffect]:
         """Serve a want now if its peer has share left this round, else let it wait.

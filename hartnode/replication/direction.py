@@ -13,10 +13,15 @@ The rule, applied by the sender at every hop (serving a pull or pushing):
     events never come down: a local never sees another local's
     ``hierarchy`` events, only their ``Withheld`` markers.
 
-Replication serves pulls by this rule and the hierarchy pushes by it: one
-rule for moving events between ledgers, whichever way they are asked for
-(DESIGN §1). Who is parent or child is the hierarchy's to say (``Roles``);
-which standings make a parent (tiers, regions) is ``hierarchy.direction``.
+The receiver applies the same rule to what arrives (``may_receive``): an
+event a link may not carry that way is refused at ingest, whether it came
+in a pull's Batch, a link push or a broadcast (which, relayed by anyone,
+carries ``network`` events only). Replication serves pulls, pushes and
+checks receipt by this rule, and the hierarchy's sync is replication's push
+on a parent/child link: one rule for moving events between ledgers,
+whichever way they are asked for (DESIGN §1). Who is parent or child is
+the hierarchy's to say (``Roles``); which standings make a parent (tiers,
+regions) is ``hierarchy.direction``.
 Who may *issue* a policy kind is that kind's own rule (e.g. only events the
 central key signs mint Spark, DESIGN §4), checked where it is projected; the
 link only decides where it travels.
@@ -55,3 +60,13 @@ def may_send(role: Role | None, reach: str, kind: str) -> bool:
     if reach != "hierarchy" or role is None:
         return False
     return not is_policy_kind(kind) if role == "parent" else is_policy_kind(kind)
+
+
+# What this node is to a peer, given what the peer is to this node.
+_OTHER_END: dict[Role, Role] = {"parent": "child", "child": "parent"}
+
+
+def may_receive(role: Role | None, reach: str, kind: str) -> bool:
+    """Whether an event of ``reach`` and ``kind`` may come from a peer of ``role``:
+    exactly what that peer may send to this node (a child sends up, a parent down)."""
+    return may_send(None if role is None else _OTHER_END[role], reach, kind)

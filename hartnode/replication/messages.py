@@ -33,8 +33,8 @@ def chunk_events(items: Iterable[T], event_of: Callable[[T], FeedEvent], max_cou
     """``items`` in order, in runs of at most ``max_count`` whose events take at
     most ``max_bytes`` (``event_bytes``); one event always goes, however large.
 
-    The one chunker of event pushes: replication's ``NewEvents`` and the
-    hierarchy's ``HierarchyPush`` (whose items carry the hash to ack with).
+    The one chunker of event pushes: the broadcast ``NewEvents`` and the link
+    ``Push`` (the hierarchy's sync).
     """
     out: list[list[T]] = []
     chunk: list[T] = []
@@ -115,5 +115,25 @@ class NewEvents:
     events: tuple[FeedEvent, ...]
 
 
+@wire_message("replication")
+@dataclass(frozen=True)
+class Push:
+    """Events sent unasked on one link, each answered by ``Held``: the sync to a
+    hierarchy parent or child (DESIGN §1: the same act as a pull's Batch)."""
+
+    events: tuple[FeedEvent, ...]
+
+
+@wire_message("replication")
+@dataclass(frozen=True)
+class Held:
+    """The answer to a ``Push``: the hashes now held durably (``acked``) and the
+    ones not stored (``refused``, with the commonest ``reason``)."""
+
+    acked: tuple[bytes, ...]
+    refused: tuple[bytes, ...]
+    reason: str
+
+
 REPLICATION_TYPES: frozenset[type] = frozenset(
-    {HeadsDigest, HeadsRequest, Heads, Want, Batch})
+    {HeadsDigest, HeadsRequest, Heads, Want, Batch, Push, Held})

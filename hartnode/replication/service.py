@@ -12,10 +12,18 @@ forged event reaches one node's ingest, is refused, and goes no further.
 ``hierarchy`` ones too once it is a certified parent/child link (DESIGN §3);
 everything else goes as a ``Withheld`` marker, and ``local`` events are never
 broadcast or served. On a parent/child link the direction decides further
-(``hartnode.hierarchy.direction``): to the parent go all ``hierarchy`` events
+(``replication.direction``): to the parent go all ``hierarchy`` events
 but policy ones, to a child only policy ones (``policy.*``). So a local's
 events climb to central, central's policy comes down, and a sibling's events
-never reach another local. ``hierarchy`` holds who is parent or child.
+never reach another local. The same rule is checked on receipt: an event the
+link it came by may not carry that way (a pull's Batch, a ``Push``, or a
+broadcast, which carries ``network`` only) is refused at ingest
+(``wrong_direction``), whatever the sender claims.
+
+The hierarchy's sync is this service's link push (``push``: ``Push``, answered
+by ``Held``). The hierarchy attaches once (``attach_hierarchy``): it says who
+is parent or child, and hears each answer (``Confirmed``) to mark its
+``sync_queue`` rows; it never reads or writes events itself.
 
 Forks (DESIGN §1): the core decides (``Replicator.fork``): an equivocation
 found by ingest, or proven by a peer's ``ForkEvidence`` (verified once, then
@@ -39,32 +47,40 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import blake3
 import trio
 
 from hartnode.gossip import wire
 from hartnode.gossip.link_service import LinkService, Verdict
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
+from hartnode.ledger import queries
 from hartnode.ledger.committer import StoreAccess
 from hartnode.ledger.envelope import EnvelopeError, Event, decode_event
 from hartnode.ledger.held import HeldLimits
 from hartnode.ledger.items import Head, IngestResult, Withheld
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.protocol import RemoteProtocolError, Send, is_due
+from hartnode.protocol import LocalProtocolError, RemoteProtocolError, Send, is_due
 from hartnode.replication import direction
 from hartnode.replication.core import (
+    PUSH_MAX,
+    PUSH_MAX_BYTES,
     REPLICATION_TYPES,
     WANTS_PER_ROUND,
+    Confirmed,
     ConfirmFeed,
     FeedEvent,
+    Held,
     Ingest,
     NewEvents,
+    Push,
     RaiseAlert,
     ReplicationEffect,
     Replicator,
     SendEvidence,
     Serve,
     Spread,
+    TakePush,
     batch_bytes_for,
     pack_batch,
     seq_of,
@@ -86,12 +102,13 @@ log = logging.getLogger(__name__)
 INBOX = 1024  # replication messages waiting; beyond it they are dropped (anti-entropy repairs)
 PUSH_SENDER = "push"  # EvidenceGate's name for evidence that came by broadcast
 MARKER_BYTES = 200  # a Withheld marker on the wire, rounded up
-PUSH_MAX = 256  # events in one NewEvents broadcast
-PUSH_MAX_BYTES = 256 << 10  # and bytes of their envelopes and signatures (one always goes)
+# What the hierarchy hears of each answer to its pushes: (peer, acked, refused, reason).
+OnConfirmed = Callable[[str, Sequence[bytes], Sequence[bytes], str], None]
 
 
 def push_chunks(fresh: list[FeedEvent]) -> list[tuple[FeedEvent, ...]]:
-    """``fresh`` in NewEvents-sized chunks: at most PUSH_MAX events and PUSH_MAX_BYTES."""
+    """``fresh`` in push-sized chunks (a ``NewEvents`` or a ``Push``): at most
+    PUSH_MAX events and PUSH_MAX_BYTES."""
     return [tuple(c) for c in chunk_events(fresh, lambda e: e, PUSH_MAX, PUSH_MAX_BYTES)]
 
 
@@ -132,11 +149,13 @@ class ReplicationStats:
     alerts_withheld: int = 0  # forks recorded here without this node's own alert (#8.8)
     held_dropped: int = 0  # held-back events dropped as their sender's link went down
     held_expired: int = 0  # held-back events dropped as their gap stayed open too long
+    pushed: int = 0  # events sent in link pushes (the hierarchy's sync)
+    push_received: int = 0  # events received in link pushes
 
 
 class ReplicationService:
     def __init__(self, gossip: GossipService, node_ledger: NodeLedger, access: StoreAccess, *,
-                 round_interval: float = 10.0, roles: direction.Roles | None = None,
+                 round_interval: float = 10.0,
                  on_ingested: Callable[[IngestResult], None] | None = None,
                  on_fork: Callable[[Event, Event], None] | None = None,
                  limits: ReplicationLimits | None = None) -> None:
@@ -161,7 +180,8 @@ class ReplicationService:
         # pull from it: from then on this node knows its own feed's true head
         # (a node restored from an old backup pulls its later events first).
         self.feed_confirmed = trio.Event()
-        self.hierarchy = roles  # who is parent or child (issue #4); None: no hierarchy
+        self.hierarchy: direction.Roles | None = None  # who is parent or child (issue #4)
+        self._on_confirmed: OnConfirmed | None = None
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.register(LinkService(
             "replication",
@@ -188,6 +208,35 @@ class ReplicationService:
         self.core.appended(events)
         for chunk in push_chunks([FeedEvent(*e.wire()) for e in events if e.reach == "network"]):
             self.gossip.broadcast(wire.encode(NewEvents(chunk)))
+
+    def attach_hierarchy(self, roles: direction.Roles, on_confirmed: OnConfirmed) -> None:
+        """The hierarchy's one seam: ``roles`` says who is parent or child (what a
+        link carries, which way), ``on_confirmed`` hears every answer to a push.
+
+        Raises:
+            LocalProtocolError: a hierarchy is attached already (a wiring bug).
+        """
+        if self.hierarchy is not None:
+            raise LocalProtocolError("replication: a hierarchy is attached already")
+        self.hierarchy, self._on_confirmed = roles, on_confirmed
+
+    async def push(self, peer: str, event_ids: Sequence[int]) -> set[bytes]:
+        """Send ``peer`` the events with these ledger ids in ``Push`` messages;
+        the hashes of those sent. Only what the link may carry that way goes
+        (``direction.may_send``); an id not held, or a full send queue, leaves
+        its event unsent. The answers come to ``on_confirmed``."""
+        role = self._role(peer)
+        ledger = self.node_ledger.ledger
+        found = await self.access.run(queries.events_by_id, ledger, list(event_ids))
+        fit = [found[i] for i in event_ids
+               if i in found and direction.may_send(role, found[i].reach, found[i].kind)]
+        sent: set[bytes] = set()
+        for chunk in push_chunks([FeedEvent(*e.wire()) for e in fit]):
+            if not self.gossip.send(peer, Push(chunk)):
+                break  # the link is gone or full: the rest waits for a retry
+            sent.update(blake3.blake3(e.envelope).digest() for e in chunk)
+            self.stats.pushed += len(chunk)
+        return sent
 
     def _limit_held(self) -> None:
         self.node_ledger.ledger.held.limits = self.limits.held
@@ -264,6 +313,11 @@ class ReplicationService:
                 before = seq_of(self.core.heads.get(effect.origin))
                 await self._ingest(effect.items, effect.peer)
                 await self._apply(self.core.on_ingested(effect.peer, effect.origin, before))
+            elif isinstance(effect, TakePush):
+                await self._take_link_push(effect)
+            elif isinstance(effect, Confirmed):
+                if self._on_confirmed is not None:
+                    self._on_confirmed(effect.peer, effect.acked, effect.refused, effect.reason)
             elif isinstance(effect, SendEvidence):
                 await self._send_evidence(effect.peer)
             elif isinstance(effect, RaiseAlert):
@@ -300,14 +354,33 @@ class ReplicationService:
                             + MARKER_BYTES * len(batch.withheld))
         self.gossip.send(s.peer, batch)
 
-    async def ingest(self, items: list[tuple[bytes, bytes] | Withheld]) -> IngestResult:
-        """Verified ingest with this service's counting and fork alerts (for other services)."""
-        return await self._ingest(items)
+    async def _take_link_push(self, push: TakePush) -> None:
+        """Ingest a peer's link push, then tell it which events this node holds
+        durably now (stored, or stored before): only those are acknowledged.
+
+        Only a parent or child pushes on a link (others' events come by pull and
+        broadcast); a push from any other peer is refused whole, unread."""
+        if self._role(push.peer) is None:
+            self.stats.rejected["not_linked"] += len(push.items)
+            self.gossip.send(push.peer, Held((), push.hashes, "not_linked"))
+            return
+        self.stats.push_received += len(push.items)
+        result = await self._ingest(push.items, push.peer)
+        held = await self.access.run(queries.held_hashes, self.node_ledger.ledger,
+                                     list(push.hashes))
+        await self._apply(self.core.pushed(push.peer, push.hashes, held, result))
 
     async def _ingest(self, items: list[tuple[bytes, bytes] | Withheld],
                       peer: str = "") -> IngestResult:
+        """Verified ingest; ``peer`` is the link the items came by ("" for a
+        broadcast: relayed by anyone, so ``network`` events only)."""
+        role = self._role(peer) if peer else None
+
+        def accept(e: Event) -> bool:
+            return direction.may_receive(role, e.reach, e.kind)
+
         result = await self.access.run(
-            lambda: self.node_ledger.ingest(items, peer=peer))
+            lambda: self.node_ledger.ingest(items, peer=peer, accept=accept))
         self.stats.ingested += len(result.stored)
         self.stats.withheld += result.withheld
         self.stats.duplicates += result.duplicates

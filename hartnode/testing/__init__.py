@@ -13,4 +13,6 @@ Module map:
 - ``trustsim_cli``   ``python -m hartnode.testing.sim trust``
 - ``crash_writer``   the appender the crash-safety test kills with SIGKILL
 - ``gossip_bench_node``  one benchmark node per process (bench_gossip_processes)
+- ``memory_transport``   gossip services in one trio run without sockets (memberlist's
+                     mock transport); its ``tap`` plays a faulty or lying peer
 """

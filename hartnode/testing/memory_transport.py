@@ -18,7 +18,11 @@ encoded wire messages over bounded memory channels, so
 - ``remote_address`` is ``HOST:PORT`` dialled, or ``mem-<short id>:1`` for the
   dialler: each node its own address group;
 - with trio's autojump clock, times are exact: nothing here waits on a real
-  clock. ``dials`` records every dial (virtual time, host, port, expected id).
+  clock. ``dials`` records every dial (virtual time, host, port, expected id);
+- ``tap``, when set, sees every message a node is about to receive, as
+  ``tap(sender id, receiver id, msg)``, and returns what is delivered: the
+  message, another in its place, or None to lose it (a test's faulty or
+  lying peer, without reaching into the services).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import trio
 
@@ -36,6 +41,8 @@ from hartnode.gossip.transport import DialError, LinkClosed, TransportConfig, Tr
 from hartnode.identity import NodeIdentity, short_id
 
 FIRST_PORT = 40_000  # ports handed out for listen port 0
+# (sender id, receiver id, message) -> the message delivered, or None: lost.
+Tap: TypeAlias = Callable[[str, str, object], object | None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ class MemoryNetwork:
 
     def __init__(self, *, buffer_frames: int = 16) -> None:
         self.buffer_frames = buffer_frames
+        self.tap: Tap | None = None
         self.dials: list[Dial] = []
         self._listeners: dict[int, _Listener] = {}
         self._next_port = FIRST_PORT
@@ -124,7 +132,7 @@ class MemoryTransport:
             raise DialError(reason, f"{host}:{port}")
         assert there is not None
         ours, theirs = _pair(identity.node_id, config, stats, there.identity.node_id,
-                             there.config, there.stats, self.network.buffer_frames)
+                             there.config, there.stats, self.network)
         ours.remote_address = f"{host}:{port}"
         # Each node dials from a host of its own (an address group of its own).
         theirs.remote_address = f"mem-{short_id(identity.node_id)}:1"
@@ -148,11 +156,13 @@ async def _serve_link(listener: _Listener, conn: MemoryConnection) -> None:
 
 def _pair(a_id: str, a_config: TransportConfig, a_stats: TransportStats, b_id: str,
           b_config: TransportConfig, b_stats: TransportStats,
-          buffer_frames: int) -> tuple[MemoryConnection, MemoryConnection]:
-    a_to_b, b_from_a = trio.open_memory_channel[bytes](buffer_frames)
-    b_to_a, a_from_b = trio.open_memory_channel[bytes](buffer_frames)
-    a = MemoryConnection(b_id, a_to_b, a_from_b, a_config, a_stats, initiator=True)
-    b = MemoryConnection(a_id, b_to_a, b_from_a, b_config, b_stats, initiator=False)
+          network: MemoryNetwork) -> tuple[MemoryConnection, MemoryConnection]:
+    a_to_b, b_from_a = trio.open_memory_channel[bytes](network.buffer_frames)
+    b_to_a, a_from_b = trio.open_memory_channel[bytes](network.buffer_frames)
+    a = MemoryConnection(b_id, a_to_b, a_from_b, a_config, a_stats, initiator=True,
+                         local_node_id=a_id, network=network)
+    b = MemoryConnection(a_id, b_to_a, b_from_a, b_config, b_stats, initiator=False,
+                         local_node_id=b_id, network=network)
     return a, b
 
 
@@ -166,6 +176,8 @@ class MemoryConnection:
     _config: TransportConfig
     _stats: TransportStats
     initiator: bool
+    local_node_id: str = ""
+    network: MemoryNetwork | None = None
     remote_address: str = ""
     last_frame_bytes: int = 0
     _closed: LinkClosed | None = None
@@ -212,6 +224,11 @@ class MemoryConnection:
                 self._stats.decode_errors[e.reason] += 1
                 raise self._end("decode_error", e.reason) from None
             self.last_frame_bytes = len(data) + TAG_BYTES
+            tap = self.network.tap if self.network is not None else None
+            if tap is not None:
+                msg = tap(self.remote_node_id, self.local_node_id, msg)
+                if msg is None:
+                    continue
             if type(msg) is wire.Ping:
                 await self.send(wire.Pong(msg.nonce))
                 continue

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_until
 
-from hartnode.attestation import commands
+from hartnode import cert_commands as commands
 from hartnode.datadir import DataDir
 
 

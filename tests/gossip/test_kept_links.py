@@ -2,8 +2,9 @@
 
 Membership closes a link it does not need (idle for ``neighbour_timeout``);
 a kept link stays open until it is let go. Two nodes that dial each other at
-once end with one link, the same on both sides. Real loopback sockets, trio's
-autojump clock.
+once end with one link, the same on both sides. On the in-memory transport
+(``hartnode.testing``), trio's autojump clock; kept links over real sockets
+are exercised end to end by ``tests/hierarchy/test_processes.py``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from hartnode.gossip.overlay_config import full
 from hartnode.gossip.peer_record import PeerTable
 from hartnode.gossip.service import GossipService, GossipSettings
 from hartnode.identity import NodeIdentity
+from hartnode.testing.memory_transport import MemoryNetwork
 
 NET = b"K" * 32
 HOST = "127.0.0.1"
 
 
-def service(name: str) -> GossipService:
+def service(net: MemoryNetwork, name: str) -> GossipService:
     identity = NodeIdentity.from_seed(name.encode().ljust(32, b"."))
     settings = GossipSettings(network_key=NET, listen=(HOST, 0), advertise=(), seeds=(),
                               overlay=full())
     return GossipService(identity, settings, PeerTable(identity.node_id, ttl_ms=600_000),
-                         rng=random.Random(name))
+                         rng=random.Random(name), transport=net.transport())
 
 
 def url(svc: GossipService) -> str:
@@ -36,7 +38,8 @@ def url(svc: GossipService) -> str:
 
 async def test_an_unkept_idle_link_is_closed_a_kept_one_stays_until_let_go(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    a, b, c = service("a"), service("b"), service("c")
+    net = MemoryNetwork()
+    a, b, c = service(net, "a"), service(net, "b"), service(net, "c")
     for svc in (a, b, c):
         await nursery.start(svc.run)
     assert await a.connect(url(b)) == b.node_id
@@ -54,7 +57,8 @@ async def test_an_unkept_idle_link_is_closed_a_kept_one_stays_until_let_go(
 
 async def test_two_nodes_dialling_each_other_at_once_keep_one_link(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    a, b = service("a"), service("b")
+    net = MemoryNetwork()
+    a, b = service(net, "a"), service(net, "b")
     for svc in (a, b):
         await nursery.start(svc.run)
     ids: dict[str, str] = {}
@@ -76,7 +80,8 @@ async def test_two_nodes_dialling_each_other_at_once_keep_one_link(
 
 async def test_dialling_a_peer_that_already_dialled_us_keeps_one_link_on_both_ends(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    low, high = sorted((service("a"), service("b")), key=lambda s: s.node_id)
+    net = MemoryNetwork()
+    low, high = sorted((service(net, "a"), service(net, "b")), key=lambda s: s.node_id)
     for svc in (low, high):
         await nursery.start(svc.run)
     await high.connect(url(low))  # the link the higher id dialled exists ...

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hartnode.attestation import commands
+from hartnode import cert_commands as commands
 from hartnode.attestation.certificate import VerifiedTier
-from hartnode.attestation.commands import read_chain
+from hartnode.cert_commands import read_chain
 from hartnode.config import Config
 from hartnode.datadir import DataDir
 from hartnode.gossip import wire

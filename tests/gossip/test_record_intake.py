@@ -16,8 +16,8 @@ import pytest
 import trio
 import trio.testing
 
-from hartnode.attestation import commands
-from hartnode.attestation.commands import read_chain
+from hartnode import cert_commands as commands
+from hartnode.cert_commands import read_chain
 from hartnode.config import Config
 from hartnode.datadir import DataDir
 from hartnode.gossip import transport, wire

@@ -1,15 +1,19 @@
-"""GossipService over real loopback sockets: several services in one trio run.
+"""GossipService, several in one trio run: on the in-memory transport, and on sockets
+where the test is about what a socket carries.
 
-Each test starts real ``GossipService`` instances on 127.0.0.1 (port 0, so the
-kernel picks) and drives them only through what a node does: seeds, broadcast,
-and peers that connect with ``transport.dial`` or a raw WebSocket to misbehave.
+Each test starts real ``GossipService`` instances and drives them only through
+what a node does: seeds, broadcast, and peers that dial to misbehave. Most run
+on one ``MemoryNetwork`` (``hartnode.testing``: no sockets, every message
+encoded and decoded with the wire's limits); the ones about bytes no node
+would send (garbage frames through a hand-made handshake) and about socket
+buffers (a paced publisher) run on real loopback sockets (127.0.0.1, port 0).
 
 Nothing sleeps for readiness. ``until`` re-checks a condition each time one
-of the services handled a message, a link or a timer (it waits on the
-service's wake-up event), within a deadline. Most tests run on trio's
-autojump clock: a loopback socket delivers as soon as it is written, so the
-clock only jumps when every service is idle, and times can be asserted
-exactly in virtual seconds. The one real-clock test is named so.
+of the services handled a message, a link or a timer (it waits on
+``GossipService.changes()``, the public seam for observers), within a
+deadline. The tests run on trio's autojump clock: a link delivers as soon as
+it is written, so the clock only jumps when every service is idle, and times
+can be asserted exactly in virtual seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import trio_websocket
 from hartnode.gossip import transport, wire
 from hartnode.gossip.handshake import Initiator
 from hartnode.gossip.hyparview import Join, PeerInfo
+from hartnode.gossip.links import Connection
 from hartnode.gossip.overlay_config import OverlayConfig, full
 from hartnode.gossip.peer_record import (
     PeerRecordMessage,
@@ -59,32 +64,12 @@ def identity(name: str) -> NodeIdentity:
     return NodeIdentity.from_seed(name.encode().ljust(32, b"."))
 
 
-class _WatchedService(GossipService):
-    """A GossipService that announces each change of its state, for ``until``.
-
-    Every message, link change and timer passes through ``_dispatch`` or
-    ``_apply``; after each, ``changed`` is set and replaced by a fresh event.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.changed = trio.Event()
-
-    def _dispatch(self, link: Any, msg: object) -> bool:
-        try:
-            return super()._dispatch(link, msg)
-        finally:
-            self._changed()
-
-    def _apply(self, effects: Iterable[object]) -> None:
-        try:
-            super()._apply(effects)
-        finally:
-            self._changed()
-
-    def _changed(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
+async def dial(net: MemoryNetwork, nursery: trio.Nursery, port: int,
+               who: NodeIdentity) -> Connection:
+    """A raw link to the node on ``port``, as ``who``: a peer that may send anything."""
+    return await net.transport().dial(nursery, HOST, port, who, NET,
+                                      config=transport.TransportConfig(),
+                                      stats=transport.TransportStats())
 
 
 class Node:
@@ -103,7 +88,7 @@ class Node:
         settings = GossipSettings(
             network_key=NET, listen=listen, advertise=(), seeds=tuple(seeds),
             overlay=overlay or full(), announce_interval=announce_interval)
-        self.svc = _WatchedService(
+        self.svc = GossipService(
             self.identity, settings, PeerTable(self.identity.node_id, ttl_ms=600_000),
             rng=random.Random(name), transport=net.transport() if net is not None else None)
         self.judge = judge
@@ -161,8 +146,8 @@ async def until(what: str, cond: Callable[[], bool], nodes: Iterable[Node],
             if time.monotonic() > real_deadline:
                 pytest.fail(f"not within {REAL_TIME_LIMIT_S} s of real time (a livelock?): {what}")
             # Taken right after the check, with no checkpoint between, so no
-            # change after the check goes unseen (see ``_WatchedService``).
-            events = [svc.changed for svc in services]
+            # change after the check goes unseen (``GossipService.changes``).
+            events = [svc.changes() for svc in services]
             async with trio.open_nursery() as nursery:
                 for event in events:
                     nursery.start_soon(woken, event, nursery.cancel_scope)
@@ -191,8 +176,10 @@ def connected(nodes: list[Node]) -> bool:
 
 async def test_overlay_forms_and_every_broadcast_is_delivered_exactly_once(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    seed = await Node("seed").start(nursery)
-    nodes = [seed] + [await Node(f"n{i}", seeds=[seed.url]).start(nursery) for i in range(4)]
+    net = MemoryNetwork()
+    seed = await Node("seed", net=net).start(nursery)
+    nodes = [seed] + [await Node(f"n{i}", seeds=[seed.url], net=net).start(nursery)
+                      for i in range(4)]
     await until("one symmetric, connected overlay in which every node knows every record",
                 lambda: connected(nodes) and all(len(n.svc.peers.entries) == 4 for n in nodes),
                 nodes)
@@ -290,14 +277,15 @@ async def test_flooding_peer_is_held_to_its_byte_budget_and_others_get_through(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
     rate, burst = 256 * 1024.0, 65_536.0
     overlay = replace(full(), link_rate=rate, link_burst=burst)
-    a = await Node("a", overlay=overlay).start(nursery)
-    b = await Node("b", seeds=[a.url], overlay=overlay).start(nursery)
+    net = MemoryNetwork()
+    a = await Node("a", overlay=overlay, net=net).start(nursery)
+    b = await Node("b", seeds=[a.url], overlay=overlay, net=net).start(nursery)
     await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
     b.say("warm-up")  # after it, b's link to a is a tree link whatever it was before
     await until("a delivers the warm-up", lambda: bool(a.texts()["warm-up"]), [a, b])
 
     flooder = identity("flooder")
-    conn = await transport.dial(nursery, HOST, a.svc.port, flooder, NET)
+    conn = await dial(net, nursery, a.svc.port, flooder)
     floods = [Gossip(bytes([1, i]) * 8, 1, wire.encode(Note("flooder", f"f{i:02} " + "x" * 16_000)))
               for i in range(40)]
     total = sum(min(len(wire.encode(g)), int(burst)) for g in floods)
@@ -330,8 +318,9 @@ async def test_flooding_peer_is_held_to_its_byte_budget_and_others_get_through(
 
 async def test_simultaneous_dials_end_as_one_link(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    a = await Node("a").start(nursery)
-    b = await Node("b").start(nursery)
+    net = MemoryNetwork()
+    a = await Node("a", net=net).start(nursery)
+    b = await Node("b", net=net).start(nursery)
     now = trio.current_time()
     # Both cores decide, in the same instant, to join through the other.
     for x, y in ((a, b), (b, a)):
@@ -356,11 +345,12 @@ async def test_a_peer_that_dials_again_replaces_its_old_link(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
     # b's end of its link died without a word (power loss, then a restart):
     # a still holds the old link when b's new one arrives.
-    a = await Node("a").start(nursery)
-    b = await Node("b", seeds=[a.url]).start(nursery)
+    net = MemoryNetwork()
+    a = await Node("a", net=net).start(nursery)
+    b = await Node("b", seeds=[a.url], net=net).start(nursery)
     await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
     old = a.links()[b.id]
-    conn = await transport.dial(nursery, HOST, a.svc.port, b.identity, NET)
+    conn = await dial(net, nursery, a.svc.port, b.identity)
     first = await conn.receive()  # a greets every new link with its record
     assert isinstance(first, PeerRecordMessage)
     await until("a replaced the old link", lambda: a.links().get(b.id) is not old, [a, b])
@@ -373,10 +363,11 @@ async def test_close_link_flushes_what_was_queued_first(
     # With room for one neighbour, a's view is full with b; c's Join evicts b,
     # and a must tell b (Disconnect) before it closes the link (CloseLink).
     one = replace(full(), active_view_size=1)
-    a = await Node("a", overlay=one).start(nursery)
-    b = await Node("b", seeds=[a.url], overlay=one).start(nursery)
+    net = MemoryNetwork()
+    a = await Node("a", overlay=one, net=net).start(nursery)
+    b = await Node("b", seeds=[a.url], overlay=one, net=net).start(nursery)
     await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
-    c = await Node("c", seeds=[a.url], overlay=one).start(nursery)
+    c = await Node("c", seeds=[a.url], overlay=one, net=net).start(nursery)
     await until("b was told to go", lambda: b.svc.stats.received["Disconnect"] >= 1, [a, b, c],
                 timeout=3)
 
@@ -431,8 +422,10 @@ async def test_node_without_an_address_is_never_dialled_but_takes_part(
 
 async def test_concurrent_first_broadcasts_still_leave_a_broadcast_tree(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
-    seed = await Node("seed").start(nursery)
-    nodes = [seed] + [await Node(f"n{i}", seeds=[seed.url]).start(nursery) for i in range(9)]
+    net = MemoryNetwork()
+    seed = await Node("seed", net=net).start(nursery)
+    nodes = [seed] + [await Node(f"n{i}", seeds=[seed.url], net=net).start(nursery)
+                      for i in range(9)]
     await until("one connected overlay", lambda: connected(nodes), nodes)
     for n in nodes:  # every node's first message, in the same instant
         n.say(f"{n.name}-first")
@@ -475,10 +468,11 @@ async def test_a_paced_publisher_waits_for_its_slowest_link_instead_of_dropping(
 async def test_a_payload_the_application_refuses_is_delivered_there_and_goes_no_further(
         nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
     # a's application judges each payload; b's relays everything.
-    a = await Node("a", judge=lambda note: note.text != "forged").start(nursery)
-    b = await Node("b", seeds=[a.url]).start(nursery)
+    net = MemoryNetwork()
+    a = await Node("a", judge=lambda note: note.text != "forged", net=net).start(nursery)
+    b = await Node("b", seeds=[a.url], net=net).start(nursery)
     await until("a and b are neighbours", lambda: a.svc.neighbours() == {b.id}, [a, b])
-    forger = await transport.dial(nursery, HOST, a.svc.port, identity("forger"), NET)
+    forger = await dial(net, nursery, a.svc.port, identity("forger"))
     for text in ("forged", "fine"):
         await forger.send(Gossip(text.encode().ljust(16, b"."), 1,
                                  wire.encode(Note("forger", text))))

@@ -8,6 +8,7 @@ from hartnode.hierarchy.direction import (
     NETWORK_ONLY,
     WITH_HIERARCHY,
     is_parent_of,
+    may_receive,
     may_send,
     reaches_for,
 )
@@ -28,6 +29,21 @@ from hartnode.hierarchy.direction import (
 ])
 def test_may_send(role: str | None, reach: str, kind: str, allowed: bool) -> None:
     assert may_send(role, reach, kind) is allowed  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("role", "reach", "kind", "allowed"), [
+    (None, "network", "note.created", True),
+    (None, "hierarchy", "note.created", False),  # a flat link (or a broadcast)
+    ("child", "hierarchy", "note.created", True),  # from below: a child's events climb
+    ("child", "hierarchy", "policy.notice.published", False),  # policy never comes up
+    ("parent", "hierarchy", "policy.notice.published", True),  # from above: policy only
+    ("parent", "hierarchy", "note.created", False),
+    ("parent", "local", "policy.notice.published", False),
+    ("child", "local", "note.created", False),
+])
+def test_may_receive_is_what_the_other_end_may_send(role: str | None, reach: str, kind: str,
+                                                    allowed: bool) -> None:
+    assert may_receive(role, reach, kind) is allowed  # type: ignore[arg-type]
 
 
 def test_only_parent_and_child_links_carry_hierarchy() -> None:

@@ -31,10 +31,10 @@ import pytest
 from conftest import Daemon, Hartnode, Node, StartDaemon, free_port, init_node, wait_until
 
 from hartnode.attestation.certificate import parse_chain_file
-from hartnode.attestation.commands import CHAIN_FILE
 from hartnode.attestation.manifest import installed_manifest, package_dir
 from hartnode.attestation.trust_events import release_payload
 from hartnode.cli import EXIT_OK, main
+from hartnode.datadir import CHAIN_FILE
 
 pytestmark = pytest.mark.slow
 DELAY_S = 0.4  # added to every chunk, each way, on C's links

@@ -1,19 +1,28 @@
 """One chunker of event pushes (issue #9): replication's ``NewEvents``, the
-simulator's and the hierarchy's ``HierarchyPush`` are all cut by
+simulator's and the link ``Push`` (the hierarchy's sync) are all cut by
 ``messages.chunk_events``, by count and by bytes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
+from hartnode.catalog import build_catalog
 from hartnode.gossip import wire
-from hartnode.hierarchy import messages as hierarchy_messages
-from hartnode.hierarchy.service import _pack
-from hartnode.hierarchy.sync_queue import Row
-from hartnode.replication.core import FeedEvent, NewEvents
+from hartnode.identity import NodeIdentity
+from hartnode.ledger.committer import StoreAccess
+from hartnode.ledger.envelope import Event
+from hartnode.ledger.items import Draft
+from hartnode.ledger.node_ledger import NodeLedger
+from hartnode.replication.core import FeedEvent, NewEvents, Push
 from hartnode.replication.messages import chunk_events, event_bytes
-from hartnode.replication.service import PUSH_MAX, PUSH_MAX_BYTES
+from hartnode.replication.service import (
+    PUSH_MAX,
+    PUSH_MAX_BYTES,
+    ReplicationService,
+    ReplicationStats,
+)
 from hartnode.testing.repsim import ReplicationApp, RepNode
 
 from .test_replication_bounds import FEED
@@ -41,15 +50,37 @@ def test_the_simulator_cuts_its_pushes_as_the_daemon_does() -> None:
         wire.encode(msg)
 
 
-def test_the_hierarchy_packer_bounds_count_too_and_keeps_the_hashes() -> None:
-    """It cut by bytes only: given more rows than PUSH_MAX, one push carried them all."""
-    n = hierarchy_messages.PUSH_MAX + 44
-    rows = [Row(i, "p" * 64, "up", i.to_bytes(32, "big"), i, "o" * 64, i, "pending", 0, 0,
-                None, 0) for i in range(1, n + 1)]
-    events = {i: FeedEvent(b"e%d" % i, b"s" * 64) for i in range(1, n + 1) if i != 7}
-    packed = _pack(rows, events)
-    cap = hierarchy_messages.PUSH_MAX
-    assert [len(b) for b, _ in packed] == [cap, n - 1 - cap]  # row 7's event is gone
-    for batch, hashes in packed:  # each push with its own rows' hashes, in order
-        assert [int.from_bytes(h, "big") for h in hashes] == [
-            int(e.envelope[1:]) for e in batch]
+async def test_a_link_push_is_cut_like_a_broadcast_and_says_what_it_sent(
+        tmp_path: Path) -> None:
+    """The hierarchy's sync is replication's ``push``: more events than PUSH_MAX go in
+    several ``Push`` messages, an id not held and an event the link may not carry
+    that way stay unsent, and the hashes sent come back (the sync queue's rows)."""
+    nl = NodeLedger(tmp_path, NodeIdentity.generate(), build_catalog(), create=True)
+    n = PUSH_MAX + 44
+    events = nl.append([Draft("note.created", {"text": f"n{i}"}, reach="hierarchy")
+                        for i in range(n)])
+    policy = nl.append([Draft("policy.notice.published", {"text": "down only"},
+                              reach="hierarchy")])
+    ids = ledger_ids(nl, [*events, *policy])
+    sent: list[object] = []
+    svc = SimpleNamespace(
+        _role=lambda peer: "parent", node_ledger=nl, access=StoreAccess(),
+        gossip=SimpleNamespace(send=lambda peer, msg: sent.append(msg) or True),
+        stats=ReplicationStats())
+    try:
+        hashes = await ReplicationService.push(cast(ReplicationService, svc), "p" * 64,
+                                               [*ids, 10_000])
+    finally:
+        nl.close()
+    assert all(isinstance(m, Push) for m in sent)
+    pushes = cast(list[Push], sent)
+    assert [len(m.events) for m in pushes] == [PUSH_MAX, 44]
+    assert [e for m in pushes for e in m.events] == [FeedEvent(*e.wire()) for e in events]
+    assert hashes == {e.hash for e in events}  # not the policy event: it never goes up
+    assert svc.stats.pushed == n
+
+
+def ledger_ids(nl: NodeLedger, events: list[Event]) -> list[int]:
+    """The ledger ids of ``events`` (appended in order, so consecutive)."""
+    top = nl.ledger.max_id()
+    return list(range(top - len(events) + 1, top + 1))

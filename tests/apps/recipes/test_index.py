@@ -180,6 +180,10 @@ def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     assert not e.embed([""]).any()
     with pytest.raises(EmbedderError):
         make_embedder("nope")
+    from hartnode.apps.recipes.embedder import MODELS
+    from hartnode.config import EMBEDDERS
+
+    assert EMBEDDERS == MODELS
 
 
 def test_the_multilingual_model_loads_offline_when_installed() -> None:

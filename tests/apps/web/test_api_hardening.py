@@ -130,7 +130,7 @@ async def test_node_info_with_every_stats_counter_populated_is_json_through_the_
     try:
         node.gossip = gossip = build_gossip(dd, cfg, node_ledger)
         node.replication = ReplicationService(gossip, node_ledger, access)
-        node.hierarchy = HierarchyService(gossip, node_ledger, access,
+        node.hierarchy = HierarchyService(gossip, node.replication, node_ledger, access,
                                           hierarchy_settings(cfg, gossip))
         # What a node that met a forger, a noisy peer and a bad record counts.
         node.replication.stats.rejected.update({"bad_signature": 2, "bad_prev": 1})

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from hartnode import cert_commands as commands
 from hartnode import config as config_mod
-from hartnode.attestation import commands
 from hartnode.attestation.certificate import parse_chain_file
-from hartnode.attestation.commands import (
+from hartnode.cert_commands import (
     CHAIN_FILE,
     DAY_MS,
     CommandError,

@@ -1,4 +1,8 @@
-"""The certificate commands, one function per CLI verb (DESIGN §3 "Hierarchy").
+"""The operator's certificate commands, one function per CLI verb (DESIGN §3 "Hierarchy").
+
+A CLI module beside ``cli`` (not in ``attestation``, whose certificates and
+revocation lists are pure and sit below gossip): it reads and writes the data
+directory and its config, which stand above the overlay's profile table.
 
     hartnode keys master-init PATH                      -> master_init
     hartnode cert issue ...                             -> cert_issue
@@ -57,11 +61,11 @@ from hartnode.attestation.revocation import (
     revocation_file_bytes,
     sign_revocations,
 )
-from hartnode.datadir import KEY_FILE, DataDir, DataDirError, replace_private, write_private
+from hartnode.datadir import CHAIN_FILE, KEY_FILE, DataDir, DataDirError
 from hartnode.errors import HintedError
+from hartnode.files import replace_private, write_private
 from hartnode.identity import NodeIdentity, is_node_id
 
-CHAIN_FILE: Final = "cert.chain.json"  # the installed chain, in the data directory
 DAY_MS: Final = 86_400_000
 # A new certificate starts a little in the past, so a subject whose clock runs
 # a few minutes behind the issuer's does not see it as not yet valid.
