@@ -37,7 +37,10 @@ INDEX_FILE = "recipes.hnsw"
 TAG_FILE = "recipes.tag.json"
 M = 16  # graph degree: hnswlib's default, a good recall/size balance at 384-512 dims
 EF_CONSTRUCTION = 200
-EF_SEARCH = 128  # candidates explored per query; results are re-ranked exactly
+# Candidates hnswlib explores per query; the top ones are re-ranked exactly. At 100k
+# hashed recipes (bench_search) ef 128 found 86% of the exact top 10, 256 found 94%,
+# 512 found 98% at about 3 ms (brute force: about 25 ms).
+EF_SEARCH = 512
 RERANK_FACTOR = 4  # candidates taken per result asked for
 MIN_CANDIDATES = 40
 SEED = 100  # hnswlib's level generator: fixed so a rebuild is reproducible
