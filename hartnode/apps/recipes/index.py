@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hartnode.apps.recipes.embedder import Vectors
+from hartnode.files import PRIVATE_MODE, replace_private
 
 INDEX_FILE = "recipes.hnsw"
 TAG_FILE = "recipes.tag.json"
@@ -153,12 +154,12 @@ class VectorIndex:
         """Write the index, then its tag, each atomically."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = directory / (INDEX_FILE + ".tmp")
+        tmp.unlink(missing_ok=True)  # hnswlib opens the path itself: no planted leftovers
         with self._lock:
             self._index.save_index(str(tmp))
+        os.chmod(tmp, PRIVATE_MODE)  # like every file of the data dir
         os.replace(tmp, directory / INDEX_FILE)
-        tag_tmp = directory / (TAG_FILE + ".tmp")
-        tag_tmp.write_text(json.dumps(asdict(tag), sort_keys=True))
-        os.replace(tag_tmp, directory / TAG_FILE)
+        replace_private(directory / TAG_FILE, json.dumps(asdict(tag), sort_keys=True).encode())
 
     @classmethod
     def load(cls, directory: Path) -> tuple[VectorIndex, IndexTag]:

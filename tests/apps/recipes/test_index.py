@@ -72,6 +72,8 @@ def test_a_saved_index_loads_and_catches_up(tmp_path: Path) -> None:
     first.open(nl.views.state)
     _fill(nl, first)
     first.save()
+    for name in (vindex.INDEX_FILE, vindex.TAG_FILE):  # private, like the rest of the data dir
+        assert (tmp_path / "n" / "vectors" / name).stat().st_mode & 0o777 == 0o600
     share(nl, {"title": "Late tomato soup", "prompt": "", "steps": ["simmer"], "tags": []})
     again = Indexer(tmp_path / "n", HashingEmbedder())
     assert again.load() == "" and again.check(nl.views.state) == ""
