@@ -161,3 +161,16 @@ async def test_search_without_its_embedder_says_why_and_the_rest_runs(tmp_path: 
         assert search.status()["available"] is False
         nursery.cancel_scope.cancel()
     nl.close()
+
+
+async def test_an_index_that_cannot_be_written_turns_search_off_not_the_node(
+        tmp_path: Path) -> None:
+    nl = NodeLedger(tmp_path, NodeIdentity.from_seed(b"\x33" * 32), build_catalog(), create=True)
+    (tmp_path / "vectors").write_text("not a directory")
+    search = SearchService(tmp_path, nl, StoreAccess(), HashingEmbedder)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(search.run)
+        with pytest.raises(SearchUnavailable, match="could not be opened or rebuilt"):
+            await search.search("soup", 3)
+        nursery.cancel_scope.cancel()
+    nl.close()

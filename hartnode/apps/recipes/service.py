@@ -22,6 +22,7 @@ import trio
 
 from hartnode.apps.recipes import indexer as idx
 from hartnode.apps.recipes.embedder import Embedder, EmbedderError
+from hartnode.apps.recipes.index import VectorIndexError
 from hartnode.apps.recipes.kinds import KINDS
 from hartnode.apps.recipes.queries import QueryError
 from hartnode.ledger.committer import StoreAccess
@@ -76,12 +77,19 @@ class SearchService:
             await trio.sleep_forever()
         self.indexer = idx.Indexer(self.data_dir, embedder)
         task_status.started()
-        async with self._work:
-            reason = await trio.to_thread.run_sync(self.indexer.load)
-            reason = reason or await self.access.run(self.indexer.check, self.nl.views.state)
-            if reason:
-                await self._rebuild(reason)
-            await self._sync()
+        try:
+            async with self._work:
+                reason = await trio.to_thread.run_sync(self.indexer.load)
+                reason = reason or await self.access.run(self.indexer.check,
+                                                         self.nl.views.state)
+                if reason:
+                    await self._rebuild(reason)
+                await self._sync()
+        except (VectorIndexError, OSError) as e:  # search is off; the node runs on
+            self.unavailable = f"the index could not be opened or rebuilt: {e}"
+            log.error("recipe search is off: %s", e)
+            self._ready.set()
+            await trio.sleep_forever()
         self.unavailable = ""
         self._ready.set()
         try:
@@ -90,11 +98,18 @@ class SearchService:
                     await self._wake.wait()
                 self._wake = trio.Event()
                 async with self._work:
-                    await self._sync()
-                    await trio.to_thread.run_sync(self.indexer.save)
+                    try:
+                        await self._sync()
+                        await trio.to_thread.run_sync(self.indexer.save)
+                    except (VectorIndexError, OSError) as e:
+                        # The index lags and the next wake retries; never the node's end.
+                        log.error("recipe index update failed: %s", e)
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.indexer.save)
+                try:
+                    await trio.to_thread.run_sync(self.indexer.save)
+                except OSError as e:  # the next start rebuilds what was not saved
+                    log.error("recipe index not saved: %s", e)
 
     async def _embed_pending(self) -> None:
         assert self.indexer is not None
