@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hartnode.apps.recipes import index as vindex
 from hartnode.apps.recipes.embedder import EmbedderError, HashingEmbedder, make_embedder
@@ -194,3 +197,38 @@ def test_the_multilingual_model_loads_offline_when_installed() -> None:
     v = e.embed(["tomato soup", "sopa de tomate", "chocolate cake"])
     assert v.shape == (3, 512) and e.model_id.startswith("use-m3-")
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])  # across languages
+
+
+@settings(max_examples=30, deadline=None)
+@given(ops=st.lists(st.one_of(st.tuples(st.just("share"), st.integers(0, 199)),
+                              st.tuples(st.just("delete"), st.integers(0, 50)),
+                              st.tuples(st.just("sync"), st.just(0)),
+                              st.tuples(st.just("reload"), st.just(0))),
+                    min_size=1, max_size=40))
+def test_any_interleaving_of_shares_deletions_syncs_and_restarts(
+        ops: list[tuple[str, int]]) -> None:
+    """Whatever happened between syncs and restarts, the kept index answers like a rebuild."""
+    recipes = labelled()["recipes"]
+    with tempfile.TemporaryDirectory() as d:
+        nl = open_node(Path(d) / "n")
+        ix = Indexer(Path(d) / "n", HashingEmbedder())
+        ix.open(nl.views.state)
+        shared: list[str] = []
+        for op, arg in ops:
+            if op == "share":
+                shared.append(share(nl, recipes[arg]).hash_hex)
+            elif op == "delete" and shared:
+                nl.append([draft_delete(shared[arg % len(shared)])])
+            elif op == "sync":
+                ix.sync(nl.views.state)
+            elif op == "reload":
+                ix.save()
+                ix = Indexer(Path(d) / "n", HashingEmbedder())
+                ix.open(nl.views.state)
+        ix.sync(nl.views.state)
+        fresh = Indexer(Path(d) / "fresh", HashingEmbedder())
+        fresh.rebuild_now(nl.views.state)
+        assert ix.tag is not None and fresh.tag is not None
+        assert ix.tag.count == fresh.tag.count
+        assert _search(ix, nl) == _search(fresh, nl)
+        nl.close()
