@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hartnode.apps import events, notes
+from hartnode.apps import events, notes, social
 from hartnode.apps.goals import views as goals
 from hartnode.apps.recipes import views as recipes
 from hartnode.attestation import fraud, trust_events
@@ -42,7 +42,8 @@ def build_catalog(master_key: bytes | None = None) -> Catalog:
     for app in (notes, fraud, policy, trust_events, recipes, goals):
         app.register(kinds, views)
     compute = compute_views.register(kinds, views, master_key=master_key)
+    social.register(kinds, views, master_key=master_key)
     catalog = Catalog(kinds, views, compute=compute)
-    for routes_app in (events,):
+    for routes_app in (events, social):
         routes_app.register_routes(catalog.routes)
     return catalog

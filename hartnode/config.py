@@ -235,6 +235,12 @@ class ComputeConfig:
         "vLLM), e.g. \"http://127.0.0.1:8080\"; empty = CPU job kinds only"))
     price_msp: int = field(default=1000, metadata=_doc(
         "what this node asks per job, in milli-Spark (advertised in its peer record)"))
+    metered: bool = field(default=False, metadata=_doc(
+        "true when backend_url is paid per token: each call first reserves its most cost "
+        "against metered_daily_limit_usd, and other nodes' jobs need allow_metered_for_hive"))
+    metered_usd_per_1k_tokens: str = field(default="0", metadata=_doc(
+        "what a metered backend costs, USD per 1,000 tokens (prompt and completion), a "
+        "decimal string such as \"0.002\""))
 
 
 @dataclass(frozen=True)
@@ -408,6 +414,13 @@ def _validate_compute(c: ComputeConfig) -> None:
     except ValueError as e:
         raise ConfigError(f"compute.metered_daily_limit_usd: {c.metered_daily_limit_usd!r}: "
                           f"{e}") from None
+    try:
+        usd_to_uusd(c.metered_usd_per_1k_tokens)
+    except ValueError as e:
+        raise ConfigError(f"compute.metered_usd_per_1k_tokens: "
+                          f"{c.metered_usd_per_1k_tokens!r}: {e}") from None
+    if c.metered and not c.backend_url:
+        raise ConfigError("compute.metered: true needs compute.backend_url (the metered backend)")
     if c.backend_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", c.backend_url):
         raise ConfigError(f"compute.backend_url: {c.backend_url!r} is not an http(s) URL")
     if c.price_msp < 0:

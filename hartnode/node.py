@@ -118,11 +118,14 @@ class Node:
 
     # -- AppContext (hartnode.routes): what apps' routes may do --------------
 
-    async def append_event(self, kind: str, reach: str, payload: Any) -> dict[str, object]:
+    async def append_event(self, kind: str, reach: str, payload: Any, *,
+                           actor: str = "node") -> dict[str, object]:
         if not isinstance(payload, dict):
             raise ApiRequestError("payload must be a JSON object")
         try:
-            event = await self.committer.append(Draft(kind=kind, payload=payload, reach=reach))
+            event = await self.committer.append(Draft(
+                kind=kind, payload=payload, reach=reach, actor=actor,
+                scope="user" if actor.startswith("user:") else "system"))
         except (UnknownKindError, PayloadError, EnvelopeError) as e:
             raise ApiRequestError(str(e)) from e
         return event.as_json()
@@ -130,6 +133,18 @@ class Node:
     async def tail(self, n: int) -> list[dict[str, object]]:
         events = await self.access.run(self.node_ledger.ledger.tail, n)
         return [e.as_json() for e in events]
+
+    async def read_views(self, fn: Callable[[Any], T]) -> T:
+        views = self.node_ledger.views
+
+        def read() -> T:
+            # The committer catches the views up after waking its callers, so
+            # a read right after an append could miss it; catching up here
+            # (a no-op when nothing is new) gives read-your-writes.
+            views.catch_up()
+            return fn(views.state)
+
+        return await self.access.run(read)
 
 
 METRICS_EXPORT_S = 5.0
@@ -171,17 +186,22 @@ async def export_overlay_metrics(gossip: GossipService, registry: Registry,
 
 async def keep_peer_nodes(gossip: GossipService, node_ledger: NodeLedger,
                           access: StoreAccess) -> None:
-    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at exit."""
+    """Write the peer table to ``peer_nodes`` every ``PEERS_SAVE_S``, and once more at
+    exit; then the compute columns its records' capabilities fill."""
     state = node_ledger.views.state
+
+    def write(rows: list[peer_store.Row]) -> None:
+        peer_store.write(state, rows)
+        compute_daemon.save_peer_columns(state)
     try:
         while True:
             await trio.sleep(PEERS_SAVE_S)
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
     finally:
         with trio.CancelScope(shield=True):
-            rows = peer_store.snapshot(gossip.peers, time.time_ns() // 1_000_000)
-            await access.run(peer_store.write, state, rows)
+            await access.run(write, peer_store.snapshot(gossip.peers,
+                                                        time.time_ns() // 1_000_000))
 
 
 async def confirm_own_feed(replication: ReplicationService, gate: trio.Event) -> None:
@@ -445,9 +465,10 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                 raise StartupError(f"cannot hash this node's own install: {e}") from e
             # No driver or no GPU is a CPU-only node, never an error (gpu_probe).
             gpu = await trio.to_thread.run_sync(gpu_probe.probe)
+            models = await compute_daemon.backend_models(cfg)
             gossip = build_gossip(data_dir, cfg, node_ledger,
                                   capabilities=(code_capability(manifest.root_hex),
-                                                *compute_daemon.capabilities(cfg, gpu)))
+                                                *compute_daemon.capabilities(cfg, gpu, models)))
             remembered = await access.run(peer_store.load, node_ledger.views.state,
                                           gossip.peers, time.time_ns() // 1_000_000)
             if remembered.loaded or remembered.dropped:
@@ -477,7 +498,8 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             ingested.subscribe(lambda result: hierarchy.wake() if result.stored else None)
             compute = compute_daemon.build_service(cfg, gossip, node_ledger, access, catalog,
                                                    committer, gpu, announce=committed,
-                                                   peer_allowed=trust.compute_allowed)
+                                                   peer_allowed=trust.compute_allowed,
+                                                   peers=gossip.peers)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
             search = recipes_daemon.build_search(cfg, data_dir, node_ledger, access)

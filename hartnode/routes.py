@@ -24,7 +24,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 #: Deepest nesting of arrays and objects a JSON body may have: json.loads
 #: recurses, so a 100,000-deep body would otherwise end in RecursionError.
@@ -122,15 +122,32 @@ class RouteTable:
         return iter(self._routes.values())
 
 
+T = TypeVar("T")
+
+
 class AppContext(Protocol):
     """What an app's route may do to the node (the running ``Node`` provides it)."""
 
-    async def append_event(self, kind: str, reach: str, payload: object) -> dict[str, object]:
-        """Sign and durably append one event; its ``as_json`` form.
+    @property
+    def node_id(self) -> str:
+        """This node's id (64 hex digits): the origin of what it appends."""
+        ...
+
+    async def append_event(self, kind: str, reach: str, payload: object, *,
+                           actor: str = "node") -> dict[str, object]:
+        """Sign and durably append one event; its ``as_json`` form. ``actor`` is
+        who it is on behalf of (``node`` or ``user:<id>``: the node signs for its
+        local users, DESIGN §1).
 
         Raises:
-            ApiRequestError: the kind, reach or payload is not acceptable.
+            ApiRequestError: the kind, reach, actor or payload is not acceptable.
         """
+        ...
+
+    async def read_views(self, fn: Callable[[Any], T]) -> T:
+        """``fn(state_connection)`` on the store's thread, once the views have
+        caught up with every committed event (an app reads its own writes).
+        ``fn`` only reads: the views are the projections' to write."""
         ...
 
     async def tail(self, n: int) -> list[dict[str, object]]:

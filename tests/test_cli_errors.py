@@ -2,7 +2,7 @@
 
 Every refusal must say what is wrong and what to do (``hartnode: error: …``
 and ``hartnode: hint: …`` on stderr), exit with the documented code (README,
-``cli.py``: 1 failed, 2 usage/config, 3 startup, 4 unreachable), and leave
+``cli/base.py``: 1 failed, 2 usage/config, 3 startup, 4 unreachable), and leave
 the data directory as it was: the files are hashed before and after, and
 ``kb verify`` still passes.
 

@@ -56,6 +56,8 @@ CORES = (
     "hartnode.hierarchy.direction",
     "hartnode.hierarchy.parent_choice",
     "hartnode.apps.events",
+    "hartnode.compute.replication",
+    "hartnode.compute.capabilities",
     "hartnode.apps.recipes.kinds",
     "hartnode.apps.goals.kinds",
     "hartnode.apps.goals.lifecycle",

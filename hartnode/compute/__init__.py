@@ -9,8 +9,9 @@ Module map:
 - ``wallet``         a node's own escrow steps, each checked in the ledger write that signs it
 - ``metering``       metered backends: reserve before the call, settle after
 - ``openai_client``  a bounded aiohttp client of OpenAI-compatible backends
-- ``jobs``           the registry of safe job kinds; providers from peer record tags
-- ``replication``    BOINC-style adaptive replication of results (sans-I/O)
+- ``jobs``           the registry of safe job kinds, results and params hashes
+- ``capabilities``   compute tags of peer records: this node's, a peer's, providers
+- ``replication``    BOINC-style adaptive replication of results (sans-I/O), whom to ask
 - ``messages``       the job protocol's wire messages (types 90-92)
 - ``service``        its trio shell: offers, admission, results, receipts
 - ``daemon``         how node.py runs it: the service, record tags, API views

@@ -51,10 +51,18 @@ def escrows(nl: NodeLedger, *, limit: int = 100) -> dict[str, Any]:
 
 def job_list(nl: NodeLedger, *, limit: int = 100) -> dict[str, Any]:
     rows = escrows(nl, limit=limit)["escrows"]
+    # Redundant execution's verdicts this node holds (its own and relayed ones;
+    # the trust service re-verifies each before it counts, ``hartnode trust``).
+    alerts = store.query(nl.views.state,
+                         "SELECT node_id, reporter, ts_ms FROM fraud_alerts"
+                         " WHERE alert_type = 'result_mismatch' ORDER BY ts_ms DESC LIMIT ?",
+                         (limit,))
     return {"kinds": {name: {"needs_gpu": k.needs_gpu} for name, k in
                       sorted(jobs.REGISTRY.items())},
             "jobs": [{k: r[k] for k in ("job_id", "job_kind", "model", "borrower", "lender",
-                                        "status", "receipt")} for r in rows]}
+                                        "status", "receipt")} for r in rows],
+            "result_alerts": [{"node_id": n, "reporter": rep, "ts_ms": ts}
+                              for n, rep, ts in alerts]}
 
 
 def wallet(nl: NodeLedger, catalog: Catalog, *, limit: int = 20) -> dict[str, Any]:

@@ -41,8 +41,13 @@ RECEIPT_SIGNED = KindSpec(
     kind="compute.receipt.signed",
     payload=Obj({"escrow_id": Hex(32), "job_id": Hex(16), "result_hash": Hex(32),
                  "tokens_in": Int(min=0), "tokens_out": Int(min=0), "estimated": Bool(),
-                 "model_hash": Str(max_len=128)}),
-    reaches=_EVENTS, doc="A lender signs what it computed for an escrow.")
+                 "model_hash": Str(max_len=128), "job_kind": Str(max_len=64),
+                 "params_hash": Hex(32)},
+                # Optional for receipts signed before replication compared
+                # them; a receipt without them is no evidence of fraud.
+                optional=frozenset({"job_kind", "params_hash"})),
+    reaches=_EVENTS, doc="A lender signs what it computed for an escrow: the job (kind and "
+                         "params hash) and the hash of its result.")
 ESCROW_RELEASED = KindSpec(
     kind="compute.escrow.released", payload=Obj({"escrow_id": Hex(32)}),
     reaches=_EVENTS, doc="The borrower pays the lender (before the deadline).")

@@ -14,13 +14,14 @@ result) is what a receipt signs and what replicas compare.
   counts and timings are not compared (they legitimately differ, and a
   backend without ``usage`` only estimates them).
 
-``find_providers`` ranks peers from their records' capability tags.
+``params_hash`` is what a receipt signs of the job's inputs, so replicas'
+receipts can be shown to be of one job (``attestation.fraud``).
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,14 @@ class JobKind:
     needs_gpu: bool
     validate: Callable[[Mapping[str, Any]], None]
     run: Runner
+    uses_backend: bool = False  # calls the inference backend: metered when it is
+
+
+def prompt_bytes(params: Mapping[str, Any]) -> int:
+    """An upper bound of a chat job's prompt tokens, known before any call:
+    its UTF-8 bytes plus a few per message for the chat template (a
+    byte-level BPE token covers at least one byte). Metering reserves on it."""
+    return sum(len(m["content"].encode()) + 8 for m in params.get("messages", ()))
 
 
 def _check(ok: bool, detail: str) -> None:
@@ -127,7 +136,8 @@ async def _run_chat(p: Mapping[str, Any], ctx: JobContext) -> JobResult:
 
 REGISTRY: dict[str, JobKind] = {
     "cpu.hash_chain": JobKind("cpu.hash_chain", False, _validate_hash_chain, _run_hash_chain),
-    "inference.chat": JobKind("inference.chat", True, _validate_chat, _run_chat),
+    "inference.chat": JobKind("inference.chat", True, _validate_chat, _run_chat,
+                              uses_backend=True),
 }
 
 
@@ -140,44 +150,10 @@ def validate(kind: str, params: Mapping[str, Any]) -> JobKind:
     return entry
 
 
+def params_hash(params: Mapping[str, Any]) -> str:
+    """BLAKE3 of the canonical params: the job's identity in a receipt."""
+    return blake3.blake3(canonical_text(dict(params)).encode()).hexdigest()
+
+
 async def run(kind: str, params: Mapping[str, Any], ctx: JobContext) -> JobResult:
     return await validate(kind, params).run(params, ctx)
-
-
-@dataclass(frozen=True)
-class Provider:
-    node_id: str
-    models: tuple[str, ...]
-    price_msp: int
-    score: float
-
-
-def parse_capabilities(node_id: str, caps: Sequence[str], score: float) -> Provider | None:
-    """A provider from its record's tags (``compute.kind:…``, ``compute.model:…``,
-    ``compute.price_msp:…``); None if it offers no compute."""
-    kinds = [c for c in caps if c.startswith("compute.kind:")]
-    if not kinds:
-        return None
-    models = tuple(c.split(":", 1)[1] for c in caps if c.startswith("compute.model:"))
-    price = next((int(c.split(":", 1)[1]) for c in caps if c.startswith("compute.price_msp:")
-                  and c.split(":", 1)[1].isdigit()), 0)
-    return Provider(node_id, models, price, score)
-
-
-def offer_capabilities(*, price_msp: int, models: Sequence[str], backend: bool,
-                       gpu_tags: Sequence[str]) -> tuple[str, ...]:
-    """This node's compute tags for its peer record: the kinds it runs, its
-    models (as record tags allow: lowercase, [a-z0-9._:-]), its price, its GPU."""
-    kinds = ["compute.kind:cpu.hash_chain"] + (["compute.kind:inference.chat"] if backend else [])
-    tags = [*gpu_tags, *kinds, f"compute.price_msp:{price_msp}"]
-    for model in models:
-        tag = "compute.model:" + "".join(c if c.isalnum() or c in "._:-" else "_"
-                                         for c in model.lower())
-        tags.append(tag[:64])
-    return tuple(sorted(set(tags))[:24])
-
-
-def find_providers(candidates: Sequence[Provider], *, model: str, limit: int) -> list[Provider]:
-    """Providers serving ``model`` ('' for any), best score first, then cheapest."""
-    fit = [p for p in candidates if not model or model in p.models]
-    return sorted(fit, key=lambda p: (-p.score, p.price_msp, p.node_id))[:limit]

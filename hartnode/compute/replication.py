@@ -8,6 +8,13 @@ mismatch resets the count to 0 and asks for a third replica: the result two
 of three agree on is valid, and the signed receipts of the odd one out are
 the evidence of a fraud alert. The rng is passed in.
 
+``plan`` and ``third`` choose who runs a job: the daemon's requester
+(``service.ComputeService.submit``) and the escrow simulator
+(``testing.escrowsim``) both call them on one ``Replicator``, so the figures
+the simulator prints are those of the rule the daemon runs. Counts live in
+memory: a restart forgets them, so every provider is checked again from
+zero, which errs on the side of checking.
+
 A cheater that returns wrong results with probability q is caught, per job,
 with probability p·q where p is the replication rate: after n of its
 trusted-phase jobs, with probability 1 − (1 − p·q)ⁿ (the simulator
@@ -17,6 +24,7 @@ compares against this bound).
 from __future__ import annotations
 
 import random
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 TRUST_AFTER = 10
@@ -45,6 +53,17 @@ class Replicator:
     def should_replicate(self, key: Key, rng: random.Random) -> bool:
         return rng.random() < self.rate(key)
 
+    def plan(self, key: Key, candidates: Sequence[str], rng: random.Random) -> list[str]:
+        """Who runs a new job of ``key``: its provider, and a second one drawn
+        from ``candidates`` when the rate says replicate. With no other
+        candidate the job runs once, unchecked (the count does not move)."""
+        chosen = [key[0]]
+        if self.should_replicate(key, rng):
+            second = pick(candidates, chosen, rng)
+            if second is not None:
+                chosen.append(second)
+        return chosen
+
     def judge(self, kind: str, model: str, results: dict[str, str]) -> Verdict:
         """Compare ``results`` (provider → result hash) of one replicated job and
         update the counts: an agreeing provider +1, a disagreeing one back to 0."""
@@ -66,3 +85,10 @@ class Replicator:
         valid = next(h for h, ps in by_hash.items() if ps is best)
         cheaters = tuple(p for h, ps in by_hash.items() if h != valid for p in ps)
         return Verdict(True, valid, cheaters)
+
+
+def pick(candidates: Sequence[str], exclude: Collection[str], rng: random.Random) -> str | None:
+    """A replica drawn at random from ``candidates`` not in ``exclude`` (None if none):
+    at random, so that a provider cannot know whom its result is compared with."""
+    rest = [c for c in candidates if c not in exclude]
+    return rng.choice(rest) if rest else None

@@ -14,9 +14,11 @@ The trio shell around the sans-I/O cores (``challenge``, ``reputation``):
 - records each challenge (``trust.challenge.issued``, local) and verdict
   (``trust.attestation.recorded``), raises a fail as an integrity alert, and
   at start closes the challenges a restart left pending as ``unknown``;
-- re-verifies the integrity alerts other nodes raise (a forged one counts
-  against its sender), folds in the attestations of its children when it is
-  a regional (publishing ``policy.quarantine.decided`` down), and mirrors its
+- re-verifies the integrity alerts and the result alerts (redundant
+  execution of compute jobs, ``attestation.fraud``) other nodes raise (a
+  forged one counts against its sender), folds in the attestations of its
+  children when it is a regional (publishing ``policy.quarantine.decided``
+  down), and mirrors its
   parent's decisions;
 - keeps its scores in ``trust_reputation`` and each judged peer's
   ``peer_nodes.integrity_status``.
@@ -39,6 +41,7 @@ from typing import Any
 
 import trio
 
+from hartnode.attestation import fraud
 from hartnode.attestation import trust_events as te
 from hartnode.attestation.challenge import (
     Ask,
@@ -57,6 +60,7 @@ from hartnode.attestation.challenge import (
 )
 from hartnode.attestation.manifest import Manifest, ReleaseBytes
 from hartnode.attestation.reputation import Decision, Reputation, ReputationParams, Standing
+from hartnode.compute.events import RECEIPT_SIGNED
 from hartnode.gossip.link_service import LinkService
 from hartnode.gossip.overlay_config import OverlayConfig
 from hartnode.gossip.service import GossipService
@@ -73,6 +77,9 @@ from hartnode.ledger.node_ledger import NodeLedger
 log = logging.getLogger(__name__)
 INBOX = 256  # challenge messages and link events waiting; beyond it they are dropped
 SAVE_S = 30.0  # seconds between writes of the reputation table
+# Result alerts remembered as counted (by the wrong receipt's signature); in
+# memory, so a restart may count a relayed copy once more: one fail, bounded.
+COUNTED_RECEIPTS = 4096
 CODE_PREFIX = "code:"
 
 
@@ -145,6 +152,7 @@ class TrustService:
         self.stats: Counter[str] = Counter()
         self._release_rows = -1
         self._waiters: dict[str, list[trio.MemorySendChannel[Verdict]]] = {}
+        self._counted_receipts: dict[str, None] = {}  # result alerts counted, oldest first
         self._send, self._inbox = trio.open_memory_channel[tuple[str, str, object]](INBOX)
         gossip.register(LinkService(
             "trust", message_types=frozenset({ChallengeMessage, ChallengeAnswerMessage}),
@@ -396,6 +404,28 @@ class TrustService:
                 d = self.own.observe(result.subject, Outcome.FAIL, now)
             elif result.check is te.AlertCheck.FORGED:
                 d = self.own.penalise(event.origin, now, f"forged alert: {result.reason}")
+            else:
+                return
+            if d is not None:
+                await self._decided(d, publish=False)
+        elif event.kind == fraud.RESULT_ALERT_RAISED.kind:
+            # Redundant execution's verdict (compute): re-verified from the three
+            # signed receipts alone; a forged one counts against its sender.
+            problem = fraud.check_result_alert(event, RECEIPT_SIGNED)
+            self.stats["result_alert_" + ("verified" if problem is None else "forged")] += 1
+            if problem is None and p["node_id"] != self.node_id:
+                # One wrong receipt is one fail, however many nodes relay it
+                # (any node could re-sign the same three receipts as its alert).
+                receipt = fraud.accused_receipt(event)
+                if receipt in self._counted_receipts:
+                    self.stats["result_alert_repeated"] += 1
+                    return
+                self._counted_receipts[receipt] = None
+                while len(self._counted_receipts) > COUNTED_RECEIPTS:
+                    del self._counted_receipts[next(iter(self._counted_receipts))]
+                d = self.own.observe(p["node_id"], Outcome.FAIL, now)
+            elif problem is not None:
+                d = self.own.penalise(event.origin, now, f"forged result alert: {problem}")
             else:
                 return
             if d is not None:

@@ -265,5 +265,26 @@ STATE_MIGRATIONS += (
     ),
 )
 
+STATE_MIGRATIONS += (
+    Migration(
+        "1.5.0",
+        """
+        -- What each peer's record offers for compute (DESIGN §4, issue #11), as
+        -- hartnode.compute.capabilities parses its tags: the GPU (count, model,
+        -- memory of the smallest), the job kinds and models it runs, its price
+        -- per job and its compute policy. Filled from capabilities_json each
+        -- time the peer table is saved (hartnode.compute.daemon.save_peer_columns);
+        -- unchecked claims, like the record (results are checked by replication).
+        ALTER TABLE peer_nodes ADD COLUMN gpu_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN gpu_model TEXT NOT NULL DEFAULT '';
+        ALTER TABLE peer_nodes ADD COLUMN gpu_memory_mib INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE peer_nodes ADD COLUMN compute_kinds_json TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE peer_nodes ADD COLUMN compute_models_json TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE peer_nodes ADD COLUMN compute_price_msp INTEGER;  -- NULL: offers none
+        ALTER TABLE peer_nodes ADD COLUMN compute_policy TEXT NOT NULL DEFAULT '';
+        """,
+    ),
+)
+
 SCHEMA_VERSION = LEDGER_MIGRATIONS[-1].version
 STATE_SCHEMA_VERSION = STATE_MIGRATIONS[-1].version

@@ -5,7 +5,8 @@
 One central mints a grant to every node; borrowers open escrows with random
 providers and run ``cpu.hash_chain`` jobs; every job of a (provider, kind)
 is replicated by the ``replication.Replicator`` rule (all until 10 valid in a
-row, then max(1/n, 5%)); one provider is a cheater that behaves until it is
+row, then max(1/n, 5%)), chosen by its ``plan`` and ``pick`` as the daemon's
+requester chooses (``ComputeService.submit``); one provider is a cheater that behaves until it is
 trusted (``--cheat-after`` jobs) and then returns a wrong result with
 probability ``--cheat-rate``. A mismatch takes a third replica; the loser's
 escrow is disputed and its regional resolves it for the borrower, the
@@ -37,7 +38,7 @@ from dataclasses import asdict, dataclass, fields
 
 from hartnode.compute import escrow
 from hartnode.compute.jobs import hash_chain
-from hartnode.compute.replication import Replicator
+from hartnode.compute.replication import Replicator, pick
 
 GRANT = 1_000_000  # milli-Spark per node
 JOB_PRICE = 1_000
@@ -172,7 +173,9 @@ def run_escrow(o: EscrowOptions) -> EscrowResult:
         seed = f"{o.seed}:{job}"
         correct = hash_chain(seed, 2)
         key = (provider, "cpu.hash_chain", "")
-        replicate = replicator.should_replicate(key, rng)
+        replicas = [p for p in providers if o.cheater_replicates or p != cheater]
+        # The daemon's own rule (``ComputeService.submit`` calls the same methods).
+        chosen = replicator.plan(key, replicas, rng)
 
         def answer(p: str, correct: str = correct) -> str:
             nonlocal cheater_jobs, cheating_began_rate
@@ -185,26 +188,19 @@ def run_escrow(o: EscrowOptions) -> EscrowResult:
                 return "f" * 64
             return correct
 
-        chosen = [provider]
-        results = {provider: answer(provider)}
-        if replicate:
+        results = {p: answer(p) for p in chosen}
+        verdict = None
+        if len(chosen) > 1:
             replicated += 1
-            replicas = [p for p in providers if o.cheater_replicates or p != cheater]
-            while len(chosen) < 2:
-                other = rng.choice(replicas)
-                if other not in chosen:
-                    chosen.append(other)
-                    results[other] = answer(other)
             verdict = replicator.judge("cpu.hash_chain", "", results)
             if not verdict.decided:
-                third = rng.choice([p for p in replicas if p not in chosen])
-                chosen.append(third)
-                results[third] = answer(third)
-                verdict = replicator.judge("cpu.hash_chain", "", results)
+                third = pick(replicas, chosen, rng)
+                if third is not None:
+                    chosen.append(third)
+                    results[third] = answer(third)
+                    verdict = replicator.judge("cpu.hash_chain", "", results)
             if cheater in verdict.cheaters and caught_after is None:
                 caught_after = max(0, cheater_jobs - o.cheat_after)
-        else:
-            verdict = None
         for p in chosen:
             s = seq(borrower)
             eid = f"e{borrower[-6:]}:{s}"

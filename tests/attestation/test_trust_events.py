@@ -165,13 +165,17 @@ def test_kb_migrate_to_1_3_0_projects_trust_events_an_older_build_stored_opaque(
                    "total_inferences", "energy_wh_contributed",
                    "metered_api_costs_absorbed_uusd"):  # compute's 1.4.0 columns
         conn.execute(f"ALTER TABLE peer_nodes DROP COLUMN {column}")
+    for column in ("gpu_count", "gpu_model", "gpu_memory_mib", "compute_kinds_json",
+                   "compute_models_json", "compute_price_msp",
+                   "compute_policy"):  # compute's 1.5.0 columns
+        conn.execute(f"ALTER TABLE peer_nodes DROP COLUMN {column}")
     conn.execute("UPDATE meta SET schema_version = '1.2.0'")
     conn.close()
     with pytest.raises(store.StoreError) as err:
         NodeLedger(old_dir, ME, build_catalog())
     assert "kb migrate" in str(err.value)
     report = maintenance.migrate(old_dir, build_catalog())
-    assert report.applied["state"] == ["1.3.0", "1.4.0"]
+    assert report.applied["state"] == ["1.3.0", "1.4.0", "1.5.0"]
     with NodeLedger(old_dir, ME, build_catalog()) as migrated:
         assert rows(migrated, "SELECT attester_node_id, verdict FROM node_attestations") == [
             (TARGET.node_id, "unknown")]

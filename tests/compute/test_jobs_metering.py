@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hartnode.compute import jobs, metering
+from hartnode.compute import capabilities, jobs, metering
 from hartnode.compute.jobs import JobContext, JobError
 from hartnode.compute.metering import MeteringError, Price
 from hartnode.compute.openai_client import Backend, BackendError
@@ -97,12 +97,19 @@ def test_a_metered_call_over_the_daily_limit_is_refused_before_any_byte(tmp_path
 
 
 def test_find_providers_ranks_by_score_then_price() -> None:
-    a = jobs.parse_capabilities("a", ["compute.kind:inference.chat", "compute.model:tiny",
-                                      "compute.price_msp:30"], 0.9)
-    b = jobs.parse_capabilities("b", ["compute.kind:inference.chat", "compute.model:tiny",
-                                      "compute.price_msp:10"], 0.9)
-    c = jobs.parse_capabilities("c", ["compute.kind:inference.chat", "compute.model:big"], 1.0)
-    assert jobs.parse_capabilities("d", ["compute.cpu"], 1.0) is None
-    assert a and b and c
-    assert [p.node_id for p in jobs.find_providers([a, b, c], model="tiny", limit=5)] == ["b",
-                                                                                          "a"]
+    parse = capabilities.parse_capabilities
+    a = parse("a", ["compute.kind:inference.chat", "compute.model:tiny",
+                    "compute.price_msp:30"], 0.9)
+    b = parse("b", ["compute.kind:inference.chat", "compute.model:tiny",
+                    "compute.price_msp:10"], 0.9)
+    c = parse("c", ["compute.kind:inference.chat", "compute.model:big"], 1.0)
+    d = parse("d", ["compute.kind:cpu.hash_chain", "compute.price_msp:5"], 1.0)
+    assert parse("e", ["compute.cpu"], 1.0) is None
+    assert a and b and c and d
+    found = capabilities.find_providers([a, b, c, d], model="tiny", limit=5)
+    assert [p.node_id for p in found] == ["b", "a"]
+    # By kind and by the price the requester pays.
+    assert [p.node_id for p in capabilities.find_providers(
+        [a, b, c, d], model="", kind="inference.chat", max_price_msp=20, limit=5)] == ["c", "b"]
+    assert [p.node_id for p in capabilities.find_providers(
+        [a, b, c, d], model="", kind="cpu.hash_chain", limit=5)] == ["d"]

@@ -44,6 +44,9 @@ def test_kb_migrate_projects_compute_events_an_older_build_stored_opaque(tmp_pat
                    "total_inferences", "energy_wh_contributed",
                    "metered_api_costs_absorbed_uusd"):
         conn.execute(f"ALTER TABLE peer_nodes DROP COLUMN {column}")
+    for column in ("gpu_count", "gpu_model", "gpu_memory_mib", "compute_kinds_json",
+                   "compute_models_json", "compute_price_msp", "compute_policy"):
+        conn.execute(f"ALTER TABLE peer_nodes DROP COLUMN {column}")
     conn.execute("UPDATE meta SET schema_version = '1.3.0'")  # as the build before compute
     conn.close()
     _, catalog = open_node(tmp_path / "unused", me)
@@ -51,7 +54,7 @@ def test_kb_migrate_projects_compute_events_an_older_build_stored_opaque(tmp_pat
         NodeLedger(d, me, catalog)
     assert "kb migrate" in str(err.value)
     report = maintenance.migrate(d, catalog)
-    assert report.applied["state"] == [STATE_SCHEMA_VERSION]
+    assert report.applied["state"] == ["1.4.0", STATE_SCHEMA_VERSION]
     with NodeLedger(d, me, catalog) as migrated:
         assert store.query(migrated.views.state, "SELECT user_id, spark FROM resonance_wallets"
                            ) == [(me.node_id, 7_000)]

@@ -28,3 +28,20 @@ def test_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(lines) == 1
     fields = json.loads(lines[0])
     assert {"conserved", "double_settled", "cheater_caught_after"} <= fields.keys()
+
+
+def test_replicas_are_chosen_by_the_daemons_replicator_calls(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's figures are those of the daemon's rule: it asks the same
+    ``Replicator.plan`` (as ``ComputeService.submit`` does) for every job."""
+    from hartnode.compute.replication import Replicator
+
+    calls: list[int] = []
+    plan = Replicator.plan
+
+    def counted(self: Replicator, *args: object, **kw: object) -> list[str]:
+        calls.append(1)
+        return plan(self, *args, **kw)  # type: ignore[arg-type]
+    monkeypatch.setattr(Replicator, "plan", counted)
+    result = run_escrow(EscrowOptions(nodes=30, jobs=100, observers=2, providers=4))
+    assert len(calls) == 100 and result.replicated_jobs > 0

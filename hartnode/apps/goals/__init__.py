@@ -11,5 +11,5 @@ Module map:
 - ``dispatcher``  reserve → compute job through escrow → spend, or release on failure/deferral
 - ``routes``      ``/api/v1/goals/...``
 - ``daemon``      how ``node.py`` builds the dispatcher and recovers orphaned reservations
-- ``commands``    ``hartnode goals create|list|show|activate|pause|done|fail|dispatch``
+(the command line: ``hartnode/cli/goals.py``)
 """

@@ -13,5 +13,5 @@ Module map:
 - ``service``       the indexer's trio shell: wakes on recipe events, searches off the loop
 - ``routes``        ``/api/v1/recipes/...``
 - ``daemon``        how ``node.py`` builds and wires the service
-- ``commands``      ``hartnode recipes share|fork|delete|search|list|show|reindex``
+(the command line: ``hartnode/cli/recipes.py``)
 """

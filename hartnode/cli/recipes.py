@@ -9,17 +9,36 @@ from __future__ import annotations
 import argparse
 import json
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
-from hartnode.apps.app_cli import AppCli, AppCommandError, emit
+from hartnode.apps.goals.gate import GateRefused
+from hartnode.apps.goals.lifecycle import LifecycleError
 from hartnode.apps.recipes import actions, queries
 from hartnode.apps.recipes.embedder import EmbedderError, make_embedder
 from hartnode.apps.recipes.indexer import Indexer, describe
+from hartnode.apps.recipes.queries import QueryError
+from hartnode.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Parents,
+    Subparsers,
+    api_request,
+    catalog_for,
+    data_dir,
+    print_json,
+    require_init,
+)
+from hartnode.datadir import DataDir
+from hartnode.ledger.node_ledger import NodeLedger
 
 
-def add_parsers(sub: Any, data: argparse.ArgumentParser,
-                as_json: argparse.ArgumentParser) -> None:
+def add_parser(sub: Subparsers, parents: Parents) -> None:
+    data, as_json = parents.data, parents.json
     r = sub.add_parser("recipes", help="share, fork and search recipes")
+    r.set_defaults(handler=cmd_recipes)
     rs = r.add_subparsers(dest="recipes_command", required=True, metavar="RECIPES_COMMAND")
     share = rs.add_parser("share", parents=[data, as_json], help="share a recipe")
     share.add_argument("--title", required=True)
@@ -54,6 +73,18 @@ def add_parsers(sub: Any, data: argparse.ArgumentParser,
                   help="rebuild the search index from the stored embeddings")
 
 
+def _ledger(dd: DataDir) -> NodeLedger:
+    return NodeLedger(dd.path, dd.load_identity(), catalog_for(dd))
+
+
+def _emit(args: argparse.Namespace, out: Any, text: Callable[[Any], str]) -> None:
+    """``--json``: the JSON document; otherwise the human form."""
+    if args.json:
+        print_json(out)
+    else:
+        print(text(out))
+
+
 def _body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"actor": args.actor}
     for name in ("title", "prompt"):
@@ -63,7 +94,7 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
         try:
             body["steps"] = json.loads(args.steps_json)
         except ValueError as e:
-            raise AppCommandError(f"--steps-json is not JSON: {e}", usage=True) from e
+            raise CliError(f"--steps-json is not JSON: {e}", code=EXIT_USAGE) from e
     elif args.steps:
         body["steps"] = args.steps
     if args.tags:
@@ -78,15 +109,16 @@ def _recipe_line(r: dict[str, Any]) -> str:
             f"forks {r.get('fork_count', 0)}{fork}{gone}")
 
 
-def _write(args: argparse.Namespace, ctx: AppCli) -> dict[str, Any]:
+def _write(args: argparse.Namespace, dd: DataDir) -> dict[str, Any]:
     cmd = args.recipes_command
-    if ctx.daemon_running:
+    if dd.is_locked():
         if cmd == "share":
-            return dict(ctx.api("/api/v1/recipes", _body(args)))
+            return dict(api_request(dd, "/api/v1/recipes", _body(args)))
         if cmd == "fork":
-            return dict(ctx.api("/api/v1/recipes/fork", {**_body(args), "parent": args.parent}))
-        return dict(ctx.api("/api/v1/recipes/delete", {"id": args.id, "actor": args.actor}))
-    with ctx.open_ledger() as nl:
+            return dict(api_request(dd, "/api/v1/recipes/fork",
+                                    {**_body(args), "parent": args.parent}))
+        return dict(api_request(dd, "/api/v1/recipes/delete", {"id": args.id, "actor": args.actor}))
+    with _ledger(dd) as nl:
         nl.views.catch_up()
         state = nl.views.state
         if cmd == "share":
@@ -101,16 +133,16 @@ def _write(args: argparse.Namespace, ctx: AppCli) -> dict[str, Any]:
         return nl.append([draft])[0].as_json()
 
 
-def _search_offline(args: argparse.Namespace, ctx: AppCli, *, rebuild: bool) -> Any:
-    cfg = ctx.data_dir.load_config()
+def _search_offline(args: argparse.Namespace, dd: DataDir, *, rebuild: bool) -> Any:
+    cfg = dd.load_config()
     try:
         embedder = make_embedder(cfg.recipes.embedder)
     except EmbedderError as e:
-        raise AppCommandError(str(e), "set recipes.embedder = \"hash\" or install the extra"
+        raise CliError(str(e), "set recipes.embedder = \"hash\" or install the extra"
                               ) from e
-    with ctx.open_ledger() as nl:
+    with _ledger(dd) as nl:
         nl.views.catch_up()
-        indexer = Indexer(ctx.data_dir.path, embedder)
+        indexer = Indexer(dd.path, embedder)
         if rebuild:
             tag = indexer.rebuild_now(nl.views.state)
             return {"reason": "on_demand", "model": tag.model, "items": tag.count,
@@ -122,43 +154,55 @@ def _search_offline(args: argparse.Namespace, ctx: AppCli, *, rebuild: bool) -> 
         return {"query": args.query, "items": describe(nl.views.state, hits)}
 
 
-def run(args: argparse.Namespace, ctx: AppCli) -> int:
+def cmd_recipes(args: argparse.Namespace) -> int:
+    """``hartnode recipes ...``: errors that name a field are usage errors (exit 2)."""
+    dd = data_dir(args)
+    require_init(dd)
+    try:
+        return _run(args, dd)
+    except (QueryError, LifecycleError) as e:
+        raise CliError(str(e), "see `hartnode recipes --help`", EXIT_USAGE) from e
+    except GateRefused as e:
+        raise CliError(e.message, e.hint, EXIT_FAILED) from e
+
+
+def _run(args: argparse.Namespace, dd: DataDir) -> int:
     cmd = args.recipes_command
     if cmd in ("share", "fork", "delete"):
-        event = _write(args, ctx)
-        emit(args, event, lambda e: f"{cmd} {e['kind']} {e['hash']}")
-        return 0
+        event = _write(args, dd)
+        _emit(args, event, lambda e: f"{cmd} {e['kind']} {e['hash']}")
+        return EXIT_OK
     if cmd == "search":
         if not 1 <= args.k <= 100:
-            raise AppCommandError("-k: expected 1 to 100", usage=True)
-        if ctx.daemon_running:
+            raise CliError("-k: expected 1 to 100", code=EXIT_USAGE)
+        if dd.is_locked():
             q = urllib.parse.urlencode({"q": args.query, "k": args.k})
-            out = ctx.api(f"/api/v1/recipes/search?{q}", None)
+            out = api_request(dd, f"/api/v1/recipes/search?{q}", None)
         else:
-            out = _search_offline(args, ctx, rebuild=False)
-        emit(args, out, lambda o: "\n".join(
+            out = _search_offline(args, dd, rebuild=False)
+        _emit(args, out, lambda o: "\n".join(
             f"{h['score']:.3f}  {_recipe_line(h)}" for h in o["items"]) or "no recipes")
-        return 0
+        return EXIT_OK
     if cmd == "reindex":
-        out = (ctx.api("/api/v1/recipes/reindex", {}) if ctx.daemon_running
-               else _search_offline(args, ctx, rebuild=True))
-        emit(args, out, lambda o: f"rebuilt the index: {o['items']} recipes, model "
+        out = (api_request(dd, "/api/v1/recipes/reindex", {}) if dd.is_locked()
+               else _search_offline(args, dd, rebuild=True))
+        _emit(args, out, lambda o: f"rebuilt the index: {o['items']} recipes, model "
                                   f"{o['model']}, watermark {o['watermark']}")
-        return 0
-    with ctx.open_ledger() as nl:
-        if not ctx.daemon_running:
+        return EXIT_OK
+    with _ledger(dd) as nl:
+        if not dd.is_locked():
             nl.views.catch_up()
         if cmd == "list":
             out = queries.page(nl.views.state, limit=args.limit, before=args.before,
                                tag=args.tag)
-            emit(args, out, lambda o: "\n".join(
+            _emit(args, out, lambda o: "\n".join(
                 [_recipe_line(r) for r in o["items"]]
                 + ([f"more: --before {o['next']}"] if o["next"] else [])) or "no recipes")
         else:
             out = queries.show(nl.views.state, args.id)
-            emit(args, out, lambda r: "\n".join(
+            _emit(args, out, lambda r: "\n".join(
                 [_recipe_line(r), f"recipe  {r['recipe']}", f"by      {r['actor']}@"
                  f"{r['origin'][:8]}", f"prompt  {r['prompt']}"]
                 + [f"  {i}. {s}" for i, s in enumerate(r["steps"], 1)]
                 + [f"fork    {f}" for f in r["forks"]]))
-    return 0
+    return EXIT_OK
