@@ -8,8 +8,8 @@ from typing import Any
 
 import apsw
 
+from hartnode.apps.api_args import PAGE_DEFAULT, PAGE_MAX, QueryError
 from hartnode.apps.goals.gate import GoalFacts
-from hartnode.apps.recipes.queries import PAGE_DEFAULT, PAGE_MAX, QueryError
 from hartnode.ledger import store
 
 __all__ = ["PAGE_DEFAULT", "PAGE_MAX", "QueryError", "facts", "page", "reserved_total",

@@ -10,31 +10,20 @@ events and dispatch compute jobs). Bad input is a 400 naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hartnode.apps.api_args import as_400, body_object, int_arg
 from hartnode.apps.goals import queries, writes
 from hartnode.apps.goals.dispatcher import Dispatcher, parse_request
 from hartnode.apps.goals.gate import GateRefused
 from hartnode.apps.goals.kinds import STATUSES
 from hartnode.apps.goals.lifecycle import LifecycleError
-from hartnode.apps.recipes.routes import as_400, body_object, int_arg
 from hartnode.ledger.envelope import Event
-from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
+from hartnode.routes import ApiRequest, RouteTable
 
 if TYPE_CHECKING:  # node.py imports this module
     from hartnode.node import Node
-
-Handler = Callable[[ApiRequest], Awaitable[object]]
-
-
-def _goal_errors(fn: Handler) -> Handler:
-    async def handler(request: ApiRequest) -> object:
-        try:
-            return await fn(request)
-        except (GateRefused, LifecycleError) as e:
-            raise ApiRequestError(str(e)) from e
-    return as_400(handler)
 
 
 def register_routes(routes: RouteTable, node: Node, dispatcher: Dispatcher) -> None:
@@ -80,4 +69,4 @@ def register_routes(routes: RouteTable, node: Node, dispatcher: Dispatcher) -> N
             ("POST", "/api/v1/goals", create, 201),
             ("POST", "/api/v1/goals/status", status, 200),
             ("POST", "/api/v1/goals/dispatch", dispatch, 200)):
-        routes.add(method, path, _goal_errors(fn), status=code)
+        routes.add(method, path, as_400(fn, GateRefused, LifecycleError), status=code)

@@ -13,21 +13,15 @@ from typing import Any
 
 import apsw
 
+from hartnode.apps.api_args import PAGE_DEFAULT, PAGE_MAX, QueryError
 from hartnode.ledger import store
 
-PAGE_DEFAULT = 20
-PAGE_MAX = 100
+__all__ = ["PAGE_DEFAULT", "PAGE_MAX", "QueryError", "author", "dump", "page", "parse_cursor",
+           "resolve", "show"]
+
 _CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 _COLUMNS = ("recipe, origin, user_id, prompt_id, title, prompt, recipe_json, tags, parent, "
             "fork_count, deleted, ts_ms")
-
-
-class QueryError(ValueError):
-    """A bad query argument; ``field`` names it (the API answers 400)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
 
 
 def _row(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -13,52 +13,16 @@ and search the index). Bad input is a 400 naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hartnode.apps.api_args import QueryError, as_400, body_object, int_arg
 from hartnode.apps.recipes import actions, queries
-from hartnode.apps.recipes.queries import QueryError
 from hartnode.apps.recipes.service import SearchService, SearchUnavailable
-from hartnode.ledger.envelope import EnvelopeError
-from hartnode.ledger.kinds import PayloadError, UnknownKindError
 from hartnode.ledger.log import Draft
-from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
+from hartnode.routes import ApiRequest, RouteTable
 
 if TYPE_CHECKING:  # node.py imports this module
     from hartnode.node import Node
-
-Handler = Callable[[ApiRequest], Awaitable[object]]
-
-
-def int_arg(request: ApiRequest, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as e:
-        raise ApiRequestError(f"{name}: expected an integer") from e
-
-
-def body_object(request: ApiRequest) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise ApiRequestError("body: expected a JSON object")
-    return body
-
-
-def as_400(fn: Handler) -> Handler:
-    """QueryError and a payload the kind refuses become 400s naming the field."""
-    async def handler(request: ApiRequest) -> object:
-        try:
-            return await fn(request)
-        except QueryError as e:
-            raise ApiRequestError(str(e)) from e
-        except (UnknownKindError, PayloadError, EnvelopeError) as e:
-            raise ApiRequestError(str(e)) from e
-        except SearchUnavailable as e:
-            raise ApiRequestError(str(e)) from e
-    return handler
 
 
 async def append(node: Node, draft: Draft) -> dict[str, object]:
@@ -120,4 +84,4 @@ def register_routes(routes: RouteTable, node: Node, search: SearchService) -> No
             ("POST", "/api/v1/recipes/fork", fork, 201),
             ("POST", "/api/v1/recipes/delete", delete, 201),
             ("POST", "/api/v1/recipes/reindex", reindex, 200)):
-        routes.add(method, path, as_400(fn), status=status)
+        routes.add(method, path, as_400(fn, SearchUnavailable), status=status)
