@@ -107,7 +107,7 @@ def _reserved(state: apsw.Connection, event_id: int, event: Event) -> None:
         (event.hash_hex, p["goal"], event.origin, p["amount_msp"], p["job_kind"],
          "open" if ok else "refused", "" if ok else "over the goal's budget or not active",
          event.ts_ms, event_id))
-    if ok:
+    if ok and state.changes() == 1:  # a replayed duplicate adds nothing twice
         state.execute("UPDATE agent_goals SET reserved_msp = reserved_msp + ? WHERE goal = ?",
                       (p["amount_msp"], p["goal"]))
 

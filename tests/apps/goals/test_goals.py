@@ -238,3 +238,24 @@ def test_dispatch_requests_name_the_bad_field() -> None:
         with pytest.raises(queries.QueryError) as e:
             parse_request({**ok, field: value}, "g")
         assert e.value.field == field
+
+
+
+def test_goal_projections_are_idempotent(tmp_path: Path) -> None:
+    """Applying a goal's events twice (as a replay might) leaves the same rows."""
+    import apsw
+
+    from apps.recipes.helpers import project
+
+    with plain_node(tmp_path / "n") as nl:
+        goal = _active_goal(nl)
+        reservation = writes.reserve(nl, goal, 300, lambda _nl, _me: 10**9)
+        writes.reserve(nl, goal, 200, lambda _nl, _me: 10**9)
+        writes.spend(nl, reservation.hash_hex, "ee" * 32, 300)
+        events = [e for _, e in nl.ledger.read_after(0, 100)]
+    once, twice = (apsw.Connection(str(tmp_path / f"{n}.sqlite")) for n in ("once", "twice"))
+    project(once, events)
+    project(twice, events + events)
+    dump = "SELECT goal, status, spark_budget, reserved_msp, spent_msp FROM agent_goals"
+    assert once.execute(dump).fetchall() == twice.execute(dump).fetchall() == [
+        (goal, "active", 5_000, 200, 300)]
