@@ -10,7 +10,6 @@ it cannot read is a refusal (``unreadable``): it fails closed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -177,7 +176,3 @@ def release_orphans(nl: NodeLedger, reason: str = "orphaned: the node stopped mi
             out.append(event)
     return out
 
-
-def describe(event: Event) -> dict[str, Any]:
-    return {"event": event.hash_hex, "kind": event.kind, "payload": json.loads(
-        event.payload_json)}

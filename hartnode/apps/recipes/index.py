@@ -129,10 +129,6 @@ class VectorIndex:
                     n += 1
         return n
 
-    def vectors(self, labels: Sequence[int]) -> Vectors:
-        with self._lock:
-            return np.asarray(self._index.get_items(list(labels)), dtype=np.float32)
-
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
         """The ``k`` nearest live items to one unit ``query``: (label, cosine), best first,
         ties by label (exact re-rank of ``RERANK_FACTOR * k`` approximate candidates)."""
