@@ -174,3 +174,35 @@ async def test_an_index_that_cannot_be_written_turns_search_off_not_the_node(
             await search.search("soup", 3)
         nursery.cancel_scope.cancel()
     nl.close()
+
+
+async def test_the_index_is_saved_at_most_once_per_interval(
+        tmp_path: Path, mock_clock: trio.testing.MockClock) -> None:
+    from hartnode.apps.recipes import actions
+    from hartnode.apps.recipes.index import TAG_FILE
+    from hartnode.apps.recipes.service import SAVE_INTERVAL_S
+
+    nl = NodeLedger(tmp_path, NodeIdentity.from_seed(b"\x34" * 32), build_catalog(), create=True)
+    access = StoreAccess()
+    search = SearchService(tmp_path, nl, access, HashingEmbedder)
+
+    def saved_watermark() -> int:
+        return int(json.loads((tmp_path / "vectors" / TAG_FILE).read_text())["watermark"])
+
+    async def share(title: str) -> None:
+        await access.run(nl.append, [actions.share({"title": title, "steps": ["x"]})])
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(search.run)
+        await search.search("warm up", 1)  # waits until the index is open (built: saved)
+        assert saved_watermark() == 0
+        await share("Tomato soup")
+        search.wake()
+        await search.wait_synced()
+        assert search.status()["watermark"] == 1 and saved_watermark() == 0  # not yet
+        await share("Lentil soup")
+        mock_clock.jump(SAVE_INTERVAL_S + 1)  # the save timer: the next round saves
+        await search.wait_synced()
+        assert search.status()["watermark"] == saved_watermark() == 2
+        nursery.cancel_scope.cancel()
+    nl.close()

@@ -56,6 +56,7 @@ class SearchService:
         self._wake = trio.Event()
         self._work = trio.Lock()  # one sync or rebuild at a time
         self._ready = trio.Event()  # set once the index is open (or search is off)
+        self._synced = trio.Event()  # set (and replaced) as each wake-up's work ends
         self.last_rebuild = ""
 
     def wake(self, events: Sequence[Event] = ()) -> None:
@@ -92,6 +93,7 @@ class SearchService:
             await trio.sleep_forever()
         self.unavailable = ""
         self._ready.set()
+        saved_at = trio.current_time()
         try:
             while True:
                 with trio.move_on_after(SAVE_INTERVAL_S):
@@ -100,16 +102,26 @@ class SearchService:
                 async with self._work:
                     try:
                         await self._sync()
-                        await trio.to_thread.run_sync(self.indexer.save)
-                    except (VectorIndexError, OSError) as e:
-                        # The index lags and the next wake retries; never the node's end.
-                        log.error("recipe index update failed: %s", e)
+                        # Saving 100k items writes ~170 MB: not on every recipe.
+                        if trio.current_time() - saved_at >= SAVE_INTERVAL_S:
+                            await trio.to_thread.run_sync(self.indexer.save)
+                            saved_at = trio.current_time()
+                    except Exception as e:  # a derived artifact: it lags, the next wake
+                        # retries, and no failure of it ends the node (a crash before the
+                        # next save only replays changes past the saved watermark)
+                        log.error("recipe index update failed: %r", e)
+                self._synced.set()
+                self._synced = trio.Event()
         finally:
             with trio.CancelScope(shield=True):
                 try:
                     await trio.to_thread.run_sync(self.indexer.save)
                 except OSError as e:  # the next start rebuilds what was not saved
                     log.error("recipe index not saved: %s", e)
+
+    async def wait_synced(self) -> None:
+        """Until the service's next round of work (a wake-up or its save timer) ends."""
+        await self._synced.wait()
 
     async def _embed_pending(self) -> None:
         assert self.indexer is not None
@@ -154,11 +166,11 @@ class SearchService:
 
     async def search(self, text: str, k: int) -> list[idx.Hit]:
         """The ``k`` recipes nearest to ``text``, best first."""
-        indexer = await self._opened()
         if not text.strip() or len(text) > QUERY_MAX_CHARS:
             raise QueryError("q", f"expected 1 to {QUERY_MAX_CHARS} characters")
         if not 1 <= k <= K_MAX:
             raise QueryError("k", f"expected 1 to {K_MAX}")
+        indexer = await self._opened()
         query = await trio.to_thread.run_sync(indexer.embedder.embed, [text])
         hits = await trio.to_thread.run_sync(indexer.nearest, query[0], k)
         return await self.access.run(idx.describe, self.nl.views.state, hits)
