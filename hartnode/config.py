@@ -333,6 +333,20 @@ def _coerce(section: str, key: str, typ: Any, value: Any, from_env: bool) -> Any
     raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
 
 
+def coerce_text(section: str, key: str, text: str) -> Any:
+    """The value of ``section.key`` written as text (``hartnode config set``): as
+    an environment variable gives it (``true``/``false``, numbers, a list
+    comma-separated), or a list as a JSON array. Raises ConfigError."""
+    typ = get_type_hints(sections()[section])[key]
+    if typ not in (bool, int, float, str) and text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"{section}.{key}: {text!r} is not a JSON array: {e}") from None
+        return _coerce(section, key, typ, value, from_env=False)
+    return _coerce(section, key, typ, text, from_env=True)
+
+
 def _merge(base: Config, layer: Mapping[str, Mapping[str, Any]], *, from_env: bool,
            source: str) -> Config:
     secs = sections()
@@ -548,13 +562,24 @@ def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
     Raises:
         ConfigError: unreadable TOML, unknown keys, bad values.
     """
-    cfg = Config()
-    if path is not None and path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
-        cfg = _merge(cfg, data, from_env=False, source=str(path))
+    return from_layers(read_file_layer(path) if path is not None else {}, str(path), environ)
+
+
+def read_file_layer(path: Path) -> dict[str, Any]:
+    """The config file as parsed TOML (empty when there is none). Raises ConfigError."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+
+
+def from_layers(file_layer: Mapping[str, Any], source: str,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults → ``file_layer`` (a parsed config file named ``source``) →
+    environment, validated. Raises ConfigError."""
+    cfg = _merge(Config(), file_layer, from_env=False, source=source)
     env = os.environ if environ is None else environ
     cfg = _merge(cfg, env_layer(env), from_env=True, source="environment")
     return validate(cfg)

@@ -109,7 +109,7 @@ class SearchService:
                     except Exception as e:  # a derived artifact: it lags, the next wake
                         # retries, and no failure of it ends the node (a crash before the
                         # next save only replays changes past the saved watermark)
-                        log.error("recipe index update failed: %r", e)
+                        log.error("recipe index update failed: %s: %s", type(e).__name__, e)
                 self._synced.set()
                 self._synced = trio.Event()
         finally:
