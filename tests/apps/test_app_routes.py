@@ -4,7 +4,8 @@ the handlers called through the route table (the HTTP server is tested in web/).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hartnode.apps.recipes.service import SearchService, SearchUnavailable
 from hartnode.catalog import build_catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.committer import Committer, StoreAccess
+from hartnode.ledger.log import Draft
 from hartnode.ledger.node_ledger import NodeLedger
 from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
 
@@ -204,5 +206,37 @@ async def test_the_index_is_saved_at_most_once_per_interval(
         mock_clock.jump(SAVE_INTERVAL_S + 1)  # the save timer: the next round saves
         await search.wait_synced()
         assert search.status()["watermark"] == saved_watermark() == 2
+        nursery.cancel_scope.cancel()
+    nl.close()
+
+
+async def test_a_search_during_a_long_rebuild_is_refused_with_what_is_happening(
+        tmp_path: Path, mock_clock: trio.testing.MockClock) -> None:
+    from hartnode.apps.recipes.embedder import Vectors
+
+    started, release = trio.Event(), trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    class SlowEmbedder(HashingEmbedder):
+        def embed(self, texts: Sequence[str]) -> Vectors:
+            if texts and texts[0].startswith("slow"):  # the backlog's recipe: held back
+                trio.from_thread.run_sync(started.set, trio_token=token)
+                trio.from_thread.run(release.wait, trio_token=token)
+            return super().embed(texts)
+
+    nl = NodeLedger(tmp_path, NodeIdentity.from_seed(b"\x35" * 32), build_catalog(), create=True)
+    nl.append([Draft("recipes.recipe.shared", {"title": "slow", "prompt": "", "steps": [],
+                                               "tags": []})])
+    search = SearchService(tmp_path, nl, StoreAccess(), SlowEmbedder)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(search.run)
+        await started.wait()  # the rebuild is embedding its backlog
+        mock_clock.autojump_threshold = 0  # the search's wait for the index runs out
+        with pytest.raises(SearchUnavailable, match=r"not ready: the index is being rebuilt "
+                                                    r"\(missing\)"):
+            await search.search("soup", 3)
+        mock_clock.autojump_threshold = math.inf  # now it waits for the index
+        release.set()
+        assert [h["title"] for h in await search.search("slow", 1)] == ["slow"]
         nursery.cancel_scope.cancel()
     nl.close()

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SAVE_INTERVAL_S = 60.0  # most seconds an index change waits to be written to disk
 K_MAX = 100
 QUERY_MAX_CHARS = 2000
+READY_WAIT_S = 5.0  # how long a search waits for the index to open before it is refused
 RECIPE_KINDS = frozenset(spec.kind for spec in KINDS)
 
 
@@ -52,7 +53,7 @@ class SearchService:
         self.access = access
         self._make_embedder = make_embedder
         self.indexer: idx.Indexer | None = None
-        self.unavailable = "starting"
+        self.unavailable = "the index is being opened"
         self._wake = trio.Event()
         self._work = trio.Lock()  # one sync or rebuild at a time
         self._ready = trio.Event()  # set once the index is open (or search is off)
@@ -139,6 +140,8 @@ class SearchService:
 
     async def _rebuild(self, reason: str) -> dict[str, Any]:
         assert self.indexer is not None
+        if not self._ready.is_set():
+            self.unavailable = f"the index is being rebuilt ({reason})"
         await self._embed_pending()
         snap = await self.access.run(self.indexer.snapshot, self.nl.views.state)
         tag = await trio.to_thread.run_sync(self.indexer.build, snap)
@@ -150,7 +153,13 @@ class SearchService:
                 "watermark": tag.watermark}
 
     async def _opened(self) -> idx.Indexer:
-        await self._ready.wait()
+        # A short start is waited out; a long rebuild (a new model over 100k recipes)
+        # is answered at once with what is happening, not with a client's timeout.
+        with trio.move_on_after(READY_WAIT_S):
+            await self._ready.wait()
+        if not self._ready.is_set():
+            raise SearchUnavailable(f"recipe search is not ready: {self.unavailable}; "
+                                    "try again in a while")
         if self.unavailable or self.indexer is None:
             raise SearchUnavailable(f"recipe search is unavailable: {self.unavailable}")
         return self.indexer
