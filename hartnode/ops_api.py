@@ -11,8 +11,9 @@ What the progress counts, honestly:
 - ``verify``: events checked, of the ledger's events (``kb verify``'s own
   counter; it reads one WAL snapshot, so the node keeps writing meanwhile);
 - ``backup``: bytes written into the copies, of the databases' sizes
-  (``VACUUM INTO`` grows the copy as it goes; a copy drops free pages, so
-  the bar may end short of 100% and then jump to done);
+  (``kb backup``'s own report, from SQLite's progress handler while
+  ``VACUUM INTO`` grows each copy; a copy drops free pages, so the bar may
+  end short of 100% and then jump to done);
 - ``rebuild``: events replayed, of the ledger's events. The views are
   emptied and replayed on the store's thread in batches, so appends and
   ingests go on between batches (each also brings the views up to date).
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 OPS = ("verify", "backup", "rebuild")
 KEEP_OPS = 20
-#: Seconds between looks at a backup's copy while it grows (progress only).
-BACKUP_PROGRESS_S = 0.25
 Publish = Callable[[str, object], None]
 
 
@@ -137,8 +136,9 @@ class Operations:
         record["total"] = await node.access.run(node.node_ledger.ledger.max_id)
         self._changed(record)
 
-        def progress(done: int) -> None:  # on verify's thread; publish is thread-safe
-            record["done"] = done
+        def progress(what: str, done: int, total: int) -> None:
+            # On verify's thread; publish is thread-safe.
+            record["done"], record["total"] = done, max(total, done)
             self._changed(record)
 
         catalog = node.catalog
@@ -155,28 +155,16 @@ class Operations:
         record["total"] = sum(p.stat().st_size for p in sources if p.exists())
         record["dest"] = str(target)
         self._changed(record)
-        written: list[Path] = []
-        failure: Exception | None = None
-        async with trio.open_nursery() as nursery:
-            async def copy() -> None:
-                nonlocal failure
-                try:
-                    written.extend(await trio.to_thread.run_sync(
-                        maintenance.backup, node.data_dir.path, target, BACKUP_FILES))
-                except Exception as e:  # raised below, unwrapped from the nursery's group
-                    failure = e
-                nursery.cancel_scope.cancel()
+        copied: dict[str, int] = {}  # database file -> bytes of its copy so far
 
-            nursery.start_soon(copy)
-            while True:  # progress: the copies' sizes as VACUUM INTO grows them
-                await trio.sleep(BACKUP_PROGRESS_S)
-                done = sum(p.stat().st_size for p in (target / s.name for s in sources)
-                           if p.exists())
-                if done != record["done"]:
-                    record["done"] = min(done, record["total"])
-                    self._changed(record)
-        if failure is not None:
-            raise failure
+        def progress(name: str, done: int, total: int) -> None:
+            # On the backup's thread (SQLite's progress handler); publish is thread-safe.
+            copied[name] = done
+            record["done"] = min(sum(copied.values()), record["total"])
+            self._changed(record)
+
+        written = await trio.to_thread.run_sync(lambda: maintenance.backup(
+            node.data_dir.path, target, BACKUP_FILES, progress=progress))
         record["done"] = record["total"]
         return {"dest": str(target), "files": [str(p) for p in written]}
 

@@ -70,7 +70,7 @@ def notify(*states: str, environ: Mapping[str, str] | None = None) -> bool:
         return False
     address = _socket_address(raw)
     if address is None:
-        log.warning("sd_notify: unsupported NOTIFY_SOCKET=%r; notifications disabled", raw)
+        log.warning("sd_notify: unsupported NOTIFY_SOCKET=%s; notifications disabled", raw)
         return False
     payload = "\n".join(states).encode()
     try:
@@ -78,7 +78,7 @@ def notify(*states: str, environ: Mapping[str, str] | None = None) -> bool:
             sock.settimeout(_SEND_TIMEOUT_S)
             sock.sendto(payload, address)
     except OSError as exc:
-        log.warning("sd_notify: sending %r to %r failed: %s", states, raw, exc)
+        log.warning("sd_notify: sending %s to %s failed: %s", " ".join(states), raw, exc)
         return False
     return True
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -336,20 +336,21 @@ StartDaemon = Callable[..., Daemon]
 
 @pytest.fixture
 def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
-    """``start(node, env=..., wait_ready=True)`` starts ``hartnode run`` on ``node``.
+    """``start(node, env=..., wait_ready=True, args=())`` starts ``hartnode [ARGS] run``
+    on ``node``.
 
     With ``wait_ready`` it returns once READY=1 arrived on the fake NOTIFY_SOCKET.
     """
     daemons: list[Daemon] = []
 
     def start(node: Node, *, env: Mapping[str, str] | None = None,
-              wait_ready: bool = True) -> Daemon:
+              wait_ready: bool = True, args: Sequence[str] = ()) -> Daemon:
         sock, notify_name = _notify_socket(tmp_path)
         log_path = tmp_path / f"daemon-{len(daemons)}.log"
         log_file = open(log_path, "wb")  # noqa: SIM115 - closed by Daemon.close
         child_env = clean_env(node.path, node.cli.home, {"NOTIFY_SOCKET": notify_name,
                                                          **(env or {})})
-        proc = subprocess.Popen([*HARTNODE, "run"], env=child_env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([*HARTNODE, *args, "run"], env=child_env, stdin=subprocess.DEVNULL,
                                 stdout=log_file, stderr=subprocess.STDOUT)
         daemon = Daemon(node, proc, sock, log_path, log_file, _pidfd(proc.pid))
         daemons.append(daemon)

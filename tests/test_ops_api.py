@@ -108,9 +108,12 @@ async def test_backup_and_rebuild_while_running(node: FakeNode) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(ops.run)
         backup = await watcher.run(ops, "backup")
+        copied = [m["done"] for m in watcher.messages]
+        assert copied == sorted(copied) and 0 < copied[-2] <= copied[-1]  # it grew
         rebuild = await watcher.run(ops, "rebuild")
         nursery.cancel_scope.cancel()
     assert backup["state"] == "done" and backup["unit"] == "bytes"
+    assert backup["done"] == backup["total"] > 0
     dest = Path(backup["result"]["dest"])
     assert dest.parent == node.data_dir.path / "backups"
     assert maintenance.verify(dest, node.catalog).ok

@@ -5,7 +5,7 @@ the daemon's API.
 Exit codes (a stable interface, documented in the README):
     0 success · 1 a check or operation failed (e.g. ``kb verify`` found problems)
     2 usage or configuration error · 3 the daemon could not start
-    4 the daemon is not reachable (``status``)
+    4 the daemon is not reachable (``status``, ``peers``, ``join``, ...)
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import argparse
 import dataclasses
 import difflib
 import json
+import logging
 import re
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 from hartnode import config as config_mod
 from hartnode.datadir import DataDir, resolve
@@ -85,6 +86,82 @@ def make_parents() -> Parents:
     return Parents(data=data, json=as_json)
 
 
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """``-v``, ``-q`` and ``--log-level`` on ``parser`` and on every command under
+    it, so they are accepted before or after the command (SUPPRESS: a command's
+    default never resets one given before it)."""
+    seen: set[int] = set()
+
+    def add(p: argparse.ArgumentParser) -> None:
+        if id(p) in seen:  # an alias shares its parser
+            return
+        seen.add(id(p))
+        group = p.add_argument_group("logging")
+        group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                           help="more log output, repeatable (-v: info, -vv: debug; "
+                           "`run`: -v is debug)")
+        group.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
+                           help="less log output, repeatable (errors only at most)")
+        group.add_argument("--log-level", choices=config_mod.LOG_LEVELS,
+                           default=argparse.SUPPRESS,
+                           help="the log level, over -v/-q and the config's log.level")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    add(child)
+
+    add(parser)
+
+
+def log_level(args: argparse.Namespace, base: str) -> str:
+    """The level ``-v``/``-q``/``--log-level`` make of ``base`` (the config's
+    ``log.level`` for ``run``, ``warning`` for the other commands)."""
+    explicit = getattr(args, "log_level", None)
+    if explicit:
+        return str(explicit)
+    levels = config_mod.LOG_LEVELS  # most verbose first
+    i = levels.index(base) - getattr(args, "verbose", 0) + getattr(args, "quiet", 0)
+    return levels[min(max(i, 0), len(levels) - 1)]
+
+
+class _PlainFormatter(logging.Formatter):
+    """``hartnode: warning: hartnode.x: message``, the CLI's own error format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from hartnode.logs import message
+
+        text = f"hartnode: {record.levelname.lower()}: {record.name}: {message(record)}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes (as logging's
+    last-resort handler does), so a replaced stderr is followed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(_PlainFormatter())
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass  # always sys.stderr
+
+
+def setup_logging(level: str) -> None:
+    """A command's own log records (not ``run``'s): plain lines on stderr, so
+    stdout stays the command's output (``--json`` included)."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StderrHandler)]
+    root.addHandler(_StderrHandler())
+    root.setLevel(level.upper())
+
+
 def field_doc(section: str, key: str) -> str:
     """The config field's doc: help text comes from the one config schema."""
     for f in dataclasses.fields(config_mod.sections()[section]):
@@ -119,8 +196,10 @@ def require_init(dd: DataDir, *, databases_only: bool = False) -> None:
                    "run `hartnode init` first, or pass --data-dir", EXIT_USAGE)
 
 
-def api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None) -> Any:
-    """Call the running daemon's API (POST when ``body`` or ``raw`` is given).
+def api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None,
+                timeout: float = 10.0) -> Any:
+    """Call the running daemon's API (POST when ``body`` or ``raw`` is given);
+    ``timeout`` in seconds (a goal's dispatch waits for its job).
 
     Raises:
         CliError: EXIT_UNREACHABLE when no daemon answers; the API's error otherwise.
@@ -136,7 +215,7 @@ def api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None =
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as e:
         try:

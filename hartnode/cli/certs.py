@@ -4,7 +4,6 @@ certificates (issue, install, show, publish a revocation list, revoke)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from hartnode.cli.base import (
@@ -16,24 +15,27 @@ from hartnode.cli.base import (
     Subparsers,
     api_request,
     data_dir,
+    print_json,
     require_init,
 )
 
 
 def add_parser(sub: Subparsers, parents: Parents) -> None:
-    data = parents.data
+    data, as_json = parents.data, parents.json
     keys = sub.add_parser("keys", help="the network's offline master key")
     keys.set_defaults(handler=cmd_keys)
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
-    master = keys_sub.add_parser("master-init", help="create an offline master key file "
-                                 "(never inside a node's data directory)")
+    master = keys_sub.add_parser("master-init", parents=[as_json],
+                                 help="create an offline master key file (never inside a "
+                                 "node's data directory)")
     master.add_argument("path", help="new key file, e.g. /media/usb/hartnode-master.key")
 
     cert = sub.add_parser("cert", help="issue, install, show and revoke tier certificates")
     cert.set_defaults(handler=cmd_cert)
     cert_sub = cert.add_subparsers(dest="cert_command", required=True, metavar="CERT_COMMAND")
-    issue = cert_sub.add_parser("issue", help="certify a node (by the master, a central or a "
-                                "regional key)")
+    issue = cert_sub.add_parser("issue", parents=[as_json],
+                                help="certify a node (by the master, a central or a regional "
+                                "key)")
     issue.add_argument("--issuer-key", required=True, help="master key file, or the issuing "
                        "node's node.key or data directory")
     issue.add_argument("--issuer-chain", help="the issuer's own chain file or data directory "
@@ -47,7 +49,7 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     issue.add_argument("--path-len", type=int, help="default: the most the tier allows")
     issue.add_argument("--out", required=True, help="new chain file to write")
     issue.add_argument("--master-key", help="pinned master public key (hex) to check against")
-    install = cert_sub.add_parser("install", parents=[data],
+    install = cert_sub.add_parser("install", parents=[data, as_json],
                                   help="verify a chain for this node and install it")
     install.add_argument("chain", help="chain file from `hartnode cert issue`")
     install.add_argument("--master-key", help="pinned master public key (default: "
@@ -58,11 +60,11 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     show.add_argument("--master-key", help="pinned master public key (default: config's)")
     show.add_argument("--revocations", help="revocation list file to check against")
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    publish = cert_sub.add_parser("publish", parents=[data],
+    publish = cert_sub.add_parser("publish", parents=[data, as_json],
                                   help="hand a revocation list to the running daemon, which "
                                   "applies it and spreads it to every node")
     publish.add_argument("list", help="revocation list file from `hartnode cert revoke`")
-    revoke = cert_sub.add_parser("revoke", help="sign the next revocation list")
+    revoke = cert_sub.add_parser("revoke", parents=[as_json], help="sign the next revocation list")
     revoke.add_argument("--master-key-file", required=True, help="the master key file")
     revoke.add_argument("--list", required=True, help="revocation list file (created at seq 1)")
     revoke.add_argument("--serial", action="append", default=[], help="certificate serial")
@@ -81,7 +83,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from hartnode import cert_commands as commands
 
     out = commands.master_init(args.path)
-    print(out.text)
+    print_json(out.data) if args.json else print(out.text)
     return EXIT_OK
 
 
@@ -103,7 +105,7 @@ def cmd_cert(args: argparse.Namespace) -> int:
     elif args.cert_command == "show":
         target = args.chain or data_dir(args).path
         out = commands.cert_show(target, _pinned_master_key(args), args.revocations)
-        print(json.dumps(out.data, sort_keys=True) if args.json else out.text)
+        print_json(out.data) if args.json else print(out.text)
         return EXIT_FAILED if out.data.get("valid") is False else EXIT_OK
     elif args.cert_command == "publish":
         dd = data_dir(args)
@@ -113,10 +115,13 @@ def cmd_cert(args: argparse.Namespace) -> int:
         except OSError as e:
             raise CliError(f"cannot read {args.list}: {e}", "check the path", EXIT_USAGE) from e
         reply = api_request(dd, "/api/v1/revocations", raw=data)
+        if args.json:
+            print_json(reply)
+            return EXIT_OK
         state = "applied and spreading" if reply["accepted"] else "not newer than the held list"
         print(f"revocation list seq {reply['seq']}: {state} (node holds seq {reply['held_seq']})")
         return EXIT_OK
     else:
         out = commands.cert_revoke(args.master_key_file, args.list, args.serial, args.subject)
-    print(out.text)
+    print_json(out.data) if args.json else print(out.text)
     return EXIT_OK

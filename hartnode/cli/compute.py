@@ -32,8 +32,9 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     pol = c_sub.add_parser("policy", parents=[data, as_json],
                            help="the effective policy and where each value comes from")
     pol_sub = pol.add_subparsers(dest="policy_command", metavar="set")
-    pol_set = pol_sub.add_parser("set", parents=[data], help="set one value (a signed local "
-                                 "event; HARTNODE_COMPUTE_<KEY> still wins)")
+    pol_set = pol_sub.add_parser("set", parents=[data, as_json],
+                                 help="set one value (a signed local event; "
+                                 "HARTNODE_COMPUTE_<KEY> still wins)")
     pol_set.add_argument("key")
     pol_set.add_argument("value")
     c_sub.add_parser("jobs", parents=[data, as_json], help="job kinds and recent jobs")
@@ -65,7 +66,11 @@ def cmd_compute(args: argparse.Namespace) -> int:
             with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:
                 nl.append([Draft(kind=body["kind"], payload=body["payload"],  # type: ignore[arg-type]
                                  reach="local")])
-        print(f"compute.{args.key} = {args.value} (node_compute_config)")
+        if args.json:
+            print_json({"key": f"compute.{args.key}", "value": args.value,
+                        "source": "node_compute_config"})
+        else:
+            print(f"compute.{args.key} = {args.value} (node_compute_config)")
         return EXIT_OK
     file_layer = policy.file_layer(cfg.compute, only_changed=True)
     with NodeLedger(dd.path, dd.load_identity(), catalog) as nl:

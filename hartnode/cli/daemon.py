@@ -1,5 +1,5 @@
-"""``hartnode init``, ``run``, ``status`` and ``peers``: create a node, run the
-daemon, and ask the running daemon how it is."""
+"""``hartnode init``, ``run`` and ``status``: create a node, run the daemon, and
+ask the running daemon how it is."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from hartnode.cli.base import (
     catalog_for,
     data_dir,
     field_doc,
+    log_level,
     print_json,
     require_init,
 )
@@ -40,7 +41,8 @@ INIT_FLAGS: dict[str, tuple[str, str]] = {
 
 def add_parser(sub: Subparsers, parents: Parents) -> None:
     data = parents.data
-    init = sub.add_parser("init", parents=[data], help="create a node: key, token, config")
+    init = sub.add_parser("init", parents=[data, parents.json],
+                          help="create a node: key, token, config")
     for flag, (section, key) in INIT_FLAGS.items():
         kwargs: dict[str, Any] = {"help": field_doc(section, key), "dest": f"{section}_{key}"}
         if flag == "--seed":
@@ -54,10 +56,6 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     status = sub.add_parser("status", parents=[data], help="ask the running daemon how it is")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
-
-    peers = sub.add_parser("peers", parents=[data], help="list the peers the daemon knows")
-    peers.add_argument("--json", action="store_true", help="one JSON array")
-    peers.set_defaults(handler=cmd_peers)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -80,6 +78,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from hartnode.ledger.node_ledger import NodeLedger
 
     NodeLedger(dd.path, identity, catalog_for(dd), create=True).close()
+    if args.json:
+        print_json({"node_id": identity.node_id, "data_dir": str(dd.path),
+                    "config": str(dd.config_path)})
+        return EXIT_OK
     print(f"initialised node {identity.node_id}\n  data dir: {dd.path}\n"
           f"  config:   {dd.config_path}\nstart it with: hartnode run --data-dir {dd.path}")
     return EXIT_OK
@@ -96,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not dd.exists():  # refuses a ledger without its key; never rewrites the config
         dd.init(config_mod.Config())
     cfg = dd.load_config()
+    cfg = replace(cfg, log=replace(cfg.log, level=log_level(args, cfg.log.level)))
     logs.setup(cfg.log.level, cfg.log.format)
     try:
         trio.run(run_node, dd, cfg)
@@ -145,20 +148,4 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"parent   {hier['parent'] or '(none)'}\nchildren {len(hier['children'])}\n"
                   f"sync     {counts['pending']} pending, {counts['in_flight']} in flight, "
                   f"{counts['acked']} acknowledged")
-    return EXIT_OK
-
-
-def cmd_peers(args: argparse.Namespace) -> int:
-    dd = data_dir(args)
-    require_init(dd)
-    rows = api_request(dd, "/api/v1/peers")
-    if args.json:
-        print_json(rows)
-        return EXIT_OK
-    print(f"{'node':<14}{'status':<8}{'tier':<10}{'region':<12}{'nbr':<5}address")
-    for r in rows:
-        addr = r["addrs"][0] if r["addrs"] else "(behind NAT)"
-        print(f"{r['node_id'][:12]:<14}{r['status']:<8}{r['tier']:<10}{r['region'] or '-':<12}"
-              f"{'yes' if r['neighbour'] else '':<5}{addr}")
-    print(f"{len(rows)} peers")
     return EXIT_OK

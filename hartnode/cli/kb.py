@@ -18,41 +18,44 @@ from hartnode.cli.base import (
     print_json,
     require_init,
 )
+from hartnode.cli.progress import ProgressBar
 from hartnode.datadir import BACKUP_FILES, DataDir
 from hartnode.ledger import maintenance
 
 
 def add_parser(sub: Subparsers, parents: Parents) -> None:
-    data = parents.data
+    data, as_json = parents.data, parents.json
     kb = sub.add_parser("kb", help="maintain the ledger and views")
     kb.set_defaults(handler=cmd_kb)
     kb_sub = kb.add_subparsers(dest="kb_command", required=True, metavar="KB_COMMAND")
     verify = kb_sub.add_parser("verify", parents=[data],
                                help="check hashes, signatures, chains, schema, views")
     verify.add_argument("--json", action="store_true", help="machine-readable report")
-    backup = kb_sub.add_parser("backup", parents=[data],
+    backup = kb_sub.add_parser("backup", parents=[data, as_json],
                                help="consistent copy of both databases (daemon may run)")
     backup.add_argument("dest", help="new or empty directory to write the copy to")
-    restore = kb_sub.add_parser("restore", parents=[data],
+    restore = kb_sub.add_parser("restore", parents=[data, as_json],
                                 help="restore a `kb backup` copy into the data dir (daemon "
                                 "stopped)")
     restore.add_argument("src", help="the directory `hartnode kb backup` wrote")
     restore.add_argument("--force", action="store_true", help="replace the node the data dir "
                          "holds (its key and ledger are lost)")
-    kb_sub.add_parser("vacuum", parents=[data], help="VACUUM and ANALYZE (daemon stopped)")
-    kb_sub.add_parser("migrate", parents=[data],
+    kb_sub.add_parser("vacuum", parents=[data, as_json], help="VACUUM and ANALYZE (daemon stopped)")
+    kb_sub.add_parser("migrate", parents=[data, as_json],
                       help="back up, migrate the schema, replay views (daemon stopped)")
-    kb_sub.add_parser("rebuild", parents=[data], help="empty the views and replay the ledger")
+    kb_sub.add_parser("rebuild", parents=[data, as_json],
+                      help="empty the views and replay the ledger")
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
     dd = data_dir(args)
     if args.kb_command == "restore":
-        return _kb_restore(dd, Path(args.src), force=args.force)
+        return _kb_restore(dd, Path(args.src), force=args.force, as_json=args.json)
     require_init(dd, databases_only=True)
     catalog = catalog_for(dd)
     if args.kb_command == "verify":
-        report = maintenance.verify(dd.path, catalog)
+        with ProgressBar("verify") as bar:
+            report = maintenance.verify(dd.path, catalog, progress=bar)
         if args.json:
             print_json(report.as_json())
         else:
@@ -70,7 +73,11 @@ def cmd_kb(args: argparse.Namespace) -> int:
             print("OK" if report.ok else f"FAILED: {report.problem_count} problems")
         return EXIT_OK if report.ok else EXIT_FAILED
     if args.kb_command == "backup":
-        written = maintenance.backup(dd.path, Path(args.dest), BACKUP_FILES)
+        with ProgressBar("backup") as bar:
+            written = maintenance.backup(dd.path, Path(args.dest), BACKUP_FILES, progress=bar)
+        if args.json:
+            print_json({"dest": str(args.dest), "written": [str(p) for p in written]})
+            return EXIT_OK
         print("\n".join(f"wrote {p}" for p in written))
         print(f"check it with: hartnode kb verify --data-dir {args.dest}\n"
               f"restore it with: hartnode kb restore {args.dest} --data-dir DIR\n"
@@ -80,13 +87,24 @@ def cmd_kb(args: argparse.Namespace) -> int:
     try:
         if args.kb_command == "vacuum":
             maintenance.vacuum(dd.path)
-            print("vacuumed and analysed ledger.sqlite and state.sqlite")
+            if args.json:
+                print_json({"vacuumed": ["ledger.sqlite", "state.sqlite"]})
+            else:
+                print("vacuumed and analysed ledger.sqlite and state.sqlite")
         elif args.kb_command == "rebuild":
-            n = maintenance.rebuild(dd.path, catalog)
-            print(f"rebuilt the views from {n} events")
+            with ProgressBar("rebuild") as bar:
+                n = maintenance.rebuild(dd.path, catalog, progress=bar)
+            if args.json:
+                print_json({"replayed": n})
+            else:
+                print(f"rebuilt the views from {n} events")
         else:
-            rep = maintenance.migrate(dd.path, catalog)
-            if rep.backup_dir is None:
+            with ProgressBar("migrate") as bar:
+                rep = maintenance.migrate(dd.path, catalog, progress=bar)
+            if args.json:
+                print_json({"backup_dir": None if rep.backup_dir is None else str(rep.backup_dir),
+                            "applied": rep.applied, "replayed": rep.replayed})
+            elif rep.backup_dir is None:
                 print("already at the current schema version; nothing to do")
             else:
                 print(f"backup in {rep.backup_dir}; applied {rep.applied}; "
@@ -96,7 +114,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _kb_restore(dd: DataDir, src: Path, *, force: bool) -> int:
+def _kb_restore(dd: DataDir, src: Path, *, force: bool, as_json: bool) -> int:
     if not src.is_dir():
         raise CliError(f"{src} is not a directory", "pass the directory `hartnode kb backup "
                        "DEST` wrote", EXIT_USAGE)
@@ -114,7 +132,12 @@ def _kb_restore(dd: DataDir, src: Path, *, force: bool) -> int:
                        "check free space and permissions; then run the restore again") from e
     finally:
         lock.release()
-    print("\n".join(f"restored {p}" for p in written))
+    if as_json and dd.exists():
+        print_json({"restored": [str(p) for p in written],
+                    "node_id": dd.load_identity().node_id, "data_dir": str(dd.path)})
+        return EXIT_OK
+    if not as_json:
+        print("\n".join(f"restored {p}" for p in written))
     if dd.exists():
         print(f"node {dd.load_identity().node_id}\ncheck it with: hartnode kb verify "
               f"--data-dir {dd.path}\nstart it with: hartnode run --data-dir {dd.path}")

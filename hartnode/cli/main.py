@@ -10,7 +10,22 @@ from collections.abc import Callable, Sequence
 from hartnode import __version__
 from hartnode import config as config_mod
 from hartnode.cert_commands import CommandError
-from hartnode.cli import about, certs, compute, daemon, kb, ledger, social, trust, ui
+from hartnode.cli import (
+    about,
+    certs,
+    completion,
+    compute,
+    configure,
+    daemon,
+    goals,
+    kb,
+    ledger,
+    peers,
+    recipes,
+    social,
+    trust,
+    ui,
+)
 from hartnode.cli.base import (
     DATA_DIR_HELP,
     EXIT_FAILED,
@@ -21,8 +36,11 @@ from hartnode.cli.base import (
     Parents,
     Parser,
     Subparsers,
+    add_global_options,
     fail,
+    log_level,
     make_parents,
+    setup_logging,
 )
 from hartnode.datadir import DataDirError
 from hartnode.ledger.envelope import EnvelopeError
@@ -35,12 +53,17 @@ from hartnode.ledger.store import StoreError
 GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     about.add_parser,
     daemon.add_parser,
+    peers.add_parser,
+    configure.add_parser,
     kb.add_parser,
     certs.add_parser,
     ledger.add_parser,
     trust.add_parser,
     compute.add_parser,
     social.add_parser,
+    recipes.add_parser,
+    goals.add_parser,
+    completion.add_parser,
     ui.add_parser,
 )
 
@@ -54,12 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     parents = make_parents()
     for add_group in GROUPS:
         add_group(sub, parents)
+    add_global_options(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if args.command != "run":  # the daemon sets up its own logs, from its config
+        setup_logging(log_level(args, "warning"))
     try:
         return handler(args)
     except CliError as e:

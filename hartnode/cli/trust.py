@@ -35,7 +35,9 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     challenge.add_argument("--json", action="store_true", help="one JSON object")
     manifest = t_sub.add_parser("manifest", help="release manifests (files as a Merkle root)")
     m_sub = manifest.add_subparsers(dest="manifest_command", required=True, metavar="COMMAND")
-    build = m_sub.add_parser("build", help="print the manifest of an installed package as JSON")
+    build = m_sub.add_parser("build", parents=[parents.json],
+                             help="print the manifest of an installed package as JSON "
+                             "(--json: on one line)")
     build.add_argument("dir", type=Path, help="the package directory, e.g. .../site-packages/"
                        "hartnode (paths start with its name)")
     build.add_argument("--version", dest="release_version", default=None,
@@ -89,5 +91,8 @@ def _manifest_build(args: argparse.Namespace) -> int:
                                   prefix=folder.name + "/")
     except ManifestError as e:
         raise CliError(f"cannot build a manifest of {folder}: {e}", "", EXIT_FAILED) from e
-    print(json.dumps(manifest.to_json(), indent=1, sort_keys=True))
+    if args.json:
+        print_json(manifest.to_json())
+    else:
+        print(json.dumps(manifest.to_json(), indent=1, sort_keys=True))
     return EXIT_OK

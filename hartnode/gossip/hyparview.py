@@ -253,6 +253,18 @@ class HyParView:
         self._rejoin(now, out)
         return out
 
+    def join_through(self, contact: PeerInfo, now: float) -> list[MembershipEffect]:
+        """Join through ``contact`` now, as the operator asked (``hartnode join``):
+        no backoff holds it back, and ``contact`` joins the contacts kept for
+        rejoining instead of replacing them."""
+        out: list[MembershipEffect] = []
+        if contact.node_id == self.me.node_id or not contact.addr:
+            return out
+        self._contacts = [c for c in self._contacts if c.node_id != contact.node_id]
+        self._contacts.append(contact)
+        self._join_via(contact, now, out)
+        return out
+
     def on_link_up(
         self, peer: str, now: float, facts: LinkFacts | None = None
     ) -> list[MembershipEffect]:
@@ -761,7 +773,9 @@ class HyParView:
         if not candidates or self._joining or now < self._rejoin_after:
             return
         self._rejoin_after = now + self.config.neighbour_timeout
-        contact = self._rng.choice(candidates)
+        self._join_via(self._rng.choice(candidates), now, out)
+
+    def _join_via(self, contact: PeerInfo, now: float, out: list[MembershipEffect]) -> None:
         self._guard.chosen.add(contact.node_id)
         if contact.node_id in self._links:
             out.append(Send(contact.node_id, Join(self.me)))

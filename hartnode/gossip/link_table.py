@@ -128,6 +128,15 @@ class LinkTable:
             return False
         return True
 
+    def link_rows(self) -> dict[str, dict[str, object]]:
+        """Per open link (by peer): bytes in and out, the last Ping's round trip in
+        milliseconds (None before one was answered), and seconds since it opened."""
+        now = trio.current_time()
+        return {peer: {"bytes_in": link.bytes_in, "bytes_out": link.bytes_out,
+                       "rtt_ms": None if link.rtt is None else round(link.rtt * 1000, 1),
+                       "up_s": round(now - link.opened_at, 1)}
+                for peer, link in self._links.items()}
+
     def keep_link(self, peer: str, keep: bool) -> None:
         """Hold the link to ``peer`` open whatever membership decides, or stop doing so.
 
@@ -199,6 +208,33 @@ class LinkTable:
         # new one goes through the duplicate rule both ends apply alike:
         # closing it here could leave each end keeping the link the other closed.
         await self._nursery.start(partial(self._run_link, conn, initiator=self.node_id))
+        return peer
+
+    async def join_through(self, url: str) -> str:
+        """Join the overlay through the node at ``url`` now (``hartnode join``): the
+        bootstrap path with one contact, dialled and then sent a Join (at once,
+        whatever join went before), so it becomes a neighbour unless its view
+        refuses us. Returns the contact's node id.
+
+        Raises:
+            DialError: the dial or handshake failed.
+            ValueError: ``url`` is not a ws:// URL, or it leads to this node.
+        """
+        assert self._nursery is not None, "join before run"
+        host, port = parse_url(url)
+        conn = await self.transport.dial(
+            self._nursery, host, port, self.identity, self._network_key,
+            config=self._transport_config, stats=self.transport_stats)
+        peer = conn.remote_node_id
+        if peer == self.node_id:
+            await conn.aclose("that is this node")
+            raise ValueError(f"{url} leads to this node")
+        # Run it before the Join, so the Join goes out on it. A link the peer
+        # holds already goes through the duplicate rule both ends apply alike
+        # (closing the new one here would make the peer close both).
+        await self._nursery.start(partial(self._run_link, conn, initiator=self.node_id))
+        assert self._hv is not None
+        self._apply(self._hv.join_through(PeerInfo(peer, url), trio.current_time()))
         return peer
 
     async def _dial_contacts(self, urls: Sequence[str]) -> list[PeerInfo]:
@@ -291,6 +327,7 @@ class LinkTable:
         link = Link.open(peer, conn, initiator,
                          TokenBucket(ov.link_rate, ov.link_burst, trio.current_time()),
                          ov.send_queue_bytes)
+        link.opened_at = trio.current_time()
         self._links[peer] = link
         self._let_go.discard(peer)
         try:
@@ -364,6 +401,7 @@ class LinkTable:
             except LinkClosed:
                 return
             now = trio.current_time()
+            link.bytes_in += link.conn.last_frame_bytes
             # The whole frame, into debt if need be: the next read waits for the refill.
             ready_at = link.bucket.reserve(link.conn.last_frame_bytes, now)
             if ready_at > now:

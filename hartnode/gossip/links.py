@@ -23,6 +23,7 @@ from typing import Protocol
 import trio
 
 from hartnode.gossip import transport
+from hartnode.gossip.secretbox import TAG_BYTES
 from hartnode.gossip.token_bucket import TokenBucket
 from hartnode.identity import NodeIdentity
 
@@ -104,6 +105,14 @@ class Link:
     flush: trio.CancelScope = field(default_factory=trio.CancelScope)
     full_since: float | None = None  # when a message last found the queue full, until a send
     stall: trio.CancelScope | None = None  # the send in progress
+    # Traffic and latency for ``hartnode peers``: sealed frame bytes each way
+    # (handshake and transport Pings excepted), the round trip of the last
+    # membership Ping answered (seconds), and the Ping awaiting its Pong.
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rtt: float | None = None
+    ping: tuple[int, float] | None = None  # (nonce, sent at)
+    opened_at: float = 0.0  # trio time the link came up
 
     @classmethod
     def open(cls, peer: str, conn: Connection, initiator: str, bucket: TokenBucket,
@@ -168,6 +177,7 @@ class Link:
                 if stall.cancelled_caught:
                     return False
                 self.full_since = None  # it reads: whatever filled the queue is going out
+                self.bytes_out += len(data) + TAG_BYTES  # the sealed frame the transport sent
                 sent(name)
         return True
 

@@ -45,6 +45,8 @@ from hartnode.gossip.hyparview import (
     NeighbourDown,
     NeighbourUp,
     PeerInfo,
+    Ping,
+    Pong,
 )
 from hartnode.gossip.link_service import LinkService, ServiceTable
 from hartnode.gossip.link_table import GossipStats, LinkTable
@@ -271,6 +273,8 @@ class GossipService(LinkTable):
         self.stats.received[kind.__name__] += 1
         now = trio.current_time()
         self.peers.seen(link.peer, wall_ms())
+        if isinstance(msg, Pong) and link.ping is not None and link.ping[0] == msg.nonce:
+            link.rtt, link.ping = now - link.ping[1], None
         try:
             if kind in MEMBERSHIP_TYPES:
                 self._apply(hv.on_message(link.peer, msg, now))
@@ -301,6 +305,8 @@ class GossipService(LinkTable):
             now = trio.current_time()
             for effect in effects:
                 if isinstance(effect, Send):
+                    if type(effect.msg) is Ping and (link := self._links.get(effect.peer)):
+                        link.ping = (effect.msg.nonce, now)  # its Pong times the round trip
                     self.send(effect.peer, effect.msg)
                 elif isinstance(effect, Deliver):
                     self._deliver(effect)

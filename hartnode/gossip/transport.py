@@ -314,7 +314,9 @@ class SecureConnection(trio.abc.AsyncResource):
             return self._closed.copy()
         self._closed = LinkClosed(reason, detail)
         self._stats.links_closed[reason] += 1
-        log.info("link_down peer=%s reason=%s detail=%s", self, reason, detail or "-")
+        log.info("link_down peer=%s addr=%s dir=%s reason=%s detail=%s",
+                 short_id(self.remote_node_id), self.remote_address,
+                 "out" if self.is_initiator else "in", reason, detail or "-")
         # During shutdown the WebSocket reader task is cancelled with us, so the
         # WebSocket close handshake could never complete: then send only the
         # sealed Close (our protocol's own clean-close signal) and drop the socket.
@@ -436,8 +438,8 @@ def _warn_mismatch(direction: str, peer: str, reason: str) -> None:
     """Log a likely network-key mismatch at warning, at most once a minute per direction."""
     held_back = _mismatch_warnings.allow(direction, trio.current_time())
     if held_back is not None:
-        log.warning("handshake_failed dir=%s peer=%s reason=%s hint=%r suppressed=%d",
-                    direction, peer, reason, MISMATCH_HINT, held_back)
+        log.warning("handshake_failed dir=%s peer=%s reason=%s suppressed=%d hint: %s",
+                    direction, peer, reason, held_back, MISMATCH_HINT)
 
 
 class _Listener:
@@ -593,7 +595,7 @@ class _Listener:
         conn = SecureConnection(ws, result, initiator=False, config=self._config,
                                 stats=self._stats, remote_address=address)
         self._stats.links_opened += 1
-        log.info("link_up peer=%s", conn)
+        log.info("link_up peer=%s addr=%s dir=in", short_id(conn.remote_node_id), address)
         return conn
 
 
@@ -782,6 +784,7 @@ async def _client_handshake(
             return "connection_lost", _NO_ANSWER_TO_HELLO if hello_only else ""
         conn = SecureConnection(ws, result, initiator=True, config=config, stats=stats)
         stats.links_opened += 1
-        log.info("link_up peer=%s", conn)
+        log.info("link_up peer=%s addr=%s dir=out", short_id(conn.remote_node_id),
+                 conn.remote_address)
         return conn
     return "timeout", ""

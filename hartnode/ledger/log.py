@@ -281,10 +281,15 @@ class Ledger:
         return [(row[0], event_from_row(row)) for row in rows]
 
     def tail(self, n: int) -> list[Event]:
+        return [event for _, event in self.tail_with_ids(n)]
+
+    def tail_with_ids(self, n: int) -> list[tuple[int, Event]]:
+        """The newest ``n`` events with their ids, oldest first (``ledger tail -f``
+        goes on with ``read_after`` the last id)."""
         rows = self.conn.execute(
             f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (n,)
         ).fetchall()
-        return [event_from_row(row) for row in reversed(rows)]
+        return [(row[0], event_from_row(row)) for row in reversed(rows)]
 
     def feed(self, origin: str, from_seq: int, limit: int) -> list[Event]:
         """``origin``'s events from ``from_seq`` on, in seq order."""

@@ -21,6 +21,7 @@ second core halves the time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,13 @@ from hartnode.ledger.views import ViewRegistry, ViewUpdater
 
 VERIFY_CHUNK = 4096
 MAX_LISTED_PROBLEMS = 50
+#: ``progress(what, done, total)``: how far a long operation is, in its own
+#: unit (``events``, or bytes of a database file being copied); the CLI draws
+#: it as a bar on a terminal. ``done`` may fall short of ``total`` when rows
+#: were appended or freed pages dropped meanwhile.
+Progress = Callable[[str, int, int], None]
+#: SQLite VM steps between two looks at a copy's size during VACUUM INTO.
+BACKUP_PROGRESS_STEPS = 100_000
 
 
 @dataclass
@@ -112,7 +120,7 @@ def _check_rows(rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def verify(data_dir: Path, catalog: Registries, *, workers: int | None = None,
-           progress: Callable[[int], None] | None = None) -> VerifyReport:
+           progress: Progress | None = None) -> VerifyReport:
     """Check the ledger and views in ``data_dir``; never writes.
 
     Safe while the daemon writes: the views are read first, then the whole
@@ -165,13 +173,14 @@ def _verify_meta(conn: apsw.Connection, name: str, expected: str, report: Verify
 
 
 def _verify_events(conn: apsw.Connection, report: VerifyReport, workers: int,
-                   progress: Callable[[int], None] | None) -> None:
+                   progress: Progress | None) -> None:
     heads: dict[str, tuple[int, bytes]] = {}
     # Markers for events this node may not see fill their places in the chains.
     withheld = {(origin, seq): bytes(digest) for origin, seq, digest in store.query(
         conn, "SELECT origin, seq, hash_blake3 FROM withheld")}
     expected_id = 1
     last_id = 0
+    total = int(store.scalar(conn, "SELECT COUNT(*) FROM events"))
     pending: list[Future[list[str]]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
@@ -215,7 +224,7 @@ def _verify_events(conn: apsw.Connection, report: VerifyReport, workers: int,
                 for text in pending.pop(0).result():
                     report.problem(text)
             if progress is not None:
-                progress(report.events)
+                progress("events", report.events, total)
         for fut in pending:
             for text in fut.result():
                 report.problem(text)
@@ -279,7 +288,8 @@ def _unusable_dest(dest: Path, e: OSError) -> store.StoreError:
                             "choose a new or empty directory on a writable disk")
 
 
-def backup(data_dir: Path, dest: Path, files: Sequence[str] = ()) -> list[Path]:
+def backup(data_dir: Path, dest: Path, files: Sequence[str] = (), *,
+           progress: Progress | None = None) -> list[Path]:
     """Consistent copies of both databases, and of ``files`` (names in the data
     dir; missing ones are skipped), into the new directory ``dest``.
 
@@ -310,9 +320,14 @@ def backup(data_dir: Path, dest: Path, files: Sequence[str] = ()) -> list[Path]:
             try:
                 # An empty 0600 file first: VACUUM INTO fills it, keeping its mode.
                 write_private(dest / kind.file, b"")
+                if progress is not None:
+                    _watch_copy(conn, dest / kind.file, progress)
                 conn.execute("VACUUM INTO ?", (str(dest / kind.file),))
             finally:
                 conn.close()
+            if progress is not None:
+                size = (dest / kind.file).stat().st_size
+                progress(kind.file, size, size)
             written.append(dest / kind.file)
             fd = os.open(dest / kind.file, os.O_RDONLY)
             try:
@@ -393,19 +408,38 @@ class MigrateReport:
     replayed: int
 
 
-def rebuild(data_dir: Path, catalog: Registries, comment: str = "kb rebuild") -> int:
+def _watch_copy(conn: apsw.Connection, copy: Path, progress: Progress) -> None:
+    """Report a VACUUM INTO's progress as the copy's size against the source's:
+    SQLite's progress handler runs every ``BACKUP_PROGRESS_STEPS`` VM steps."""
+    total = int(store.scalar(conn, "PRAGMA page_count")) * int(
+        store.scalar(conn, "PRAGMA page_size"))
+
+    def look() -> bool:
+        with contextlib.suppress(OSError):  # a failed look is no reason to stop the copy
+            progress(copy.name, min(copy.stat().st_size, total), total)
+        return False  # go on
+
+    conn.set_progress_handler(look, BACKUP_PROGRESS_STEPS)
+
+
+def rebuild(data_dir: Path, catalog: Registries, comment: str = "kb rebuild", *,
+            progress: Progress | None = None) -> int:
     """Empty the views and replay the whole ledger; returns events replayed."""
     ledger_conn = store.open_database(data_dir, store.LEDGER, maintenance=True)
     state_conn = store.open_database(data_dir, store.STATE, maintenance=True)
     try:
-        views = ViewUpdater(state_conn, Ledger(ledger_conn, None, catalog.kinds), catalog.views)
-        return views.rebuild(comment)
+        ledger = Ledger(ledger_conn, None, catalog.kinds)
+        views = ViewUpdater(state_conn, ledger, catalog.views)
+        total = int(store.scalar(ledger_conn, "SELECT COUNT(*) FROM events"))
+        return views.rebuild(comment, progress=None if progress is None else (
+            lambda done: progress("events", done, total)))
     finally:
         state_conn.close()
         ledger_conn.close()
 
 
-def migrate(data_dir: Path, catalog: Registries) -> MigrateReport:
+def migrate(data_dir: Path, catalog: Registries, *,
+            progress: Progress | None = None) -> MigrateReport:
     """Back up, migrate both schemas, replay the views (daemon stopped).
 
     ``meta.dirty`` is 1 on both databases from before the first step until
@@ -425,7 +459,7 @@ def migrate(data_dir: Path, catalog: Registries) -> MigrateReport:
     finally:
         for conn in conns.values():
             conn.close()
-    backup(data_dir, backup_dir)
+    backup(data_dir, backup_dir, progress=progress)
     conns = {kind.name: store.open_database(data_dir, kind, maintenance=True)
              for kind in (store.LEDGER, store.STATE)}
     try:
@@ -435,7 +469,7 @@ def migrate(data_dir: Path, catalog: Registries) -> MigrateReport:
     finally:
         for conn in conns.values():
             conn.close()
-    replayed = rebuild(data_dir, catalog, comment="kb migrate")
+    replayed = rebuild(data_dir, catalog, comment="kb migrate", progress=progress)
     for kind in (store.LEDGER, store.STATE):
         conn = store.open_database(data_dir, kind, maintenance=True)
         try:

@@ -65,8 +65,10 @@ class ViewUpdater:
         return int(store.scalar(
             self.state, "SELECT events_high_watermark FROM snapshots ORDER BY id DESC LIMIT 1"))
 
-    def catch_up(self, *, max_batches: int | None = None) -> int:
-        """Apply every ledger event past the watermark; returns how many."""
+    def catch_up(self, *, max_batches: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
+        """Apply every ledger event past the watermark; returns how many.
+        ``progress(applied)`` is called after each batch."""
         applied = 0
         batches = 0
         while max_batches is None or batches < max_batches:
@@ -85,6 +87,8 @@ class ViewUpdater:
                 )
             applied += len(batch)
             batches += 1
+            if progress is not None:
+                progress(applied)
         return applied
 
     def reset(self, comment: str = "rebuild") -> None:
@@ -96,7 +100,9 @@ class ViewUpdater:
                 self.state.execute(f'DELETE FROM "{name}"')
             self.state.execute("INSERT INTO snapshots(comment) VALUES (?)", (comment,))
 
-    def rebuild(self, comment: str = "rebuild") -> int:
-        """Empty every view table and replay the whole ledger."""
+    def rebuild(self, comment: str = "rebuild",
+                progress: Callable[[int], None] | None = None) -> int:
+        """Empty every view table and replay the whole ledger (``progress`` as
+        in ``catch_up``)."""
         self.reset(comment)
-        return self.catch_up()
+        return self.catch_up(progress=progress)

@@ -26,7 +26,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hartnode.catalog import build_catalog
@@ -66,11 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     step = 0
     real_catch_up = nl.views.catch_up
 
-    def catch_up(*, max_batches: int | None = None) -> int:
+    def catch_up(*, max_batches: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> int:
         # Called right after each step's commit (and by each guard, before it).
         if args.kill_after_commit == step and nl.ledger.max_id() > marks.get(step, -1):
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_catch_up(max_batches=max_batches)
+        return real_catch_up(max_batches=max_batches, progress=progress)
 
     marks: dict[int, int] = {}
     nl.views.catch_up = catch_up  # type: ignore[method-assign]

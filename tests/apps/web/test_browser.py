@@ -313,3 +313,38 @@ def test_social_pages_and_a_post_that_travels(
     on_b.shot("feed")
 
     assert on_a.errors == [] and on_b.errors == []
+
+
+def test_recipe_and_goal_pages(node: Node, start_daemon: StartDaemon, browser: Any) -> None:
+    start_daemon(node)
+    on_a = Ui(browser, node)
+    on_a.login()
+    page = on_a.page
+    # Recipes: share, search, fork.
+    on_a.open("recipes")
+    page.fill("#recipe-title", "Tomato soup")
+    page.fill("#recipe-prompt-input", "a warm soup with tomatoes")
+    page.fill("#recipe-steps-input", "chop the tomatoes\nsimmer for 20 minutes\nblend")
+    page.fill("#recipe-tags", "soup, vegan")
+    page.click("#recipe-form button[type=submit]")
+    page.locator("#recipe-steps li", has_text="simmer").wait_for()
+    page.click("#recipe-fork")
+    page.locator("#view a", has_text="← recipes").wait_for()
+    page.locator("text=fork of").first.wait_for()
+    on_a.open("recipes")
+    page.fill("#recipe-query", "tomato soup")
+    page.click("#recipe-search button[type=submit]")
+    page.locator("#recipe-results .post", has_text="Tomato soup").first.wait_for()
+    on_a.shot("recipes")
+
+    # Goals: create, activate; its budget shows.
+    on_a.open("goals")
+    page.fill("#goal-title", "index the library")
+    page.fill("#goal-budget", "2.5")
+    page.click("#goal-form button[type=submit]")
+    page.locator('#goals [data-status="draft"] button[data-to="active"]').click()
+    goal = page.locator('#goals [data-status="active"]')
+    goal.wait_for()
+    assert "of 2.500 Spark" in goal.inner_text()
+    on_a.shot("goals")
+    assert on_a.errors == []
