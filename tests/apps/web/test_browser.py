@@ -167,6 +167,7 @@ def test_every_page_shows_a_three_node_network(
         assert ui.page.locator(f'#peers-table tr[data-node="{peer.node_id}"]').count() == 1
         assert ui.page.locator(f'#overlay g[data-peer="{peer.node_id}"]').count() == 1
     assert ui.page.locator('#overlay line[data-active="1"]').count() >= 1
+    assert "↑" in ui.text("#peers-table") and "↓" in ui.text("#peers-table")  # link traffic
     ui.shot("peers")
 
     # Ledger: events of three origins; one verified by the server; the filter.
