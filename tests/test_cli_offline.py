@@ -348,7 +348,8 @@ def test_each_offline_command_prints_json_with_json(
     check("goals", "show", goal, *d)
     daemon_only = {("status",), ("peers",), ("join",), ("connect",), ("cert", "publish"),
                    ("trust",), ("trust", "challenge"),  # tests/test_cli_daemon.py
-                   ("goals", "dispatch")}  # tests/apps/test_goals_processes.py
+                   ("goals", "dispatch"),  # tests/apps/test_goals_processes.py
+                   ("ui",)}  # tests/apps/web/test_browser.py (login_url)
     # An app's group asks the daemon; its process tests run each with --json
     # (tests/apps/social/test_social_processes.py).
     apps = {p for p in commands if p[0] == "social"}
