@@ -27,7 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hartnode.apps.web.live import LiveHub, TooManyClientsError, stream_messages
-from hartnode.apps.web.sessions import LOGIN_TTL_S, SESSION_TTL_S, SessionStore
+from hartnode.apps.web.sessions import LOGIN_TTL_S, SessionStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOGIN_PATH = "/login"
@@ -122,12 +122,13 @@ class BrowserUi:
         session_id, csrf = opened
         port = local_port(request)
         response = see_other("/")
-        max_age = int(SESSION_TTL_S)
+        # Browser-session cookies (no Max-Age): the server ends the session
+        # after SESSION_TTL_S unused, at logout, or when the daemon restarts.
         response.set_cookie(session_cookie(port), session_id, httponly=True,
-                            samesite="Strict", path="/", max_age=max_age)
+                            samesite="Strict", path="/")
         # Readable by the page's JavaScript, which echoes it in X-CSRF-Token.
         response.set_cookie(csrf_cookie(port), csrf, httponly=False,
-                            samesite="Strict", path="/", max_age=max_age)
+                            samesite="Strict", path="/")
         return response
 
     async def mint(self, request: web.Request) -> web.Response:
