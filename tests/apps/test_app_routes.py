@@ -127,6 +127,13 @@ async def test_bad_input_is_a_400_naming_the_field(api: Api) -> None:
         "title": "g", "job_kind": "cpu.hash_chain", "params": {"seed": "s", "rounds": 1}})
     assert "job_kind" in await api.bad("POST", "/api/v1/goals", {
         "title": "g", "job_kind": "rm", "budget_msp": 1})
+    # The node signs for itself or for its own users only (apps/actors.py).
+    for path, body in (("/api/v1/recipes", {"title": "t", "steps": ["s"]}),
+                       ("/api/v1/goals", {"title": "g", "job_kind": "cpu.hash_chain",
+                                          "params": {"seed": "s", "rounds": 1},
+                                          "budget_msp": 1})):
+        for actor in ("user:ghost", "admin"):
+            assert "actor" in await api.bad("POST", path, {**body, "actor": actor})
 
 
 async def test_goal_routes(api: Api) -> None:
