@@ -131,8 +131,8 @@ def parse_request(body: dict[str, Any], goal: str) -> DispatchRequest:
     body = {"peer": "", **body}
     for name in ("peer", "central"):
         value = body.get(name)
-        if not isinstance(value, str) or len(value) != 64 and not (name == "peer"
-                                                                   and value == ""):
+        from_records = name == "peer" and value == ""
+        if not isinstance(value, str) or (len(value) != 64 and not from_records):
             raise queries.QueryError(name, "expected a node id (64 hex digits)")
     amount = body.get("amount_msp")
     if type(amount) is not int or amount <= 0:
