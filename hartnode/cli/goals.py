@@ -60,7 +60,9 @@ def add_parser(sub: Subparsers, parents: Parents) -> None:
     dispatch = gs.add_parser("dispatch", parents=[data, as_json],
                              help="run one job of an active goal (needs the daemon)")
     dispatch.add_argument("id")
-    dispatch.add_argument("--peer", required=True, help="the provider's node id")
+    dispatch.add_argument("--peer", default="",
+                          help="the provider's node id (default: the best peer record "
+                               "offering the goal's job kind)")
     dispatch.add_argument("--central", required=True, help="the central's node id (1%% share)")
     dispatch.add_argument("--regional", default="")
     dispatch.add_argument("--amount-msp", type=int, required=True)

@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from hartnode.apps.actors import require_local_actor
 from hartnode.apps.goals.gate import GateRefused
 from hartnode.apps.goals.lifecycle import LifecycleError
 from hartnode.apps.recipes import actions, queries
@@ -130,6 +131,8 @@ def _write(args: argparse.Namespace, dd: DataDir) -> dict[str, Any]:
             draft = actions.delete(recipe, queries.author(state, recipe),
                                    nl.ledger.identity.node_id if nl.ledger.identity else "",
                                    {"actor": args.actor})
+        require_local_actor(state, nl.ledger.identity.node_id if nl.ledger.identity else "",
+                            draft.actor)
         return nl.append([draft])[0].as_json()
 
 

@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 
 from hartnode.cli import EXIT_FAILED, EXIT_USAGE, main
+from hartnode.cli.base import catalog_for
+from hartnode.datadir import DataDir
+from hartnode.ledger.log import Draft
+from hartnode.ledger.node_ledger import NodeLedger
 
 
 class Cli:
@@ -36,7 +40,17 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     return c
 
 
+def _create_user(path: Path, handle: str) -> None:
+    dd = DataDir(path)
+    with NodeLedger(path, dd.load_identity(), catalog_for(dd)) as nl:
+        nl.append([Draft("social.user.created", {"handle": handle}, actor=f"user:{handle}")])
+
+
 def test_recipes_commands(cli: Cli) -> None:
+    code, err = cli.fails("recipes", "share", "--title", "Ghost", "--step", "x",
+                          "--actor", "user:ann")
+    assert code == EXIT_USAGE and "actor" in err and "social user create ann" in err
+    _create_user(cli.path, "ann")  # `social user create` needs the daemon; this is its event
     soup = cli.json("recipes", "share", "--title", "Tomato soup", "--prompt", "warm me up",
                     "--step", "chop tomatoes", "--step", "simmer", "--tag", "soup")["hash"]
     cake = cli.json("recipes", "share", "--title", "Chocolate cake", "--steps-json",

@@ -127,6 +127,13 @@ async def test_bad_input_is_a_400_naming_the_field(api: Api) -> None:
         "title": "g", "job_kind": "cpu.hash_chain", "params": {"seed": "s", "rounds": 1}})
     assert "job_kind" in await api.bad("POST", "/api/v1/goals", {
         "title": "g", "job_kind": "rm", "budget_msp": 1})
+    # The node signs for itself or for its own users only (apps/actors.py).
+    for path, body in (("/api/v1/recipes", {"title": "t", "steps": ["s"]}),
+                       ("/api/v1/goals", {"title": "g", "job_kind": "cpu.hash_chain",
+                                          "params": {"seed": "s", "rounds": 1},
+                                          "budget_msp": 1})):
+        for actor in ("user:ghost", "admin"):
+            assert "actor" in await api.bad("POST", path, {**body, "actor": actor})
 
 
 async def test_goal_routes(api: Api) -> None:
@@ -212,13 +219,11 @@ async def test_the_index_is_saved_at_most_once_per_interval(
 
 async def test_a_search_during_a_long_rebuild_is_refused_with_what_is_happening(
         tmp_path: Path, mock_clock: trio.testing.MockClock) -> None:
-    from hartnode.apps.recipes.embedder import Vectors
-
     started, release = trio.Event(), trio.Event()
     token = trio.lowlevel.current_trio_token()
 
     class SlowEmbedder(HashingEmbedder):
-        def embed(self, texts: Sequence[str]) -> Vectors:
+        def embed(self, texts: Sequence[str]) -> Any:
             if texts and texts[0].startswith("slow"):  # the backlog's recipe: held back
                 trio.from_thread.run_sync(started.set, trio_token=token)
                 trio.from_thread.run(release.wait, trio_token=token)

@@ -54,6 +54,7 @@ def test_a_recipe_fork_replicates_between_three_daemons(
     start_daemon(a, env=env(a))
     start_daemon(b, env=env(b))
     start_daemon(c, env=env(c))
+    _call(a, "/api/v1/social/users", {"handle": "alice"})
     shared = _call(a, "/api/v1/recipes", {
         "title": "Rustic sourdough loaf", "prompt": "bread with a starter",
         "steps": ["feed the starter", "knead", "bake with steam"], "tags": ["bread"],

@@ -42,6 +42,8 @@ class Outcome(Protocol):
 
 
 class Requester(Protocol):
+    def candidates(self, kind: str, model: str, amount_msp: int) -> list[str]: ...
+
     async def request(self, peer: str, kind: str, params: dict[str, Any], *, amount_msp: int,
                       central: str, regional: str = "", timeout_s: float = ...) -> Outcome: ...
 
@@ -70,6 +72,15 @@ class Dispatcher:
             self.announce([event])
         return event
 
+    def _provider(self, kind: str, params: dict[str, Any], amount_msp: int) -> str:
+        """The best provider the peer records offer for this job (``ComputeService.candidates``)."""
+        assert self.requester is not None
+        found = self.requester.candidates(kind, str(params.get("model", "")), amount_msp)
+        if not found:
+            raise JobError("no_provider", f"no peer record offers {kind} at {amount_msp} msp; "
+                           "name one with peer")
+        return found[0]
+
     async def dispatch(self, req: DispatchRequest) -> dict[str, Any]:
         """Reserve, run, then spend or release. Returns what happened.
 
@@ -87,8 +98,10 @@ class Dispatcher:
                 raise JobError("unavailable", "compute is not running on this node")
             goal = await self.access.run(queries.show, self.nl.views.state, req.goal)
             config = goal["config"]
+            kind, params = str(config["job_kind"]), dict(config["params"] or {})
+            peer = req.peer or self._provider(kind, params, req.amount_msp)
             outcome = await self.requester.request(
-                req.peer, str(config["job_kind"]), dict(config["params"] or {}),
+                peer, kind, params,
                 amount_msp=req.amount_msp, central=req.central, regional=req.regional,
                 timeout_s=req.timeout_s)
             out.update(job_id=outcome.job_id, escrow_id=outcome.escrow_id,
@@ -113,9 +126,13 @@ class Dispatcher:
 
 
 def parse_request(body: dict[str, Any], goal: str) -> DispatchRequest:
-    """A dispatch request from an API body; raises queries.QueryError naming the field."""
+    """A dispatch request from an API body; raises queries.QueryError naming the field.
+    Without ``peer`` the provider is the best peer record offering the goal's job."""
+    body = {"peer": "", **body}
     for name in ("peer", "central"):
-        if not isinstance(body.get(name), str) or len(body[name]) != 64:
+        value = body.get(name)
+        from_records = name == "peer" and value == ""
+        if not isinstance(value, str) or (len(value) != 64 and not from_records):
             raise queries.QueryError(name, "expected a node id (64 hex digits)")
     amount = body.get("amount_msp")
     if type(amount) is not int or amount <= 0:

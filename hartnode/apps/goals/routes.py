@@ -5,7 +5,7 @@ events and dispatch compute jobs). Bad input is a 400 naming the field.
     GET  /api/v1/goals/show?id=ID                    one goal and its reservations
     POST /api/v1/goals            {title, goal_type, job_kind, params, budget_msp, [actor]}  (201)
     POST /api/v1/goals/status     {id, status: active|paused|done|failed, [reason]}
-    POST /api/v1/goals/dispatch   {id, peer, central, amount_msp, [regional, timeout_s]}
+    POST /api/v1/goals/dispatch   {id, central, amount_msp, [peer, regional, timeout_s]}
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hartnode.apps.actors import require_local_actor
 from hartnode.apps.goals import gate, lifecycle, queries
 from hartnode.apps.goals.kinds import (
     BUDGET_RELEASED,
@@ -65,6 +66,7 @@ def create(nl: NodeLedger, body: Mapping[str, Any], *, reach: str = "local") -> 
     actor = body.get("actor", "node")
     if not isinstance(actor, str):
         raise queries.QueryError("actor", "expected a string such as user:alice or node")
+    require_local_actor(nl.views.state, _me(nl), actor)
     payload = {"title": body.get("title"), "goal_type": body.get("goal_type", "compute"),
                "job_kind": body.get("job_kind"), "params_json": canonical_text(params),
                "budget_msp": body.get("budget_msp")}

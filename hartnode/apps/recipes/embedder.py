@@ -20,12 +20,15 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    # numpy is imported where vectors are made, not here: the daemon imports this
+    # module on its way to READY, and numpy is ~0.1 s of that (bench_daemon).
+    import numpy as np
+    import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+    Vectors = npt.NDArray[np.float32]
 
 HASH_MODEL = "hash"
 USE_MODEL = "use"
@@ -90,6 +93,8 @@ class HashingEmbedder:
         return self._dim
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        import numpy as np
+
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             vec = out[row]

@@ -25,14 +25,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hnswlib
-import numpy as np
-import numpy.typing as npt
-
-from hartnode.apps.recipes.embedder import Vectors
 from hartnode.files import PRIVATE_MODE, replace_private
+
+if TYPE_CHECKING:  # imported where used: the daemon reaches READY before any index opens
+    import numpy as np
+    import numpy.typing as npt
+
+    from hartnode.apps.recipes.embedder import Vectors
 
 INDEX_FILE = "recipes.hnsw"
 TAG_FILE = "recipes.tag.json"
@@ -85,6 +86,8 @@ class VectorIndex:
     """An hnswlib index over unit vectors, safe to call from several threads."""
 
     def __init__(self, dim: int, capacity: int = 1024, *, _index: Any = None) -> None:
+        import hnswlib
+
         self.dim = dim
         self._lock = threading.Lock()
         if _index is None:
@@ -106,6 +109,8 @@ class VectorIndex:
 
     def add(self, labels: Sequence[int], vectors: Vectors) -> None:
         """Add (or replace) items; a deleted label added again is live again."""
+        import numpy as np
+
         if not labels:
             return
         with self._lock:
@@ -132,6 +137,8 @@ class VectorIndex:
     def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
         """The ``k`` nearest live items to one unit ``query``: (label, cosine), best first,
         ties by label (exact re-rank of ``RERANK_FACTOR * k`` approximate candidates)."""
+        import numpy as np
+
         with self._lock:
             live = len(self._labels) - len(self._deleted)
             if k <= 0 or live == 0:
@@ -160,6 +167,8 @@ class VectorIndex:
     @classmethod
     def load(cls, directory: Path) -> tuple[VectorIndex, IndexTag]:
         """Raises VectorIndexError (``missing``, ``bad_tag``, ``bad_index``)."""
+        import hnswlib
+
         tag_path, index_path = directory / TAG_FILE, directory / INDEX_FILE
         if not tag_path.exists() or not index_path.exists():
             raise VectorIndexError("missing", str(directory))
@@ -196,6 +205,8 @@ def clear(directory: Path) -> None:
 def brute_force(matrix: Vectors, labels: npt.NDArray[np.int64], query: Vectors,
                 k: int) -> list[tuple[int, float]]:
     """Exact top ``k`` by a full scan (the benchmark's and the tests' reference)."""
+    import numpy as np
+
     scores = matrix @ np.asarray(query, dtype=np.float32).reshape(-1)
     k = min(k, len(scores))
     if k <= 0:

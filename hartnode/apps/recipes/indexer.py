@@ -22,14 +22,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
-import numpy as np
 
 from hartnode.apps.recipes import index as vindex
-from hartnode.apps.recipes.embedder import Embedder, Vectors
+from hartnode.apps.recipes.embedder import Embedder
 from hartnode.apps.recipes.index import IndexTag, VectorIndex, VectorIndexError
 from hartnode.ledger import store
+
+if TYPE_CHECKING:
+    from hartnode.apps.recipes.embedder import Vectors
 
 EMBED_BATCH = 256  # recipes embedded per step: bounds the store thread's and the model's turn
 PROBES = 5  # probe queries after a rebuild
@@ -97,6 +100,8 @@ class Indexer:
 
     def store_vectors(self, state: apsw.Connection, rows: list[tuple[int, str, str]],
                       vectors: Vectors) -> None:
+        import numpy as np
+
         dim = self.embedder.dim
         with state:
             for (label, recipe, _text), vec in zip(rows, vectors, strict=True):
@@ -252,6 +257,8 @@ class Indexer:
 
 
 def _matrix(blobs: list[bytes], dim: int) -> Vectors:
+    import numpy as np
+
     if not blobs:
         return np.zeros((0, dim), dtype=np.float32)
     out = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim)

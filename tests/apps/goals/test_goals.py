@@ -153,10 +153,16 @@ class Outcome:
 class FakeRequester:
     """Answers like ComputeService.request; records what it was asked."""
 
-    def __init__(self, answer: Outcome | Exception | None) -> None:
-        self.answer = answer
+    def __init__(self, answer: Outcome | Exception | None,
+                 providers: tuple[str, ...] = ()) -> None:
+        self.answer, self.providers = answer, providers
+        self.asked: list[tuple[str, str, int]] = []
         self.calls: list[tuple[str, str, dict[str, Any], int]] = []
         self.started = trio.Event()
+
+    def candidates(self, kind: str, model: str, amount_msp: int) -> list[str]:
+        self.asked.append((kind, model, amount_msp))
+        return list(self.providers)
 
     async def request(self, peer: str, kind: str, params: dict[str, Any], *, amount_msp: int,
                       central: str, regional: str = "", timeout_s: float = 300) -> Outcome:
@@ -220,6 +226,22 @@ async def test_a_cancelled_dispatch_releases_its_reservation(
     assert _left(me, goal) == (0, 0, 5_000)
 
 
+async def test_without_a_peer_the_best_provider_of_the_records_runs_the_job(
+        funded: tuple[NodeLedger, Catalog]) -> None:
+    me, catalog = funded
+    goal = _active_goal(me)
+    fake = FakeRequester(Outcome(), providers=(PEER, "cc" * 32))
+    out = await _dispatcher(me, catalog, fake).dispatch(
+        DispatchRequest(goal, "", CENTRAL.node_id, 1_000))
+    assert out["result"] == "spent" and fake.asked == [("cpu.hash_chain", "", 1_000)]
+    assert [c[0] for c in fake.calls] == [PEER]
+    nobody = FakeRequester(Outcome())  # no record offers the job: nothing sent, all released
+    out = await _dispatcher(me, catalog, nobody).dispatch(
+        DispatchRequest(goal, "", CENTRAL.node_id, 1_000))
+    assert out["result"] == "failed" and "no peer record" in out["reason"]
+    assert nobody.calls == [] and _left(me, goal)[0] == 0
+
+
 def test_orphaned_reservations_are_released_on_start(
         funded: tuple[NodeLedger, Catalog]) -> None:
     me, catalog = funded
@@ -233,6 +255,7 @@ def test_orphaned_reservations_are_released_on_start(
 def test_dispatch_requests_name_the_bad_field() -> None:
     ok = {"peer": PEER, "central": PEER, "amount_msp": 5}
     assert parse_request(ok, "g").amount_msp == 5
+    assert parse_request({"central": PEER, "amount_msp": 5}, "g").peer == ""  # from records
     for field, value in (("peer", "x"), ("central", None), ("amount_msp", 0),
                          ("amount_msp", "5"), ("timeout_s", -1), ("regional", 3)):
         with pytest.raises(queries.QueryError) as e:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -232,3 +234,13 @@ def test_any_interleaving_of_shares_deletions_syncs_and_restarts(
         assert ix.tag.count == fresh.tag.count
         assert _search(ix, nl) == _search(fresh, nl)
         nl.close()
+
+
+def test_the_daemon_module_imports_neither_numpy_nor_hnswlib() -> None:
+    # numpy and hnswlib are ~0.1 s of a start; the index opens after READY, so
+    # importing them on the way there only delays READY (bench_daemon).
+    code = ("import sys, hartnode.node, hartnode.cli.main; "
+            "print(sorted(m for m in ('numpy', 'hnswlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"
