@@ -1,15 +1,18 @@
 """What the daemon pushes to the web UI's event stream (issue #13): ledger messages on commit and
-ingest, bounded in size; nothing when nothing was stored."""
+ingest, bounded in size, nothing when nothing was stored; status deltas while a browser listens
+(on trio's autojump clock)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import trio
+
 from hartnode.catalog import build_catalog
 from hartnode.identity import NodeIdentity
 from hartnode.ledger.items import Draft, IngestResult
 from hartnode.ledger.node_ledger import NodeLedger
-from hartnode.live_feed import MAX_LISTED, on_committed, on_ingested
+from hartnode.live_feed import MAX_LISTED, STATUS_S, on_committed, on_ingested, publish_status
 
 
 class Hub:
@@ -40,3 +43,40 @@ def test_commits_and_ingests_become_bounded_ledger_messages(tmp_path: Path) -> N
     assert local["events"][-1] == {"origin": events[-1].origin, "seq": events[-1].seq,
                                    "kind": "note.created", "hash": events[-1].hash_hex}
     assert peers["source"] == "peers" and peers["last_id"] == 7 and peers["count"] == 1
+
+
+class ListeningHub(Hub):
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_count = 0
+
+
+class StillNode:
+    """What publish_status reads of a node: its ledger head; no overlay, no hierarchy."""
+
+    gossip = None
+    hierarchy = None
+
+    def __init__(self) -> None:
+        self.seq = 1
+
+    async def ledger_head(self) -> dict[str, object]:
+        return {"seq": self.seq, "events": self.seq, "origins": 1}
+
+
+async def test_status_is_sent_while_someone_listens_and_only_when_it_changed(
+        autojump_clock: object) -> None:
+    hub, node = ListeningHub(), StillNode()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(publish_status, node, hub)
+        await trio.sleep(STATUS_S * 3.5)
+        assert hub.sent == []  # nobody listening: nothing computed or sent
+        hub.client_count = 1
+        await trio.sleep(STATUS_S * 3)
+        assert len(hub.sent) == 1  # the first figures, then no change
+        node.seq = 2
+        await trio.sleep(STATUS_S * 3)
+        nursery.cancel_scope.cancel()
+    assert [data["own_seq"] for _, data in hub.sent] == [1, 2]  # type: ignore[index]
+    assert hub.sent[0] == ("status", {"peers": 0, "links": 0, "own_seq": 1, "events": 1,
+                                      "origins": 1, "sync_backlog": 0})
