@@ -86,6 +86,11 @@ export async function apiOptional(path) {
 
 export const short = (id) => (id ? String(id).slice(0, 12) : "—");
 
+/** "1 comment", "2 comments": a count with its noun. */
+export function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 export function ago(ms) {
   if (!ms) return "—";
   const s = Math.max(0, (Date.now() - ms) / 1000);

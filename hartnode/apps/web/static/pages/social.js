@@ -1,7 +1,7 @@
 // Social (the social app's /api/v1/social/... routes): the feed with its
 // threads, and communities. Writes act as one of this node's local users,
 // chosen at the top of the page (kept in this browser's localStorage).
-import { ago, api, ApiError, card, clear, debounce, h, pill } from "/static/util.js";
+import { ago, api, ApiError, card, clear, count, debounce, h, pill } from "/static/util.js";
 
 const ACTING_KEY = `hartnode-acting-${location.port || "80"}`;
 const acting = () => localStorage.getItem(ACTING_KEY) || "";
@@ -67,9 +67,9 @@ function postSummary(app, p, reload) {
     p.body ? h("div", { class: "post-body" }, p.body.length > 280 ? p.body.slice(0, 280) + "…" : p.body)
       : null,
     h("div", { class: "meta" }, ...voteButtons(app, p.id, p.my_vote, reload),
-      ` ${p.score} points · by ${p.author ? p.author.name : "?"}`,
+      ` ${count(p.score, "point")} · by ${p.author ? p.author.name : "?"}`,
       p.community ? ` in ${p.community.name}` : "",
-      ` · ${p.comment_count} comments · ${ago(p.ts_ms)}`));
+      ` · ${count(p.comment_count, "comment")} · ${ago(p.ts_ms)}`));
 }
 
 function commentTree(app, comments, postId, reload) {
@@ -88,7 +88,7 @@ function commentTree(app, comments, postId, reload) {
       } }, text, h("button", { type: "submit" }, "Reply")));
     };
     return h("li", { dataset: { comment: c.id } },
-      h("div", { class: "meta" }, c.author ? c.author.name : "—", ` · ${ago(c.ts_ms)} · ${c.score} points`),
+      h("div", { class: "meta" }, c.author ? c.author.name : "—", ` · ${ago(c.ts_ms)} · ${count(c.score, "point")}`),
       h("div", {}, c.hidden ? h("em", { class: "muted" }, `hidden (${c.hidden})`)
         : c.deleted ? h("em", { class: "muted" }, "deleted") : c.body),
       h("div", {}, ...voteButtons(app, c.id, c.my_vote, reload),
@@ -110,7 +110,7 @@ async function renderThread(el, app, postId) {
           t.post.community ? ` in ${t.post.community.name}` : "", ` · ${ago(t.post.ts_ms)}`),
         h("p", { id: "thread-body" }, t.post.body),
         h("div", { class: "meta" }, ...voteButtons(app, t.post.id, t.post.my_vote, draw),
-          ` ${t.post.score} points`)),
+          ` ${count(t.post.score, "point")}`)),
       card(`Comments (${t.post.comment_count})`,
         t.post.locked ? h("p", { class: "muted" }, "locked: no new comments")
           : h("form", { id: "comment-form", onsubmit: async (ev) => {
