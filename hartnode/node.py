@@ -20,7 +20,10 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from hartnode import __version__, node_api, sdnotify
+from hartnode import __version__, live_feed, node_api, ops_api, sdnotify, ui_api
+from hartnode.apps.goals import daemon as goals_daemon
+from hartnode.apps.recipes import daemon as recipes_daemon
+from hartnode.apps.web.live import LiveHub
 from hartnode.apps.web.server import ApiBindError, ApiServerError, serve_api
 from hartnode.attestation.certificate import CertificateError, effective_tier, parse_chain_file
 from hartnode.attestation.challenge import ChallengeParams, paced
@@ -500,13 +503,27 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
                                                    peers=gossip.peers)
             committed.subscribe(lambda events: compute_daemon.on_committed(
                 compute, nursery, events))
+            search = recipes_daemon.build_search(cfg, data_dir, node_ledger, access)
+            committed.subscribe(search.wake)
+            ingested.subscribe(lambda result: recipes_daemon.on_ingested(search, result))
             node = Node(cfg, data_dir, node_ledger, access, committer, metrics,
                         time.monotonic(), gossip=gossip, replication=replication,
                         hierarchy=hierarchy, trust=trust, catalog=catalog, gpu=gpu,
                         compute_service=compute)
+            # The web UI's live updates: event-driven for the ledger, deltas for status.
+            live = LiveHub()
+            committed.subscribe(lambda events: live_feed.on_committed(live, events))
+            ingested.subscribe(lambda result: live_feed.on_ingested(live, result))
+            ops = ops_api.Operations(node, live.publish)
             routes = RouteTable()
             node_api.register_routes(routes, node)
+            ui_api.register_routes(routes, node)
+            ops_api.register_routes(routes, ops)
             compute_daemon.register_routes(routes, node)
+            recipes_daemon.register_routes(routes, node, search)
+            goals = goals_daemon.build_dispatcher(node_ledger, access, catalog, compute,
+                                                  announce=committed)
+            goals_daemon.register_routes(routes, node, goals)
             catalog.routes.bind(node, routes)
             for a, b in await access.run(unreported_forks, node_ledger.ledger,
                                          node_ledger.views.state, node.node_id):
@@ -529,12 +546,16 @@ async def _serve(data_dir: DataDir, cfg: Config, node_ledger: NodeLedger,
             await nursery.start(hierarchy.run)
             await nursery.start(trust.run)
             await nursery.start(compute.run)
+            await nursery.start(search.run)
+            nursery.start_soon(goals_daemon.recover, goals)
+            await nursery.start(ops.run)
+            nursery.start_soon(live_feed.publish_status, node, live)
             nursery.start_soon(export_overlay_metrics, gossip, registry, metrics)
             nursery.start_soon(keep_peer_nodes, gossip, node_ledger, access)
             try:
                 api_addr = await nursery.start(lambda task_status: serve_api(
                     host=api_listen[0], port=api_listen[1], token=token, routes=routes,
-                    metrics=registry, allowed_hosts=cfg.api.allowed_hosts,
+                    metrics=registry, allowed_hosts=cfg.api.allowed_hosts, live=live,
                     task_status=task_status))
             except (ApiBindError, ApiServerError) as e:
                 raise StartupError(str(e)) from e

@@ -30,8 +30,10 @@ from typing import Any, Protocol, TypeVar
 #: recurses, so a 100,000-deep body would otherwise end in RecursionError.
 MAX_JSON_DEPTH = 32
 _JSON_TOKENS = re.compile(rb'[\[\]{}"\\]')
-#: Paths the server itself answers; no app may take them.
-SERVER_PATHS = frozenset({"/healthz", "/metrics"})
+#: Paths the server itself answers; no app may take them (the web UI's:
+#: ``apps/web/ui``).
+SERVER_PATHS = frozenset({"/healthz", "/metrics", "/api/v1/ui/login-token", "/api/v1/ui/logout",
+                          "/api/v1/events/stream"})
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})
 
 

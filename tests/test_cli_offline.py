@@ -331,8 +331,25 @@ def test_each_offline_command_prints_json_with_json(
         check("compute", which, *d)
     check("compute", "policy", "set", "max_hive_gpu_pct", "50", *d)
     check("wallet", *d)
+    soup = check("recipes", "share", "--title", "Soup", "--step", "boil", *d)["hash"]  # type: ignore[index]
+    check("recipes", "fork", soup, "--title", "Spicy soup", *d)
+    check("recipes", "list", *d)
+    check("recipes", "show", soup, *d)
+    check("recipes", "search", "soup", *d)
+    check("recipes", "reindex", *d)
+    check("recipes", "delete", soup, *d)
+    goal_args = ("--job-kind", "cpu.hash_chain", "--params", '{"seed": "s", "rounds": 1}',
+                 "--budget-msp", "10", *d)
+    goal = check("goals", "create", "--title", "g", *goal_args)["hash"]  # type: ignore[index]
+    for verb in ("activate", "pause", "activate", "done"):
+        check("goals", verb, goal, *d)
+    check("goals", "fail", check("goals", "create", "--title", "h", *goal_args)["hash"], *d)  # type: ignore[index]
+    check("goals", "list", *d)
+    check("goals", "show", goal, *d)
     daemon_only = {("status",), ("peers",), ("join",), ("connect",), ("cert", "publish"),
-                   ("trust",), ("trust", "challenge")}  # tests/test_cli_daemon.py
+                   ("trust",), ("trust", "challenge"),  # tests/test_cli_daemon.py
+                   ("goals", "dispatch"),  # tests/apps/test_goals_processes.py
+                   ("ui",)}  # tests/apps/web/test_browser.py (login_url)
     # An app's group asks the daemon; its process tests run each with --json
     # (tests/apps/social/test_social_processes.py).
     apps = {p for p in commands if p[0] == "social"}

@@ -58,6 +58,10 @@ CORES = (
     "hartnode.apps.events",
     "hartnode.compute.replication",
     "hartnode.compute.capabilities",
+    "hartnode.apps.recipes.kinds",
+    "hartnode.apps.goals.kinds",
+    "hartnode.apps.goals.lifecycle",
+    "hartnode.apps.goals.gate",
 )
 
 

@@ -168,7 +168,7 @@ def test_status_shows_the_proven_tier_and_the_api_refuses_rebinding(
 
     auth = {"Authorization": f"Bearer {node.token()}"}
     url = f"{node.api_url}/api/v1/node"
-    assert _get(url, {**auth, "Host": f"attacker.example:{node.api_port}"})[0] == 421
+    assert _get(url, {**auth, "Host": f"attacker.example:{node.api_port}"})[0] == 403
     assert _get(url, {**auth, "Host": f"localhost:{node.api_port}"})[0] == 200
     deep = b"[" * 100_000 + b"]" * 100_000
     status, body = _get(f"{node.api_url}/api/v1/events",

@@ -4,6 +4,7 @@
              | config get|set|unset | kb verify|backup|restore|vacuum|migrate|rebuild
              | ledger append|tail [-f] | keys master-init | cert issue|install|show|publish|revoke
              | trust [challenge|manifest build] | compute ... | wallet | completion bash|zsh
+             | social ... | recipes ... | goals ...
     global options, before or after the command: --data-dir, -v, -q, --log-level;
     --json on every command that prints a report
 
@@ -21,8 +22,11 @@ Modules (one per command group; docs/ARCHITECTURE.md "A CLI command"):
     trust    trust, trust challenge, trust manifest build
     compute  compute status|policy|jobs|escrow, wallet
     social   social user|community|post|comment|vote|follow|feed|thread|mute|block|report|...
+    recipes  recipes share|fork|delete|search|list|show|reindex
+    goals    goals create|list|show|activate|pause|done|fail|dispatch
     completion  completion bash|zsh, generated from the parser tree
     progress the \\r progress bar on stderr (a terminal only); format: sizes, ages
+    ui       ui: a one-time login link to the web UI
 """
 
 from hartnode.cli.base import (

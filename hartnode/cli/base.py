@@ -198,7 +198,8 @@ def require_init(dd: DataDir, *, databases_only: bool = False) -> None:
 
 def api_request(dd: DataDir, path: str, body: Any = None, *, raw: bytes | None = None,
                 timeout: float = 10.0) -> Any:
-    """Call the running daemon's API (POST when ``body`` or ``raw`` is given).
+    """Call the running daemon's API (POST when ``body`` or ``raw`` is given);
+    ``timeout`` in seconds (a goal's dispatch waits for its job).
 
     Raises:
         CliError: EXIT_UNREACHABLE when no daemon answers; the API's error otherwise.

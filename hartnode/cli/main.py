@@ -17,11 +17,14 @@ from hartnode.cli import (
     compute,
     configure,
     daemon,
+    goals,
     kb,
     ledger,
     peers,
+    recipes,
     social,
     trust,
+    ui,
 )
 from hartnode.cli.base import (
     DATA_DIR_HELP,
@@ -58,7 +61,10 @@ GROUPS: tuple[Callable[[Subparsers, Parents], None], ...] = (
     trust.add_parser,
     compute.add_parser,
     social.add_parser,
+    recipes.add_parser,
+    goals.add_parser,
     completion.add_parser,
+    ui.add_parser,
 )
 
 

@@ -91,12 +91,18 @@ class ViewUpdater:
                 progress(applied)
         return applied
 
-    def rebuild(self, comment: str = "rebuild",
-                progress: Callable[[int], None] | None = None) -> int:
-        """Empty every view table and replay the whole ledger (``progress`` as
-        in ``catch_up``)."""
+    def reset(self, comment: str = "rebuild") -> None:
+        """Empty every view table and start a snapshot at watermark 0, in one
+        transaction; ``catch_up`` then replays the ledger (the running daemon
+        does it in batches, to report progress and let writes in between)."""
         with self.state:
             for name in self.registry.tables:
                 self.state.execute(f'DELETE FROM "{name}"')
             self.state.execute("INSERT INTO snapshots(comment) VALUES (?)", (comment,))
+
+    def rebuild(self, comment: str = "rebuild",
+                progress: Callable[[int], None] | None = None) -> int:
+        """Empty every view table and replay the whole ledger (``progress`` as
+        in ``catch_up``)."""
+        self.reset(comment)
         return self.catch_up(progress=progress)

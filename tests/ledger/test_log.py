@@ -143,7 +143,7 @@ def test_known_kind_with_bad_payload_is_rejected_unknown_kind_is_opaque(
                      scope="system", reach="network", payload={"text": 7}, provenance={})
     assert peer.ingest([bad.wire()]).rejected["bad_payload"] == 1
     newer = sign_event(identity, seq=1, prev=None, ts_ms=1, actor="node",
-                       kind="recipes.recipe.shared", scope="system", reach="network",
+                       kind="futureapp.thing.done", scope="system", reach="network",
                        payload={"title": "soup"}, provenance={})
     r = peer.ingest([newer.wire()])
     assert r.opaque == 1 and len(r.stored) == 1

@@ -14,9 +14,16 @@ Routes:
 - ``GET /metrics``: Prometheus text.
 - every route the node and its apps registered (``hartnode.routes``):
   ``/api/v1/node``, ``/api/v1/peers``, ``/api/v1/revocations`` (``node_api``),
-  ``/api/v1/events`` (``apps/events``).
+  ``/api/v1/events`` (``apps/events``), ...
+- the browser's: ``/``, ``/login``, ``/static/...``, login links, logout and
+  the event stream (``ui``).
 
-Everything but ``/healthz`` needs ``Authorization: Bearer <api.token>``. That
+Everything but ``/healthz``, ``/login`` and ``/static/`` needs
+``Authorization: Bearer <api.token>`` or a browser session's cookie
+(``sessions``); a request made with the cookie that changes something (any
+method but GET, HEAD, OPTIONS) also needs the session's CSRF token in the
+``X-CSRF-Token`` header, else 403. Before any of it, the ``Host`` header
+must name this API (403 otherwise: DNS rebinding). The need for credentials
 includes ``/metrics``: the API binds to loopback, but on a shared machine
 every local user can reach loopback, and the counters describe the node's
 activity (peers, ingest, requests). Prometheus sends the token with
@@ -39,12 +46,16 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 
 import trio
 from aiohttp import web
 
+from hartnode.apps.web import ui
 from hartnode.apps.web.bridge import BridgeClosedError, TrioBridge, open_bridge
+from hartnode.apps.web.live import LiveHub
+from hartnode.apps.web.sessions import Session, SessionStore
 from hartnode.metrics import CONTENT_TYPE, NodeMetrics, Registry
 from hartnode.routes import ApiRequest, ApiRequestError, Route
 
@@ -62,7 +73,12 @@ HEALTH_TIMEOUT_S = 5.0
 #: shutdown timeout before giving up on it (it is a daemon thread).
 _JOIN_GRACE_S = 2.0
 
-_PUBLIC_ROUTES = frozenset({"/healthz"})
+#: Routes answered without credentials: the probe, the login page, the UI's
+#: static files (``/static`` is the static resource's canonical name).
+_PUBLIC_ROUTES = frozenset({"/healthz", ui.LOGIN_PATH, "/static"})
+#: Methods that change nothing; any other made with the session cookie needs
+#: the CSRF header.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Host header names every API answers to: loopback. A DNS-rebinding page
 #: (evil.example resolving to 127.0.0.1) sends its own name and is refused.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -71,7 +87,13 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_BODY_BYTES = 1 << 20
 _TOKEN_HINT = (
     "send the header 'Authorization: Bearer <token>'; the token is in the api.token "
-    "file of the node's data directory"
+    "file of the node's data directory; in a browser, log in with the link `hartnode ui` "
+    "prints"
+)
+_CSRF_HINT = (
+    f"a request that changes something, made with the session cookie, must carry the "
+    f"{ui.CSRF_HEADER} header with the value of the hartnode-csrf-PORT cookie "
+    "(the UI's pages do this); scripts use the bearer token instead"
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -146,8 +168,9 @@ class _Api:
 
     def __init__(
         self, *, bridge: TrioBridge, token: str, metrics: Registry,
-        allowed_hosts: Collection[str],
+        allowed_hosts: Collection[str], sessions: SessionStore,
     ) -> None:
+        self._sessions = sessions
         self._allowed_hosts = frozenset(allowed_hosts)
         self._bridge = bridge
         self._token = token.encode()
@@ -178,9 +201,11 @@ class _Api:
             response = _json_error(
                 500, "internal error", "see the node's log (journalctl -u hartnode)"
             )
-        # Answers may carry node state or errors about the token: never cache.
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        if not response.prepared:  # a finished event stream set its own headers
+            # Answers may carry node state or errors about the token: never cache.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers.update(ui.SECURITY_HEADERS)
         self._requests.inc(route=route, status=str(response.status))
         log.debug("api: %s %s -> %d", request.method, request.path, response.status)
         return response
@@ -189,17 +214,18 @@ class _Api:
         """DNS rebinding: a page at evil.example, resolved to 127.0.0.1, reaches
         this API from the operator's browser with its own Host name. Only the
         names this API is known by are answered, before the token is looked at."""
-        sockname = request.transport.get_extra_info("sockname") if request.transport else None
-        port = int(sockname[1]) if sockname else 0
         host = request.headers.get("Host", "")
-        if host_allowed(host, port, self._allowed_hosts):
+        if host_allowed(host, ui.local_port(request), self._allowed_hosts):
             return None
         return _json_error(
-            421, f"this API does not answer to Host {host[:100]!r}",
+            403, f"this API does not answer to Host {host[:100]!r}",
             "use http://127.0.0.1:PORT/ (or localhost); to reach it under another name, "
             "add that name to api.allowed_hosts")
 
     def _refuse_unauthorized(self, request: web.Request, route: str) -> web.Response | None:
+        """Bearer token (scripts) or session cookie (browsers); a session's
+        writes need the CSRF header. A browser without a session asking for
+        the UI is sent to the login page; everything else gets a JSON 401."""
         if route in _PUBLIC_ROUTES:
             return None
         given = _bearer_token(request)
@@ -207,11 +233,32 @@ class _Api:
         # guessed token was right.
         if given is not None and hmac.compare_digest(given, self._token):
             return None
+        if given is None:
+            cookie = request.cookies.get(ui.session_cookie(ui.local_port(request)))
+            session = self._sessions.session(cookie)
+            if session is not None:
+                return self._refuse_session(request, route, session)
+            if route == "/" and request.method in ("GET", "HEAD"):
+                return ui.see_other(ui.LOGIN_PATH)
         challenge = 'Bearer realm="hartnode"'
         if given is not None:
             challenge += ', error="invalid_token"'
         error = "missing API token" if given is None else "invalid API token"
         return _json_error(401, error, _TOKEN_HINT, **{"WWW-Authenticate": challenge})
+
+    def _refuse_session(self, request: web.Request, route: str,
+                        session: Session) -> web.Response | None:
+        if route == ui.LOGIN_TOKEN_PATH:
+            # A session must not extend itself: new logins come from api.token.
+            return _json_error(403, "a login link can only be made with the API token",
+                               "run `hartnode ui` on the node's machine")
+        if request.method in _SAFE_METHODS:
+            return None
+        if SessionStore.csrf_ok(session, request.headers.get(ui.CSRF_HEADER)):
+            return None
+        error = ("missing CSRF token" if ui.CSRF_HEADER not in request.headers
+                 else "invalid CSRF token")
+        return _json_error(403, error, _CSRF_HINT)
 
     @staticmethod
     def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -262,7 +309,8 @@ class _Api:
 
 def create_app(
     *, bridge: TrioBridge, token: str, routes: Iterable[Route], metrics: Registry,
-    allowed_hosts: Collection[str] = LOCAL_HOSTS,
+    allowed_hosts: Collection[str] = LOCAL_HOSTS, sessions: SessionStore | None = None,
+    live: LiveHub | None = None, listen_host: str = "127.0.0.1",
 ) -> web.Application:
     """Build the aiohttp application (routes and middleware).
 
@@ -271,20 +319,42 @@ def create_app(
         token: the bearer token every route but /healthz requires.
         routes: what the node and its apps registered (``hartnode.routes``).
         metrics: where requests are counted and what /metrics renders.
-        allowed_hosts: the ``Host`` names answered (421 for any other);
+        allowed_hosts: the ``Host`` names answered (403 for any other);
             ``"*"`` answers any.
+        sessions: browser logins (a new store if not given).
+        live: what the event stream carries (a new, silent hub if not given).
+        listen_host: the configured address, for the login URLs it mints.
 
     Raises:
         ValueError: ``token`` is empty (it would let anyone in).
     """
     if not token:
         raise ValueError("the API token must not be empty")
-    api = _Api(bridge=bridge, token=token, metrics=metrics, allowed_hosts=allowed_hosts)
+    sessions = sessions if sessions is not None else SessionStore(time.monotonic)
+    hub = live if live is not None else LiveHub()
+    api = _Api(bridge=bridge, token=token, metrics=metrics, allowed_hosts=allowed_hosts,
+               sessions=sessions)
+    browser = ui.BrowserUi(sessions, hub, listen_host)
     app = web.Application(middlewares=[api.middleware], client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/", browser.index)
+    app.router.add_get(ui.LOGIN_PATH, browser.login)
+    app.router.add_static("/static", ui.STATIC_DIR, follow_symlinks=False)
+    app.router.add_post(ui.LOGIN_TOKEN_PATH, browser.mint)
+    app.router.add_post(ui.LOGOUT_PATH, browser.logout)
+    app.router.add_get(ui.STREAM_PATH, browser.stream)
     for route in routes:
         app.router.add_route(route.method, route.path, api.serve(route))
     app.router.add_get("/metrics", api.metrics)
+
+    async def attach(app: web.Application) -> None:
+        hub.attach(asyncio.get_running_loop())
+
+    async def detach(app: web.Application) -> None:
+        hub.close()  # ends open streams, so shutdown need not wait them out
+
+    app.on_startup.append(attach)
+    app.on_shutdown.append(detach)
     return app
 
 
@@ -375,6 +445,8 @@ async def serve_api(
     routes: Iterable[Route],
     metrics: Registry,
     allowed_hosts: Collection[str] = (),
+    live: LiveHub | None = None,
+    sessions: SessionStore | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the HTTP API until cancelled. A trio service (DESIGN §2).
@@ -393,6 +465,9 @@ async def serve_api(
         metrics: the daemon's registry; requests are counted in it.
         allowed_hosts: ``Host`` names answered besides loopback and ``host``
             (``api.allowed_hosts``).
+        live: the hub the daemon publishes live updates to (``live``).
+        sessions: browser logins; once bound, one login URL is minted and
+            logged, like Jupyter's (a new store if not given).
         task_status: receives ``(host, bound_port)``.
 
     Raises:
@@ -407,8 +482,10 @@ async def serve_api(
     # The failure is raised only after the bridge's nursery has exited, so
     # callers see ApiBindError itself, not an ExceptionGroup around it.
     async with open_bridge() as bridge:
+        sessions = sessions if sessions is not None else SessionStore(time.monotonic)
         app = create_app(bridge=bridge, token=token, routes=routes, metrics=metrics,
-                         allowed_hosts=allowed_host_names(host, allowed_hosts))
+                         allowed_hosts=allowed_host_names(host, allowed_hosts),
+                         sessions=sessions, live=live, listen_host=host)
         server = _ServerThread(app, host, port, trio.lowlevel.current_trio_token())
         server.thread.start()
         try:
@@ -417,6 +494,10 @@ async def serve_api(
                 failure = server.error or ApiServerError("the API server failed to start")
             else:
                 log.info("api: listening on http://%s:%d", *server.address)
+                # Jupyter's habit: the operator who started the node finds a
+                # way into the UI in its log. Single use, short-lived.
+                log.info("web UI: open %s (one-time link; `hartnode ui` makes another)",
+                         ui.login_url(host, server.address[1], sessions.mint_login()))
                 task_status.started(server.address)
                 await server.finished.wait()
                 failure = ApiServerError("the API server thread stopped unexpectedly")
