@@ -245,3 +245,37 @@ async def test_a_search_during_a_long_rebuild_is_refused_with_what_is_happening(
         assert [h["title"] for h in await search.search("slow", 1)] == ["slow"]
         nursery.cancel_scope.cancel()
     nl.close()
+
+
+async def test_a_node_without_recipes_opens_no_index_until_one_arrives_or_a_search_asks(
+        tmp_path: Path) -> None:
+    from hartnode.apps.recipes import actions
+
+    access = StoreAccess()
+    made: list[str] = []
+
+    def embedder() -> HashingEmbedder:
+        made.append("embedder")
+        return HashingEmbedder()
+
+    for ask in ("recipe", "search"):
+        (tmp_path / ask).mkdir()
+        nl = NodeLedger(tmp_path / ask, NodeIdentity.from_seed(b"\x36" * 32), build_catalog(),
+                        create=True)
+        search = SearchService(tmp_path / ask, nl, access, embedder)
+        made.clear()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(search.run)
+            assert made == [] and search.indexer is None  # dormant: nothing loaded
+            assert search.status()["available"] is True
+            if ask == "recipe":
+                event = await access.run(nl.append, [actions.share(
+                    {"title": "Tomato soup", "steps": ["simmer"]})])
+                search.wake(event)
+                await search.wait_synced()
+                assert made == ["embedder"] and search.status()["items"] == 1
+            else:
+                assert await search.search("soup", 3) == []
+                assert made == ["embedder"]
+            nursery.cancel_scope.cancel()
+        nl.close()

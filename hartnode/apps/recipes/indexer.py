@@ -67,6 +67,11 @@ class Snapshot:
     generation: int
 
 
+def holds_recipes(state: apsw.Connection) -> bool:
+    """Whether any recipe (deleted ones too) was ever projected: else no index is needed."""
+    return state.execute("SELECT 1 FROM recipe_shares LIMIT 1").fetchone() is not None
+
+
 def view_position(state: apsw.Connection) -> tuple[int, int]:
     """(views watermark, generation): the generation is the snapshots row in use."""
     row = store.query(state, "SELECT events_high_watermark, id FROM snapshots "
