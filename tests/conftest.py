@@ -20,6 +20,7 @@ import os
 import random
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,20 @@ HARTNODE = [str(_SCRIPT)] if _SCRIPT.exists() else [
 # using one is in the ``slow`` tier, so ``pytest -m "not slow"`` stays quick
 # without anyone having to remember the mark (issue #9.6).
 PROCESS_FIXTURES = frozenset({"hartnode", "node", "start_daemon", "start_lines", "start_writer"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Children start with SIGINT as a command typed at a prompt has it.
+
+    A shell without job control that starts a command in the background
+    (``pytest &`` in a CI script) sets SIGINT to "ignore", and an ignored signal
+    stays ignored through fork and exec: every child would then ignore Ctrl-C,
+    and ``ledger tail -f`` never stopped on it (its test timed out, every time,
+    whenever pytest was started that way). Python's own handler in this process
+    is reset to the default in each child at exec, like a foreground start.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
