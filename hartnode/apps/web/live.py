@@ -51,7 +51,9 @@ class LiveHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._clients: set[asyncio.Queue[object]] = set()
+        # Each stream's queue and the session it was opened with (None: the bearer
+        # token), so a logout ends that session's streams at once.
+        self._clients: dict[asyncio.Queue[object], str | None] = {}
         self._seq = 0  # message ids, so a browser sees a gap if it missed one
         self.dropped_clients = 0  # disconnected for falling QUEUE_MAX behind
 
@@ -101,15 +103,16 @@ class LiveHub:
 
     def _close_client(self, queue: asyncio.Queue[object]) -> None:
         with self._lock:
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
         # Make room so the sentinel always fits: what it displaces is moot.
         while queue.full():
             queue.get_nowait()
         queue.put_nowait(_CLOSE)
 
-    def open_client(self) -> asyncio.Queue[object]:
+    def open_client(self, owner: str | None = None) -> asyncio.Queue[object]:
         """A new stream's queue of ``(id, json text)`` messages, ended by a close
-        sentinel. Loop thread; pair with :meth:`release`.
+        sentinel. ``owner``: the browser session it belongs to (``close_owner``).
+        Loop thread; pair with :meth:`release`.
 
         Raises:
             TooManyClientsError: ``MAX_CLIENTS`` streams are open.
@@ -118,13 +121,22 @@ class LiveHub:
         with self._lock:
             if len(self._clients) >= MAX_CLIENTS:
                 raise TooManyClientsError(f"{MAX_CLIENTS} event streams are open already")
-            self._clients.add(queue)
+            self._clients[queue] = owner
         return queue
+
+    def close_owner(self, owner: str) -> int:
+        """End every stream opened by the session ``owner`` (its logout); how many.
+        Loop thread."""
+        with self._lock:
+            mine = [q for q, o in self._clients.items() if o is not None and o == owner]
+        for queue in mine:
+            self._close_client(queue)
+        return len(mine)
 
     def release(self, queue: asyncio.Queue[object]) -> None:
         """Forget a stream's queue (its client left). Loop thread; idempotent."""
         with self._lock:
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
 
 
 async def stream_messages(queue: asyncio.Queue[object], *, max_s: float = STREAM_MAX_S,

@@ -45,8 +45,12 @@ MAX_SESSIONS = 64
 MAX_TOKEN_CHARS = 128
 
 
-def _digest(token: str) -> bytes:
+def session_digest(token: str) -> bytes:
+    """What the store keeps of a login token or session id (never the token itself)."""
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+_digest = session_digest
 
 
 @dataclass

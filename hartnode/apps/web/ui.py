@@ -27,7 +27,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hartnode.apps.web.live import LiveHub, TooManyClientsError, stream_messages
-from hartnode.apps.web.sessions import LOGIN_TTL_S, SessionStore
+from hartnode.apps.web.sessions import LOGIN_TTL_S, SessionStore, session_digest
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOGIN_PATH = "/login"
@@ -60,6 +60,12 @@ def session_cookie(port: int) -> str:
 
 def csrf_cookie(port: int) -> str:
     return f"hartnode-csrf-{port}"
+
+
+def session_owner(cookie: str) -> str:
+    """The name a session's event streams go by in the hub (a digest: the hub
+    keeps no session secret)."""
+    return session_digest(cookie).hex()
 
 
 def login_url(host: str, port: int, token: str) -> str:
@@ -141,7 +147,10 @@ class BrowserUi:
     async def logout(self, request: web.Request) -> web.Response:
         """``POST /api/v1/ui/logout``: end this browser's session."""
         port = local_port(request)
-        self.sessions.end(request.cookies.get(session_cookie(port)))
+        cookie = request.cookies.get(session_cookie(port))
+        self.sessions.end(cookie)
+        if cookie:  # its open event streams must not outlive it
+            self.live.close_owner(session_owner(cookie))
         response = web.json_response({"logged_out": True})
         response.del_cookie(session_cookie(port), path="/")
         response.del_cookie(csrf_cookie(port), path="/")
@@ -150,8 +159,12 @@ class BrowserUi:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/v1/events/stream``: server-sent events until the client
         leaves, the hub closes, or the stream's lifetime ends."""
+        # A bearer request carries no session; a cookie one is the session that the
+        # auth middleware just let in.
+        cookie = (None if "Authorization" in request.headers
+                  else request.cookies.get(session_cookie(local_port(request))))
         try:
-            queue = self.live.open_client()
+            queue = self.live.open_client(session_owner(cookie) if cookie else None)
         except TooManyClientsError as e:
             return web.json_response(
                 {"error": str(e), "hint": "close other UI tabs; the stream reconnects by itself"},

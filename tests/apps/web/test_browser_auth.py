@@ -255,6 +255,49 @@ async def test_the_event_stream_delivers_published_messages_to_a_session() -> No
     assert [json.loads(m)["type"] for m in got] == ["ledger", "op"]
 
 
+async def test_logout_ends_that_sessions_open_event_streams_only() -> None:
+    async with running() as api:
+        session, csrf = await api.login()
+        other, _ = await api.login()
+        ended = trio.Event()
+        opened = [trio.Event(), trio.Event()]
+
+        def read_until_closed(headers: Mapping[str, str], was_opened: trio.Event) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+            try:
+                conn.request("GET", "/api/v1/events/stream", headers=dict(headers))
+                resp = conn.getresponse()
+                assert resp.status == 200
+                trio.from_thread.run_sync(was_opened.set)
+                while resp.readline():  # b"" once the server ends the (chunked) stream
+                    pass
+            finally:
+                conn.close()
+
+        async def mine() -> None:
+            await trio.to_thread.run_sync(read_until_closed, api.cookie(session), opened[0],
+                                          abandon_on_cancel=True)
+            ended.set()
+
+        async def theirs() -> None:  # left reading; the server's shutdown ends it
+            await trio.to_thread.run_sync(read_until_closed, api.cookie(other), opened[1],
+                                          abandon_on_cancel=True)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(mine)
+            nursery.start_soon(theirs)
+            for event in opened:
+                await event.wait()
+            assert api.live.client_count == 2
+            out = await api.call("POST", "/api/v1/ui/logout",
+                                 {**api.cookie(session, csrf), "X-CSRF-Token": csrf}, b"{}")
+            assert out.status == 200
+            with trio.fail_after(30):  # not a timing: without the fix it would wait 10 min
+                await ended.wait()  # this session's stream was ended by the server
+            assert api.live.client_count == 1  # the other session's stream lives on
+            nursery.cancel_scope.cancel()
+
+
 async def test_the_daemon_logs_a_one_time_login_url_at_start(
         caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="hartnode.apps.web.server"):
