@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import apsw
 
+from hartnode.apps import listing
 from hartnode.apps.api_args import PAGE_DEFAULT, PAGE_MAX, QueryError
 from hartnode.apps.goals.gate import GoalFacts
 from hartnode.ledger import store
@@ -17,7 +17,6 @@ __all__ = ["PAGE_DEFAULT", "PAGE_MAX", "QueryError", "facts", "page", "reserved_
 
 _COLUMNS = ("goal, origin, created_by, goal_type, title, config, status, status_reason, "
             "spark_budget, reserved_msp, spent_msp, ts_ms, updated_ms")
-_CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 
 
 def _row(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -33,38 +32,15 @@ def _row(row: tuple[Any, ...]) -> dict[str, Any]:
 def page(state: apsw.Connection, *, limit: int = PAGE_DEFAULT, before: str | None = None,
          status: str | None = None) -> dict[str, Any]:
     """``{"items": [...], "next": cursor | None}``, newest first."""
-    if not 1 <= limit <= PAGE_MAX:
-        raise QueryError("limit", f"expected 1 to {PAGE_MAX}")
-    where: list[str] = []
-    params: list[object] = []
-    if before:
-        m = _CURSOR.fullmatch(before)
-        if m is None:
-            raise QueryError("before", "expected the `next` value of the previous page")
-        where.append("(ts_ms, goal) < (?, ?)")
-        params += [int(m.group(1)), m.group(2)]
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    sql = (f"SELECT {_COLUMNS} FROM agent_goals {'WHERE ' + ' AND '.join(where) if where else ''}"
-           " ORDER BY ts_ms DESC, goal DESC LIMIT ?")
-    rows = store.query(state, sql, (*params, limit + 1))
-    items = [_row(r) for r in rows[:limit]]
-    nxt = f"{items[-1]['ts_ms']}:{items[-1]['goal']}" if len(rows) > limit else None
-    return {"items": items, "next": nxt}
+    return listing.newest_first(
+        state, table="agent_goals", key="goal", columns=_COLUMNS, row=_row, limit=limit,
+        before=before, where=["status = ?"] if status else [], params=[status] if status else [])
 
 
 def resolve(state: apsw.Connection, ref: str) -> str:
     """A goal's full id from its hash or a unique prefix of at least 8 hex digits."""
-    if not re.fullmatch(r"[0-9a-f]{8,64}", ref):
-        raise QueryError("id", "expected a goal id (at least 8 lowercase hex digits)")
-    rows = store.query(state, "SELECT goal FROM agent_goals WHERE goal >= ? AND goal < ? "
-                              "LIMIT 2", (ref, ref + "g"))
-    if not rows:
-        raise QueryError("id", f"no goal {ref}")
-    if len(rows) > 1:
-        raise QueryError("id", f"{ref} is ambiguous; give more digits")
-    return str(rows[0][0])
+    return listing.resolve_prefix(state, table="agent_goals", key="goal", ref=ref, noun="goal",
+                                  expected="a goal id")
 
 
 def show(state: apsw.Connection, ref: str) -> dict[str, Any]:

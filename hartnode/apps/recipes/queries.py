@@ -8,18 +8,17 @@ row when new recipes arrive between two requests.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import apsw
 
+from hartnode.apps import listing
 from hartnode.apps.api_args import PAGE_DEFAULT, PAGE_MAX, QueryError
 from hartnode.ledger import store
 
-__all__ = ["PAGE_DEFAULT", "PAGE_MAX", "QueryError", "author", "dump", "page", "parse_cursor",
+__all__ = ["PAGE_DEFAULT", "PAGE_MAX", "QueryError", "author", "dump", "page",
            "resolve", "show"]
 
-_CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 _COLUMNS = ("recipe, origin, user_id, prompt_id, title, prompt, recipe_json, tags, parent, "
             "fork_count, deleted, ts_ms")
 
@@ -33,50 +32,25 @@ def _row(row: tuple[Any, ...]) -> dict[str, Any]:
             "parent": parent, "fork_count": forks, "deleted": bool(deleted), "ts_ms": ts_ms}
 
 
-def parse_cursor(before: str | None) -> tuple[int, str] | None:
-    if before is None or before == "":
-        return None
-    m = _CURSOR.fullmatch(before)
-    if m is None:
-        raise QueryError("before", "expected the `next` value of the previous page")
-    return int(m.group(1)), m.group(2)
-
-
 def page(state: apsw.Connection, *, limit: int = PAGE_DEFAULT, before: str | None = None,
          tag: str | None = None, include_deleted: bool = False) -> dict[str, Any]:
     """``{"items": [...], "next": cursor | None}``, newest first."""
-    if not 1 <= limit <= PAGE_MAX:
-        raise QueryError("limit", f"expected 1 to {PAGE_MAX}")
-    cursor = parse_cursor(before)
     where: list[str] = []
     params: list[object] = []
     if not include_deleted:
         where.append("deleted = 0")
-    if cursor is not None:
-        where.append("(ts_ms, recipe) < (?, ?)")
-        params += list(cursor)
     if tag:
         where.append("(' ' || tags || ' ') LIKE ?")
         params.append(f"% {tag} %")
-    sql = (f"SELECT {_COLUMNS} FROM recipe_shares {'WHERE ' + ' AND '.join(where) if where else ''}"
-           " ORDER BY ts_ms DESC, recipe DESC LIMIT ?")
-    rows = store.query(state, sql, (*params, limit + 1))
-    items = [_row(r) for r in rows[:limit]]
-    nxt = f"{items[-1]['ts_ms']}:{items[-1]['recipe']}" if len(rows) > limit else None
-    return {"items": items, "next": nxt}
+    return listing.newest_first(state, table="recipe_shares", key="recipe", columns=_COLUMNS,
+                                row=_row, limit=limit, before=before, where=where,
+                                params=params)
 
 
 def resolve(state: apsw.Connection, ref: str) -> str:
     """A recipe's full hash from its hash or a unique prefix of at least 8 hex digits."""
-    if not re.fullmatch(r"[0-9a-f]{8,64}", ref):
-        raise QueryError("id", "expected a recipe hash (at least 8 lowercase hex digits)")
-    rows = store.query(state, "SELECT recipe FROM recipe_shares WHERE recipe >= ? AND "
-                              "recipe < ? LIMIT 2", (ref, ref + "g"))
-    if not rows:
-        raise QueryError("id", f"no recipe {ref}")
-    if len(rows) > 1:
-        raise QueryError("id", f"{ref} is ambiguous; give more digits")
-    return str(rows[0][0])
+    return listing.resolve_prefix(state, table="recipe_shares", key="recipe", ref=ref,
+                                  noun="recipe", expected="a recipe hash")
 
 
 def show(state: apsw.Connection, ref: str) -> dict[str, Any]:
