@@ -17,7 +17,8 @@ import apsw
 from hartnode.apps.api_args import PAGE_MAX, QueryError
 from hartnode.ledger import store
 
-_CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
+#: A page cursor, "<ts_ms>:<64 hex id>" (the social lists use it too).
+CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -25,7 +26,7 @@ def parse_cursor(before: str | None) -> tuple[int, str] | None:
     """The ``(ts_ms, id)`` a ``before`` argument names; None for the first page."""
     if before is None or before == "":
         return None
-    m = _CURSOR.fullmatch(before)
+    m = CURSOR.fullmatch(before)
     if m is None:
         raise QueryError("before", "expected the `next` value of the previous page")
     return int(m.group(1)), m.group(2)

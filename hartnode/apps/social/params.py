@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+from hartnode.apps.listing import CURSOR
 from hartnode.apps.social.feed import Cursor
 from hartnode.apps.social.names import USER_REF, is_user_ref
 from hartnode.routes import ApiRequest, ApiRequestError
@@ -18,7 +19,6 @@ T = TypeVar("T")
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CURSOR = re.compile(r"(\d{1,16}):([0-9a-f]{64})")
 
 
 def limit(query: Any, default: int = LIMIT_DEFAULT, most: int = LIMIT_MAX) -> int:
@@ -34,7 +34,7 @@ def cursor(query: Any, name: str = "before") -> Cursor | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
-    m = _CURSOR.fullmatch(raw)
+    m = CURSOR.fullmatch(raw)
     if m is None:
         raise ApiRequestError(f"{name}: expected a cursor from a previous page's next")
     return int(m.group(1)), m.group(2)
