@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import re
@@ -25,11 +26,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -169,6 +171,17 @@ class Node:
 
     def token(self) -> str:
         return (self.path / "api.token").read_text(encoding="ascii").strip()
+
+    def api(self, path: str, body: object | None = None, *, timeout: float = 30.0) -> Any:
+        """The running daemon's JSON answer to ``GET path`` (or ``POST path`` with
+        ``body`` as JSON), with this node's API token; HTTPError on a 4xx/5xx."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.api_url + path, data=data,
+                                     method="GET" if body is None else "POST")
+        req.add_header("Authorization", f"Bearer {self.token()}")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
 
 
 def init_node(cli: Hartnode, path: Path) -> Node:

@@ -10,8 +10,6 @@ dispatch over the goal's budget is refused before any job is sent.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,7 @@ HTTP_TIMEOUT_S = 60.0
 
 
 def _call(node: Node, path: str, body: object | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(node.api_url + path, data=data,
-                                 method="GET" if body is None else "POST")
-    req.add_header("Authorization", f"Bearer {node.token()}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
-        return json.loads(resp.read())
+    return node.api(path, body, timeout=HTTP_TIMEOUT_S)
 
 
 def _central_chain(node_id: str) -> list[list[str]]:

@@ -10,7 +10,6 @@ B, whose wallet shows its ⌊90%⌋, and the central's share is A's.
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,7 @@ HTTP_TIMEOUT_S = 60.0
 
 
 def _call(node: Node, path: str, body: object | None = None) -> dict[str, object]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(node.api_url + path, data=data,
-                                 method="GET" if body is None else "POST")
-    req.add_header("Authorization", f"Bearer {node.token()}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
-        out: dict[str, object] = json.loads(resp.read())
+    out: dict[str, object] = node.api(path, body, timeout=HTTP_TIMEOUT_S)
     return out
 
 

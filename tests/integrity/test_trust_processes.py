@@ -129,13 +129,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def api(node: Node, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(node.api_url + path, data=data,
-                                 method="GET" if data is None else "POST")
-    req.add_header("Authorization", f"Bearer {node.token()}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
+    return node.api(path, body, timeout=30)
 
 
 def altered_copy(dest: Path) -> Path:
