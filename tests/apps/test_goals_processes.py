@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compute.helpers import MASTER, YEAR_MS
+from compute.helpers import MASTER, chain_for
 from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_until
 
 HTTP_TIMEOUT_S = 60.0
@@ -22,15 +22,6 @@ HTTP_TIMEOUT_S = 60.0
 
 def _call(node: Node, path: str, body: object | None = None) -> Any:
     return node.api(path, body, timeout=HTTP_TIMEOUT_S)
-
-
-def _central_chain(node_id: str) -> list[list[str]]:
-    from hartnode.attestation.certificate import issue_certificate
-
-    cert = issue_certificate(MASTER, serial=node_id[:32], subject=node_id, tier="central",
-                             region="*", not_before=0, not_after=130 * YEAR_MS, path_len=2,
-                             capabilities=[])
-    return [[cert.cert_bytes.hex(), cert.signature.hex()]]
 
 
 @pytest.mark.slow
@@ -53,7 +44,7 @@ def test_a_goal_runs_as_a_compute_job_through_escrow(
     wait_until("B is linked to A", lambda: a.node_id in {
         p["node_id"] for p in json.loads(b.run("peers", "--json", env=env(b)).stdout)})
     _call(a, "/api/v1/events", {"kind": "compute.grant.issued", "reach": "network", "payload": {
-        "to": a.node_id, "amount_msp": 10_000, "memo": "test", "chain": _central_chain(
+        "to": a.node_id, "amount_msp": 10_000, "memo": "test", "chain": chain_for(
             a.node_id)}})
     made = a.run("goals", "create", "--title", "hash for science", "--job-kind",
                  "cpu.hash_chain", "--params", '{"seed": "goal", "rounds": 3}',

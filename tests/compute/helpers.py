@@ -15,10 +15,12 @@ REGIONAL = NodeIdentity.from_seed(b"\x03" * 32)
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 
-def chain_for(subject: NodeIdentity, tier: str = "central") -> list[list[str]]:
-    """A master-issued chain for ``subject`` valid over 1970-2100, as grant hex pairs."""
+def chain_for(subject: NodeIdentity | str, tier: str = "central") -> list[list[str]]:
+    """A master-issued chain for ``subject`` (an identity or a daemon's node id) valid
+    over 1970-2100, as grant hex pairs."""
     central = tier == "central"
-    cert = issue_certificate(MASTER, serial=subject.node_id[:32], subject=subject.node_id,
+    node_id = subject if isinstance(subject, str) else subject.node_id
+    cert = issue_certificate(MASTER, serial=node_id[:32], subject=node_id,
                              tier=tier, region="*" if central else "eu", not_before=0,
                              not_after=130 * YEAR_MS, path_len=2 if central else 0,
                              capabilities=[])

@@ -17,7 +17,7 @@ from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_unt
 
 from hartnode.compute import jobs
 
-from .helpers import MASTER, YEAR_MS
+from .helpers import MASTER, chain_for
 
 HTTP_TIMEOUT_S = 60.0
 
@@ -25,15 +25,6 @@ HTTP_TIMEOUT_S = 60.0
 def _call(node: Node, path: str, body: object | None = None) -> dict[str, object]:
     out: dict[str, object] = node.api(path, body, timeout=HTTP_TIMEOUT_S)
     return out
-
-
-def _central_chain(node_id: str) -> list[list[str]]:
-    from hartnode.attestation.certificate import issue_certificate
-
-    cert = issue_certificate(MASTER, serial=node_id[:32], subject=node_id, tier="central",
-                             region="*", not_before=0, not_after=130 * YEAR_MS, path_len=2,
-                             capabilities=[])
-    return [[cert.cert_bytes.hex(), cert.signature.hex()]]
 
 
 @pytest.mark.slow
@@ -57,7 +48,7 @@ def test_a_job_between_two_daemons_settles_90_to_the_lender(
     wait_until("B is linked to A", lambda: a.node_id in {
         p["node_id"] for p in json.loads(b.run("peers", "--json", env=env(b)).stdout)})
     _call(a, "/api/v1/events", {"kind": "compute.grant.issued", "reach": "network", "payload": {
-        "to": a.node_id, "amount_msp": 10_000, "memo": "test", "chain": _central_chain(
+        "to": a.node_id, "amount_msp": 10_000, "memo": "test", "chain": chain_for(
             a.node_id)}})
     assert _call(a, "/api/v1/wallet")["wallet"]["spark_msp"] == 10_000  # type: ignore[index]
     outcome = _call(a, "/api/v1/compute/jobs", {

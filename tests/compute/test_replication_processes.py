@@ -21,8 +21,8 @@ import pytest
 from conftest import Hartnode, Node, StartDaemon, free_port, init_node, wait_until
 
 from .fake_backend import fake_backend
-from .helpers import MASTER
-from .test_lending_processes import _call, _central_chain
+from .helpers import MASTER, chain_for
+from .test_lending_processes import _call
 
 CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "6 x 7?"}], "max_tokens": 8}
 
@@ -61,7 +61,7 @@ def test_a_cheating_daemon_is_caught_and_another_node_verifies_the_alert(
         _call(a, "/api/v1/events", {"kind": "compute.grant.issued", "reach": "network",
                                     "payload": {"to": a.node_id, "amount_msp": 10_000,
                                                 "memo": "test",
-                                                "chain": _central_chain(a.node_id)}})
+                                                "chain": chain_for(a.node_id)}})
         out = _call(a, "/api/v1/compute/jobs", {
             "peer": d.node_id, "kind": "inference.chat", "params": CHAT, "amount_msp": 1_000,
             "central": a.node_id, "timeout_s": 30})
